@@ -1,0 +1,52 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef ISOFS_CLI_H
+#define ISOFS_CLI_H
+
+#include <stdbool.h>
+#include <stdio.h>
+
+#include "isofs.h"
+
+/* Exit codes (documented in the README). */
+enum {
+	EXIT_OK = 0,
+	EXIT_FAIL = 1,  /* the command failed */
+	EXIT_USAGE = 2, /* bad options or arguments */
+};
+
+struct cli_globals {
+	const char *store; /* --store, NULL: the default */
+	bool quiet;
+};
+
+typedef struct cli_command {
+	const char *name;
+	int (*run)(const struct cli_globals *g, int argc, char **argv);
+	const char *summary;
+	const char *usage; /* full --help text */
+} cli_command;
+
+/* "isofs: <message>" on stderr; returns `code`. */
+int cli_error(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+int cli_fail(const isofs_error *err);
+/* A usage error: names the problem and points to --help. */
+int cli_usage_error(const char *command, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Finds `name` in a NULL-terminated table and runs it; prints help for --help / no args. */
+int cli_dispatch(const struct cli_globals *g, const char *prefix, const cli_command *table, int argc, char **argv);
+
+int cli_open_store(const struct cli_globals *g, isofs_store **ret_store);
+
+/* "12.3 MiB" */
+void cli_format_size(char *buf, size_t size, uint64_t bytes);
+
+/* Progress bar on stderr when it is a terminal; silent otherwise. */
+typedef struct cli_progress cli_progress;
+cli_progress *cli_progress_new(const char *label);
+void cli_progress_update(const isofs_progress *p, void *userdata);
+void cli_progress_done(cli_progress *bar);
+
+int cmd_image(const struct cli_globals *g, int argc, char **argv);
+extern const char cmd_image_usage[];
+
+#endif

@@ -1,0 +1,167 @@
+/* SPDX-License-Identifier: MIT */
+/* The `isofs` command: global options, then one subcommand from the table. */
+#include <errno.h>
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+
+#include "cli.h"
+
+static const char main_usage[] =
+	"Usage: isofs [--store DIR] COMMAND [ARGS…]\n"
+	"\n"
+	"A rootless sandbox manager: read-only images, copy-on-write views of them,\n"
+	"and commands run in isolation inside those views.\n"
+	"\n"
+	"Commands:\n"
+	"%s"
+	"\n"
+	"Options:\n"
+	"  --store DIR    the store (default: $ISOFS_STORE, else /var/lib/isofs for root,\n"
+	"                 else $XDG_DATA_HOME/isofs, i.e. ~/.local/share/isofs)\n"
+	"  -h, --help     this help; `isofs COMMAND --help` for a command's\n"
+	"  -V, --version  print the version\n"
+	"\n"
+	"Exit status: 0 success, 1 failure, 2 usage error.\n";
+
+static const cli_command commands[] = {
+	{ "image", cmd_image, "manage images: import, bootstrap, ls, inspect, rm", cmd_image_usage },
+	{ NULL, NULL, NULL, NULL },
+};
+
+int cli_error(int code, const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("isofs: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	return code;
+}
+
+int cli_fail(const isofs_error *err)
+{
+	return cli_error(EXIT_FAIL, "%s", err->code ? err->message : "unknown error");
+}
+
+int cli_usage_error(const char *command, const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("isofs: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, " (see 'isofs %s--help')\n", command ? command : "");
+	return EXIT_USAGE;
+}
+
+int cli_open_store(const struct cli_globals *g, isofs_store **ret_store)
+{
+	isofs_error err = { 0 };
+
+	if (isofs_store_open(g->store, ret_store, &err) < 0)
+		return cli_fail(&err);
+	return EXIT_OK;
+}
+
+void cli_format_size(char *buf, size_t size, uint64_t bytes)
+{
+	static const char *units[] = { "B", "KiB", "MiB", "GiB", "TiB" };
+	double v = (double) bytes;
+	unsigned u = 0;
+
+	while (v >= 1024 && u + 1 < sizeof(units) / sizeof(units[0])) {
+		v /= 1024;
+		u++;
+	}
+	if (u == 0)
+		snprintf(buf, size, "%llu B", (unsigned long long) bytes);
+	else
+		snprintf(buf, size, "%.1f %s", v, units[u]);
+}
+
+static void print_command_list(FILE *f, const cli_command *table)
+{
+	for (const cli_command *c = table; c->name; c++)
+		fprintf(f, "  %-10s %s\n", c->name, c->summary);
+}
+
+int cli_dispatch(const struct cli_globals *g, const char *prefix, const cli_command *table, int argc, char **argv)
+{
+	if (argc < 1)
+		return cli_usage_error(prefix, "missing command");
+	for (const cli_command *c = table; c->name; c++) {
+		if (strcmp(c->name, argv[0]) != 0)
+			continue;
+		/* Leaf commands take --help anywhere in their own option parsing. */
+		if (argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
+			fputs(c->usage, stdout);
+			return EXIT_OK;
+		}
+		optind = 0; /* glibc: full re-initialisation for the subcommand's getopt */
+		return c->run(g, argc, argv);
+	}
+	return cli_usage_error(prefix, "unknown command '%s'", argv[0]);
+}
+
+/* Deep trees are walked with one fd per level: allow as many as the hard limit does. */
+static void raise_fd_limit(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		(void) setrlimit(RLIMIT_NOFILE, &rl);
+	}
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option options[] = {
+		{ "store", required_argument, NULL, 's' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct cli_globals g = { 0 };
+	char list[2048] = "";
+	int c;
+
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "+hV", options, NULL)) != -1) {
+		switch (c) {
+		case 's':
+			if (!*optarg)
+				return cli_usage_error(NULL, "--store needs a directory");
+			g.store = optarg;
+			break;
+		case 'h':
+			for (const cli_command *cmd = commands; cmd->name; cmd++) {
+				size_t n = strlen(list);
+				snprintf(list + n, sizeof(list) - n, "  %-10s %s\n", cmd->name, cmd->summary);
+			}
+			printf(main_usage, list);
+			return EXIT_OK;
+		case 'V':
+			printf("isofs %s\n", isofs_version());
+			return EXIT_OK;
+		default:
+			if (optopt)
+				return cli_usage_error(NULL, "unknown option '-%c'", optopt);
+			return cli_usage_error(NULL, "unknown or incomplete option '%s'", argv[optind - 1]);
+		}
+	}
+	if (optind >= argc) {
+		fprintf(stderr, "isofs: missing command; commands are:\n");
+		print_command_list(stderr, commands);
+		return EXIT_USAGE;
+	}
+	raise_fd_limit();
+	return cli_dispatch(&g, NULL, commands, argc - optind, argv + optind);
+}

@@ -1,0 +1,296 @@
+/* SPDX-License-Identifier: MIT */
+#include "fs-util.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/sendfile.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "fd-util.h"
+
+static int open_dir_for_removal(int dirfd, const char *name)
+{
+	int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+
+	if (fd < 0 && errno == EACCES) {
+		/* A 0000/0300 directory of a rootless image: its owner may fix that. */
+		if (fchmodat(dirfd, name, 0700, 0) < 0)
+			return -EACCES;
+		fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	}
+	return fd < 0 ? -errno : fd;
+}
+
+static int rm_children(int dfd)
+{
+	_cleanup_closedir_ DIR *d = NULL;
+	bool made_writable = false;
+	struct dirent *de;
+	int dupfd, r = 0;
+
+	dupfd = fcntl(dfd, F_DUPFD_CLOEXEC, 3);
+	if (dupfd < 0)
+		return -errno;
+	d = fdopendir(dupfd);
+	if (!d) {
+		int e = errno;
+		close(dupfd);
+		return -e;
+	}
+	while ((errno = 0, de = readdir(d))) {
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+			continue;
+		for (;;) {
+			int flags = de->d_type == DT_DIR ? AT_REMOVEDIR : 0;
+
+			if (de->d_type == DT_DIR) {
+				_cleanup_close_ int child = open_dir_for_removal(dfd, de->d_name);
+				if (child < 0) {
+					if (child == -ENOENT)
+						break;
+					return child;
+				}
+				r = rm_children(child);
+				if (r < 0)
+					return r;
+			}
+			if (unlinkat(dfd, de->d_name, flags) == 0 || errno == ENOENT)
+				break;
+			if (errno == EISDIR || (errno == ENOTDIR && de->d_type == DT_UNKNOWN)) {
+				de->d_type = DT_DIR; /* d_type was unknown: it is a directory */
+				continue;
+			}
+			if ((errno == EACCES || errno == EPERM) && !made_writable) {
+				made_writable = true;
+				if (fchmod(dfd, 0700) == 0)
+					continue;
+			}
+			return -errno;
+		}
+	}
+	return -errno;
+}
+
+int rm_rf_at(int dirfd, const char *name)
+{
+	struct stat st;
+
+	if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return -errno;
+	if (S_ISDIR(st.st_mode)) {
+		_cleanup_close_ int fd = open_dir_for_removal(dirfd, name);
+		int r;
+
+		if (fd < 0)
+			return fd;
+		r = rm_children(fd);
+		if (r < 0)
+			return r;
+		return unlinkat(dirfd, name, AT_REMOVEDIR) < 0 ? -errno : 0;
+	}
+	return unlinkat(dirfd, name, 0) < 0 ? -errno : 0;
+}
+
+/* A tiny open-addressing set of (dev, ino) so hard links are counted once. */
+struct inode_set {
+	struct { dev_t dev; ino_t ino; } *slots;
+	size_t cap, n;
+};
+
+static size_t inode_hash(dev_t dev, ino_t ino)
+{
+	uint64_t h = (uint64_t) ino * 0x9E3779B97F4A7C15ull ^ (uint64_t) dev;
+	return (size_t) (h ^ (h >> 29));
+}
+
+/* Returns 1 when added, 0 when it was there, -ENOMEM. */
+static int inode_set_add(struct inode_set *s, dev_t dev, ino_t ino)
+{
+	size_t i;
+
+	if ((s->n + 1) * 2 > s->cap) {
+		struct inode_set bigger = { .cap = s->cap ? s->cap * 2 : 256 };
+		bigger.slots = calloc(bigger.cap, sizeof(*bigger.slots));
+		if (!bigger.slots)
+			return -ENOMEM;
+		for (i = 0; i < s->cap; i++)
+			if (s->slots[i].ino)
+				(void) inode_set_add(&bigger, s->slots[i].dev, s->slots[i].ino);
+		free(s->slots);
+		*s = bigger;
+	}
+	for (i = inode_hash(dev, ino) % s->cap; s->slots[i].ino; i = (i + 1) % s->cap)
+		if (s->slots[i].ino == ino && s->slots[i].dev == dev)
+			return 0;
+	s->slots[i].dev = dev;
+	s->slots[i].ino = ino ? ino : 1;
+	s->n++;
+	return 1;
+}
+
+static int usage_walk(int dfd, struct inode_set *seen, uint64_t *bytes, uint64_t *entries)
+{
+	_cleanup_closedir_ DIR *d = NULL;
+	struct dirent *de;
+	int dupfd = fcntl(dfd, F_DUPFD_CLOEXEC, 3);
+
+	if (dupfd < 0)
+		return -errno;
+	d = fdopendir(dupfd);
+	if (!d) {
+		int e = errno;
+		close(dupfd);
+		return -e;
+	}
+	while ((errno = 0, de = readdir(d))) {
+		struct stat st;
+		int r;
+
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+			continue;
+		if (fstatat(dfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+			return -errno;
+		(*entries)++;
+		if (st.st_nlink <= 1 || S_ISDIR(st.st_mode) || (r = inode_set_add(seen, st.st_dev, st.st_ino)) == 1)
+			*bytes += (uint64_t) st.st_blocks * 512;
+		else if (r < 0)
+			return r;
+		if (S_ISDIR(st.st_mode)) {
+			_cleanup_close_ int child = openat(dfd, de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+			if (child < 0)
+				return -errno;
+			r = usage_walk(child, seen, bytes, entries);
+			if (r < 0)
+				return r;
+		}
+	}
+	return -errno;
+}
+
+int tree_usage_at(int dirfd, uint64_t *ret_bytes, uint64_t *ret_entries)
+{
+	struct inode_set seen = { 0 };
+	uint64_t bytes = 0, entries = 0;
+	struct stat st;
+	int r;
+
+	if (fstat(dirfd, &st) < 0)
+		return -errno;
+	bytes = (uint64_t) st.st_blocks * 512;
+	r = usage_walk(dirfd, &seen, &bytes, &entries);
+	free(seen.slots);
+	if (r < 0)
+		return r;
+	*ret_bytes = bytes;
+	*ret_entries = entries;
+	return 0;
+}
+
+int write_all(int fd, const void *buf, size_t len)
+{
+	const char *p = buf;
+
+	while (len > 0) {
+		ssize_t n = write(fd, p, len);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		p += n;
+		len -= (size_t) n;
+	}
+	return 0;
+}
+
+int write_file_atomic_at(int dirfd, const char *name, const void *data, size_t len, mode_t mode)
+{
+	char tmp[NAME_MAX + 1];
+	_cleanup_close_ int fd = -EBADF;
+	int r;
+
+	if (snprintf(tmp, sizeof(tmp), ".%s.tmp%ld", name, (long) getpid()) >= (int) sizeof(tmp))
+		return -ENAMETOOLONG;
+	(void) unlinkat(dirfd, tmp, 0);
+	fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
+	if (fd < 0)
+		return -errno;
+	r = write_all(fd, data, len);
+	if (r == 0 && fsync(fd) < 0)
+		r = -errno;
+	if (r == 0 && renameat(dirfd, tmp, dirfd, name) < 0)
+		r = -errno;
+	if (r < 0)
+		(void) unlinkat(dirfd, tmp, 0);
+	return r;
+}
+
+int read_file_at(int dirfd, const char *name, size_t max, char **ret_data, size_t *ret_len)
+{
+	_cleanup_close_ int fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	_cleanup_free_ char *buf = NULL;
+	size_t len = 0;
+
+	if (fd < 0)
+		return -errno;
+	buf = malloc(max + 1);
+	if (!buf)
+		return -ENOMEM;
+	for (;;) {
+		ssize_t n = read(fd, buf + len, max - len);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		if (n == 0)
+			break;
+		len += (size_t) n;
+		if (len == max)
+			return -EFBIG;
+	}
+	buf[len] = '\0';
+	*ret_data = TAKE_PTR(buf);
+	if (ret_len)
+		*ret_len = len;
+	return 0;
+}
+
+int copy_data_fd(int in, int out)
+{
+	char buf[65536];
+
+	for (;;) {
+		ssize_t n = sendfile(out, in, NULL, 1 << 30);
+		if (n > 0)
+			continue;
+		if (n == 0)
+			return 0;
+		if (errno == EINTR)
+			continue;
+		if (errno != EINVAL && errno != ENOSYS)
+			return -errno;
+		break; /* sendfile not possible between these: plain copy */
+	}
+	for (;;) {
+		ssize_t n = read(in, buf, sizeof(buf));
+		int r;
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		if (n == 0)
+			return 0;
+		r = write_all(out, buf, (size_t) n);
+		if (r < 0)
+			return r;
+	}
+}

@@ -1,0 +1,32 @@
+/* SPDX-License-Identifier: MIT */
+/* Directory-fd-relative file system helpers that never follow symlinks. */
+#ifndef ISOFS_FS_UTIL_H
+#define ISOFS_FS_UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/*
+ * Removes `name` below `dirfd` and, for a directory, everything in it.  Never
+ * follows a symlink; makes directories writable by their owner where needed
+ * (rootless stores hold 0555 directories).  -ENOENT when it did not exist.
+ */
+int rm_rf_at(int dirfd, const char *name);
+
+/* Disk usage (st_blocks, hard links once) and number of entries below a directory. */
+int tree_usage_at(int dirfd, uint64_t *ret_bytes, uint64_t *ret_entries);
+
+/* Writes a whole file through a temporary name, fsync and rename: readers see the old or the new one. */
+int write_file_atomic_at(int dirfd, const char *name, const void *data, size_t len, mode_t mode);
+
+/* Reads a whole (small) file below dirfd into a NUL-terminated buffer. */
+int read_file_at(int dirfd, const char *name, size_t max, char **ret_data, size_t *ret_len);
+
+/* Copies all data from `in` (at its offset) to `out`. */
+int copy_data_fd(int in, int out);
+
+/* Writes all of `buf` (retrying short writes and EINTR). */
+int write_all(int fd, const void *buf, size_t len);
+
+#endif

@@ -1,0 +1,526 @@
+/* SPDX-License-Identifier: MIT */
+#include "tree-write.h"
+
+#include <archive.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include "error.h"
+#include "fd-util.h"
+#include "fs-util.h"
+#include "path.h"
+
+/* Directory mode and times are applied at the end, deepest first. */
+struct dir_fixup {
+	char *path;
+	unsigned depth;
+	size_t seq;
+	mode_t mode;
+	struct timespec times[2];
+};
+
+struct tree_writer {
+	int rootfd;
+	bool privileged;
+	uid_t caller_uid;
+	gid_t caller_gid;
+
+	/* The parent of the last entry: archives list a directory's entries together. */
+	char *cached_parent;
+	int cached_fd;
+
+	struct dir_fixup *fixups;
+	size_t n_fixups, cap_fixups;
+
+	isofs_import_stats stats;
+};
+
+int tree_writer_new(int rootfd, bool privileged, tree_writer **ret_tw)
+{
+	tree_writer *tw = calloc(1, sizeof(*tw));
+
+	if (!tw)
+		return -ENOMEM;
+	tw->rootfd = rootfd;
+	tw->privileged = privileged;
+	tw->caller_uid = geteuid();
+	tw->caller_gid = getegid();
+	tw->cached_fd = -EBADF;
+	*ret_tw = tw;
+	return 0;
+}
+
+void tree_writer_free(tree_writer *tw)
+{
+	if (!tw)
+		return;
+	for (size_t i = 0; i < tw->n_fixups; i++)
+		free(tw->fixups[i].path);
+	free(tw->fixups);
+	free(tw->cached_parent);
+	closep(&tw->cached_fd);
+	free(tw);
+}
+
+const isofs_import_stats *tree_writer_stats(const tree_writer *tw)
+{
+	return &tw->stats;
+}
+
+static void cache_forget(tree_writer *tw)
+{
+	free(tw->cached_parent);
+	tw->cached_parent = NULL;
+	closep(&tw->cached_fd);
+	tw->cached_fd = -EBADF;
+}
+
+/* Returns a borrowed fd of directory `parent`, creating missing components. */
+static int open_parent(tree_writer *tw, const char *entry, const char *parent, isofs_error *err)
+{
+	int fd = -EBADF, r;
+
+	if (tw->cached_parent && strcmp(tw->cached_parent, parent) == 0)
+		return tw->cached_fd;
+	cache_forget(tw);
+	r = path_open_dir_beneath(tw->rootfd, parent, 0755, &fd);
+	if (r == -ELOOP)
+		return error_set(err, ELOOP, "entry '%s' lies beneath a symlink in the archive; refusing to follow it",
+				 entry);
+	if (r == -ENOTDIR)
+		return error_set(err, ENOTDIR, "entry '%s': a parent in the archive is not a directory", entry);
+	if (r < 0)
+		return error_errno(err, r, "entry '%s'", entry);
+	tw->cached_parent = strdup(parent);
+	if (!tw->cached_parent) {
+		close(fd);
+		return error_set(err, ENOMEM, "out of memory");
+	}
+	tw->cached_fd = fd;
+	return fd;
+}
+
+static bool errno_is_unsupported(int e)
+{
+	return e == EPERM || e == ENOTSUP || e == EOPNOTSUPP || e == EACCES || e == EINVAL;
+}
+
+/* Sets one xattr by fd or, for entries that cannot be opened, through the parent's /proc path. */
+static int set_xattr(int fd, const char *procpath, const char *name, const void *value, size_t size)
+{
+	int r = fd >= 0 ? fsetxattr(fd, name, value, size, 0) : lsetxattr(procpath, name, value, size, 0);
+	return r < 0 ? -errno : 0;
+}
+
+static int apply_xattrs(tree_writer *tw, struct archive_entry *e, int fd, const char *procpath, bool symlink,
+			const char *entry, isofs_error *err)
+{
+	const char *name;
+	const void *value;
+	size_t size;
+
+	if (archive_entry_acl_count(e, ARCHIVE_ENTRY_ACL_TYPE_ACCESS | ARCHIVE_ENTRY_ACL_TYPE_DEFAULT) > 0)
+		tw->stats.acls_dropped++;
+	archive_entry_xattr_reset(e);
+	while (archive_entry_xattr_next(e, &name, &value, &size) == ARCHIVE_OK) {
+		int r;
+
+		/* Ours to write, never to take from an archive. */
+		if (strncmp(name, "user.isofs.", 11) == 0)
+			continue;
+		if (symlink && strncmp(name, "user.", 5) == 0) {
+			tw->stats.xattrs_dropped++; /* the kernel allows no user.* xattr on a symlink */
+			continue;
+		}
+		r = set_xattr(fd, procpath, name, value, size);
+		if (r < 0) {
+			if (!errno_is_unsupported(-r))
+				return error_errno(err, r, "entry '%s': xattr %s", entry, name);
+			tw->stats.xattrs_dropped++;
+		}
+	}
+	return 0;
+}
+
+/*
+ * Owner: chown when privileged; else 0:0 is the caller itself (who is root in
+ * the sandbox) and any other owner is kept in ISOFS_OWNER_XATTR.
+ */
+static int apply_owner(tree_writer *tw, struct archive_entry *e, int fd, int parentfd, const char *name,
+		       const char *procpath, bool symlink, const char *entry, isofs_error *err)
+{
+	uid_t uid = (uid_t) archive_entry_uid(e);
+	gid_t gid = (gid_t) archive_entry_gid(e);
+	char value[64];
+	int r;
+
+	if (tw->privileged) {
+		r = fd >= 0 ? fchown(fd, uid, gid) : fchownat(parentfd, name, uid, gid, AT_SYMLINK_NOFOLLOW);
+		if (r == 0)
+			return 0;
+		if (errno != EPERM && errno != EINVAL)
+			return error_errno(err, errno, "entry '%s': chown", entry);
+		/* EINVAL: an id this user namespace does not map; keep it as a rootless import would. */
+	} else if (uid == 0 && gid == 0) {
+		return 0;
+	}
+	if (symlink) {
+		tw->stats.owners_dropped++;
+		return 0;
+	}
+	snprintf(value, sizeof(value), "%u:%u", (unsigned) uid, (unsigned) gid);
+	r = set_xattr(fd, procpath, ISOFS_OWNER_XATTR, value, strlen(value));
+	if (r < 0) {
+		if (!errno_is_unsupported(-r))
+			return error_errno(err, r, "entry '%s': owner xattr", entry);
+		tw->stats.owners_dropped++;
+	} else {
+		tw->stats.owners_in_xattr++;
+	}
+	return 0;
+}
+
+static void entry_times(struct archive_entry *e, struct timespec times[2])
+{
+	times[1].tv_sec = archive_entry_mtime(e);
+	times[1].tv_nsec = archive_entry_mtime_is_set(e) ? archive_entry_mtime_nsec(e) : 0;
+	if (archive_entry_atime_is_set(e)) {
+		times[0].tv_sec = archive_entry_atime(e);
+		times[0].tv_nsec = archive_entry_atime_nsec(e);
+	} else {
+		times[0] = times[1];
+	}
+}
+
+static int write_data(int fd, struct archive_entry *e, tree_data_fn data, void *ctx, uint64_t *bytes,
+		      const char *entry, isofs_error *err)
+{
+	int64_t end = 0;
+
+	for (;;) {
+		const void *buf;
+		size_t len;
+		int64_t offset;
+		int r = data(ctx, &buf, &len, &offset, err);
+
+		if (r < 0)
+			return error_prefix(err, r, "entry '%s'", entry);
+		if (r == 0)
+			break;
+		for (size_t done = 0; done < len;) {
+			ssize_t n = pwrite(fd, (const char *) buf + done, len - done, offset + (off_t) done);
+			if (n < 0) {
+				if (errno == EINTR)
+					continue;
+				return error_errno(err, errno, "entry '%s': write", entry);
+			}
+			done += (size_t) n;
+		}
+		*bytes += len;
+		if (offset + (int64_t) len > end)
+			end = offset + (int64_t) len;
+	}
+	/* Sparse files end in a hole the data blocks do not cover. */
+	if (archive_entry_size_is_set(e) && archive_entry_size(e) > end)
+		end = archive_entry_size(e);
+	if (ftruncate(fd, end) < 0)
+		return error_errno(err, errno, "entry '%s': truncate", entry);
+	return 0;
+}
+
+static int add_dir_fixup(tree_writer *tw, const char *relpath, struct archive_entry *e)
+{
+	struct dir_fixup *f;
+	unsigned depth = 0;
+
+	if (tw->n_fixups == tw->cap_fixups) {
+		size_t cap = tw->cap_fixups ? tw->cap_fixups * 2 : 64;
+		struct dir_fixup *n = realloc(tw->fixups, cap * sizeof(*n));
+		if (!n)
+			return -ENOMEM;
+		tw->fixups = n;
+		tw->cap_fixups = cap;
+	}
+	f = &tw->fixups[tw->n_fixups];
+	f->path = strdup(relpath);
+	if (!f->path)
+		return -ENOMEM;
+	for (const char *p = relpath; *p; p++)
+		depth += *p == '/';
+	f->depth = *relpath ? depth + 1 : 0;
+	f->seq = tw->n_fixups++;
+	f->mode = archive_entry_perm(e) & 07777;
+	entry_times(e, f->times);
+	return 0;
+}
+
+static int write_hardlink(tree_writer *tw, int parentfd, const char *name, const char *target, const char *entry,
+			  isofs_error *err)
+{
+	_cleanup_free_ char *rel = NULL;
+	_cleanup_close_ int tfd = -EBADF;
+	char tparent[PATH_MAX];
+	const char *tname;
+	int r;
+
+	r = path_normalize_relative(target, &rel, err);
+	if (r < 0)
+		return error_prefix(err, r, "hard link '%s' points outside the archive", entry);
+	if (!*rel)
+		return error_set(err, EINVAL, "hard link '%s' points to the root directory", entry);
+	tname = path_last_component(rel, tparent, sizeof(tparent));
+	r = path_open_dir_beneath(tw->rootfd, tparent, 0, &tfd);
+	if (r == -ENOENT)
+		return error_set(err, ENOENT, "hard link '%s' points to '%s', which is not in the archive", entry, rel);
+	if (r == -ELOOP)
+		return error_set(err, ELOOP, "hard link '%s' points beneath a symlink ('%s'); refusing to follow it",
+				 entry, rel);
+	if (r < 0)
+		return error_errno(err, r, "hard link '%s' to '%s'", entry, rel);
+	if (linkat(tfd, tname, parentfd, name, 0) < 0) {
+		if (errno == ENOENT)
+			return error_set(err, ENOENT, "hard link '%s' points to '%s', which is not in the archive",
+					 entry, rel);
+		if (errno == EPERM)
+			return error_set(err, EPERM, "hard link '%s' points to '%s', which is a directory", entry, rel);
+		return error_errno(err, errno, "hard link '%s' to '%s'", entry, rel);
+	}
+	tw->stats.hardlinks++;
+	return 0;
+}
+
+static int write_regular(tree_writer *tw, struct archive_entry *e, int parentfd, const char *name,
+			 tree_data_fn data, void *ctx, const char *entry, isofs_error *err)
+{
+	_cleanup_close_ int fd = openat(parentfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	struct timespec times[2];
+	int r;
+
+	if (fd < 0)
+		return error_errno(err, errno, "entry '%s'", entry);
+	r = write_data(fd, e, data, ctx, &tw->stats.bytes, entry, err);
+	if (r < 0)
+		return r;
+	/* Owner before mode: chown clears setuid/setgid. */
+	r = apply_owner(tw, e, fd, parentfd, name, NULL, false, entry, err);
+	if (r < 0)
+		return r;
+	if (fchmod(fd, archive_entry_perm(e) & 07777) < 0)
+		return error_errno(err, errno, "entry '%s': chmod", entry);
+	r = apply_xattrs(tw, e, fd, NULL, false, entry, err);
+	if (r < 0)
+		return r;
+	entry_times(e, times);
+	if (futimens(fd, times) < 0)
+		return error_errno(err, errno, "entry '%s': times", entry);
+	tw->stats.files++;
+	return 0;
+}
+
+static int write_directory(tree_writer *tw, struct archive_entry *e, int parentfd, const char *name,
+			   const char *relpath, const char *entry, isofs_error *err)
+{
+	_cleanup_close_ int fd = -EBADF;
+	int r;
+
+	if (mkdirat(parentfd, name, 0700) < 0 && errno != EEXIST)
+		return error_errno(err, errno, "entry '%s'", entry);
+	fd = openat(parentfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return error_errno(err, errno, "entry '%s'", entry);
+	r = apply_owner(tw, e, fd, parentfd, name, NULL, false, entry, err);
+	if (r < 0)
+		return r;
+	r = apply_xattrs(tw, e, fd, NULL, false, entry, err);
+	if (r < 0)
+		return r;
+	if (add_dir_fixup(tw, relpath, e) < 0)
+		return error_set(err, ENOMEM, "out of memory");
+	tw->stats.dirs++;
+	return 0;
+}
+
+/* Symlinks, fifos, device nodes: no fd to hold, so metadata goes by (parentfd, name). */
+static int write_special(tree_writer *tw, struct archive_entry *e, int parentfd, const char *name,
+			 const char *entry, isofs_error *err)
+{
+	mode_t type = archive_entry_filetype(e);
+	bool symlink = type == AE_IFLNK;
+	char procpath[64 + NAME_MAX];
+	struct timespec times[2];
+	int r;
+
+	if (symlink) {
+		const char *target = archive_entry_symlink(e);
+		if (!target || !*target)
+			return error_set(err, EINVAL, "symlink '%s' has no target", entry);
+		r = symlinkat(target, parentfd, name);
+	} else if (type == AE_IFIFO) {
+		r = mkfifoat(parentfd, name, 0600);
+	} else {
+		r = mknodat(parentfd, name, type | 0600, archive_entry_rdev(e));
+		if (r < 0 && (errno == EPERM || errno == EACCES)) {
+			tw->stats.devices_skipped++; /* rootless, or a namespace without CAP_MKNOD */
+			return 0;
+		}
+	}
+	if (r < 0)
+		return error_errno(err, errno, "entry '%s'", entry);
+
+	snprintf(procpath, sizeof(procpath), "/proc/self/fd/%d/%s", parentfd, name);
+	r = apply_owner(tw, e, -EBADF, parentfd, name, procpath, symlink, entry, err);
+	if (r < 0)
+		return r;
+	if (!symlink && fchmodat(parentfd, name, archive_entry_perm(e) & 07777, 0) < 0)
+		return error_errno(err, errno, "entry '%s': chmod", entry);
+	r = apply_xattrs(tw, e, -EBADF, procpath, symlink, entry, err);
+	if (r < 0)
+		return r;
+	entry_times(e, times);
+	if (utimensat(parentfd, name, times, AT_SYMLINK_NOFOLLOW) < 0)
+		return error_errno(err, errno, "entry '%s': times", entry);
+
+	if (symlink)
+		tw->stats.symlinks++;
+	else if (type == AE_IFIFO)
+		tw->stats.fifos++;
+	else
+		tw->stats.devices++;
+	return 0;
+}
+
+/* A later entry of the same name replaces the earlier one, as tar does. */
+static int make_room(tree_writer *tw, int parentfd, const char *name, bool keep_dir, const char *entry,
+		     isofs_error *err)
+{
+	struct stat st;
+	int r;
+
+	if (fstatat(parentfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return errno == ENOENT ? 0 : error_errno(err, errno, "entry '%s'", entry);
+	if (S_ISDIR(st.st_mode)) {
+		if (keep_dir)
+			return 0;
+		cache_forget(tw); /* the cached parent may lie inside */
+	}
+	r = rm_rf_at(parentfd, name);
+	if (r < 0 && r != -ENOENT)
+		return error_errno(err, r, "entry '%s': replacing the earlier entry", entry);
+	return 0;
+}
+
+int tree_writer_add(tree_writer *tw, struct archive_entry *e, tree_data_fn data, void *data_ctx, isofs_error *err)
+{
+	const char *entry = archive_entry_pathname(e);
+	const char *hardlink = archive_entry_hardlink(e);
+	mode_t type = archive_entry_filetype(e);
+	_cleanup_free_ char *rel = NULL;
+	char parent[PATH_MAX];
+	const char *name;
+	int parentfd, r;
+
+	if (!entry)
+		return error_set(err, EINVAL, "an entry has no name (or one not valid in this locale)");
+	r = path_normalize_relative(entry, &rel, err);
+	if (r < 0)
+		return error_prefix(err, r, "unsafe entry");
+	if (strlen(rel) >= sizeof(parent))
+		return error_set(err, ENAMETOOLONG, "entry '%.64s…' is longer than %d bytes", entry, PATH_MAX);
+
+	if (!*rel) {
+		/* "./" itself: the root directory's metadata. */
+		if (hardlink || type != AE_IFDIR)
+			return error_set(err, EINVAL, "entry '%s' would replace the root directory", entry);
+		_cleanup_close_ int fd = openat(tw->rootfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (fd < 0)
+			return error_errno(err, errno, "entry '%s'", entry);
+		r = apply_owner(tw, e, fd, tw->rootfd, ".", NULL, false, entry, err);
+		if (r < 0)
+			return r;
+		r = apply_xattrs(tw, e, fd, NULL, false, entry, err);
+		if (r < 0)
+			return r;
+		return add_dir_fixup(tw, "", e) < 0 ? error_set(err, ENOMEM, "out of memory") : 0;
+	}
+
+	name = path_last_component(rel, parent, sizeof(parent));
+	parentfd = open_parent(tw, entry, parent, err);
+	if (parentfd < 0)
+		return parentfd;
+	r = make_room(tw, parentfd, name, !hardlink && type == AE_IFDIR, entry, err);
+	if (r < 0)
+		return r;
+	if (!tw->cached_parent) { /* make_room dropped the cache */
+		parentfd = open_parent(tw, entry, parent, err);
+		if (parentfd < 0)
+			return parentfd;
+	}
+
+	if (hardlink)
+		r = write_hardlink(tw, parentfd, name, hardlink, entry, err);
+	else if (type == AE_IFREG)
+		r = write_regular(tw, e, parentfd, name, data, data_ctx, entry, err);
+	else if (type == AE_IFDIR)
+		r = write_directory(tw, e, parentfd, name, rel, entry, err);
+	else if (type == AE_IFLNK || type == AE_IFIFO || type == AE_IFCHR || type == AE_IFBLK)
+		r = write_special(tw, e, parentfd, name, entry, err);
+	else if (type == AE_IFSOCK) {
+		tw->stats.sockets_skipped++;
+		return 0;
+	} else
+		return error_set(err, EINVAL, "entry '%s' has an unknown file type 0%o", entry, (unsigned) type);
+	if (r < 0)
+		return r;
+	tw->stats.entries++;
+	return 0;
+}
+
+static int fixup_cmp(const void *a, const void *b)
+{
+	const struct dir_fixup *x = a, *y = b;
+
+	if (x->depth != y->depth)
+		return x->depth > y->depth ? -1 : 1;
+	return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+int tree_writer_finish(tree_writer *tw, isofs_error *err)
+{
+	cache_forget(tw);
+	qsort(tw->fixups, tw->n_fixups, sizeof(*tw->fixups), fixup_cmp);
+	for (size_t i = 0; i < tw->n_fixups; i++) {
+		struct dir_fixup *f = &tw->fixups[i];
+		_cleanup_close_ int pfd = -EBADF, fd = -EBADF;
+		char parent[PATH_MAX], procpath[64];
+		const char *name = ".";
+		int r;
+
+		if (*f->path) {
+			name = path_last_component(f->path, parent, sizeof(parent));
+			r = path_open_dir_beneath(tw->rootfd, parent, 0, &pfd);
+			if (r == -ENOENT || r == -ENOTDIR || r == -ELOOP)
+				continue; /* replaced by a later entry */
+			if (r < 0)
+				return error_errno(err, r, "directory '%s'", f->path);
+		}
+		/* O_PATH|O_NOFOLLOW: a later entry may have put a symlink here; never chmod through it. */
+		fd = openat(*f->path ? pfd : tw->rootfd, name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (fd < 0) {
+			if (errno == ENOENT || errno == ENOTDIR || errno == ELOOP)
+				continue;
+			return error_errno(err, errno, "directory '%s'", *f->path ? f->path : "/");
+		}
+		snprintf(procpath, sizeof(procpath), "/proc/self/fd/%d", fd);
+		if (chmod(procpath, f->mode) < 0 || utimensat(AT_FDCWD, procpath, f->times, 0) < 0)
+			return error_errno(err, errno, "directory '%s'", *f->path ? f->path : "/");
+	}
+	return 0;
+}

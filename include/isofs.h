@@ -1,0 +1,134 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * libisofs — the public API of isofs: the store, images, sandboxes.
+ *
+ * Conventions: every fallible function returns 0 (or a non-negative value) on
+ * success and a negative errno on failure; when an `isofs_error *` is passed
+ * (it may be NULL) it is filled with a one-line, human-readable message that
+ * names the problem.  Output parameters are named ret_* and come last; they are
+ * left untouched on failure.  The library never prints, exits or aborts.
+ */
+#ifndef ISOFS_H
+#define ISOFS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define ISOFS_ERROR_MAX 512
+
+typedef struct isofs_error {
+	int code;                    /* positive errno, 0 when no error */
+	char message[ISOFS_ERROR_MAX];
+} isofs_error;
+
+const char *isofs_version(void);
+
+/* ---- store ------------------------------------------------------------ */
+
+typedef struct isofs_store isofs_store;
+
+/*
+ * The store directory used when none is given: $ISOFS_STORE, else
+ * /var/lib/isofs for root, else $XDG_DATA_HOME/isofs (~/.local/share/isofs).
+ * Returns a malloc'ed string.
+ */
+int isofs_store_default_path(char **ret_path, isofs_error *err);
+
+/*
+ * Opens (creating it if needed) the store at `path` (NULL: the default).
+ * Cleans temporary directories left behind by interrupted commands.
+ */
+int isofs_store_open(const char *path, isofs_store **ret_store, isofs_error *err);
+void isofs_store_close(isofs_store *store);
+const char *isofs_store_path(const isofs_store *store);
+
+/* ---- images ----------------------------------------------------------- */
+
+/* Image names: 1–64 characters of [A-Za-z0-9._-], starting with a letter or digit. */
+#define ISOFS_NAME_MAX 64
+bool isofs_name_is_valid(const char *name);
+
+/* What an import counted; the summary a user sees is made from it. */
+typedef struct isofs_import_stats {
+	uint64_t entries;          /* every entry written, the root excluded */
+	uint64_t files;            /* regular files (first links) */
+	uint64_t dirs;
+	uint64_t symlinks;
+	uint64_t hardlinks;        /* extra links to a file already written */
+	uint64_t fifos;
+	uint64_t devices;          /* device nodes created */
+	uint64_t bytes;            /* file data written */
+	/* What could not be represented as in the source (rootless imports): */
+	uint64_t devices_skipped;  /* device nodes that mknod refused */
+	uint64_t sockets_skipped;
+	uint64_t owners_in_xattr;  /* entries whose owner is kept in user.isofs.owner */
+	uint64_t owners_dropped;   /* entries whose owner could not be kept at all */
+	uint64_t xattrs_dropped;   /* extended attributes the filesystem refused */
+	uint64_t acls_dropped;     /* entries with POSIX ACLs (not restored) */
+} isofs_import_stats;
+
+typedef struct isofs_progress {
+	uint64_t bytes_done;       /* bytes of the source consumed */
+	uint64_t bytes_total;      /* 0 when unknown (a pipe, a directory) */
+	uint64_t entries;
+} isofs_progress;
+
+typedef void (*isofs_progress_fn)(const isofs_progress *progress, void *userdata);
+
+typedef struct isofs_import_options {
+	isofs_progress_fn progress; /* may be NULL; called often, rate-limit it */
+	void *userdata;
+	const char *busybox;        /* bootstrap --busybox: the binary, NULL = search */
+	const char *suite;          /* bootstrap --debian: the suite */
+	const char *mirror;         /* bootstrap --debian: NULL = deb.debian.org */
+} isofs_import_options;
+
+/*
+ * Imports SOURCE as image NAME: a tar archive (plain, gzip, xz, zstd, bzip2, …;
+ * detected by content), a directory (copied), or "-" for a tar stream on
+ * `stdin_fd`.  Nothing is visible under NAME until the whole image is written.
+ */
+int isofs_image_import(isofs_store *store, const char *name, const char *source, int stdin_fd,
+		       const isofs_import_options *opts, isofs_import_stats *ret_stats, isofs_error *err);
+
+/* A minimal image from the host's static busybox (opts->busybox or the PATH). */
+int isofs_image_bootstrap_busybox(isofs_store *store, const char *name, const isofs_import_options *opts,
+				  isofs_import_stats *ret_stats, isofs_error *err);
+
+/* A Debian image (variant minbase) of opts->suite, built with debootstrap. */
+int isofs_image_bootstrap_debian(isofs_store *store, const char *name, const isofs_import_options *opts,
+				 isofs_import_stats *ret_stats, isofs_error *err);
+
+typedef struct isofs_image_info {
+	char name[ISOFS_NAME_MAX + 1];
+	char *source;              /* where it came from ("tar:/path", "dir:/path", "busybox:/bin/busybox", …) */
+	char *parent;              /* the image it is a layer on, NULL for a base image */
+	char *rootfs;              /* absolute path of the image's root directory */
+	int64_t created;           /* seconds since the epoch */
+	uint64_t size;             /* bytes used on disk (hard links counted once) */
+	uint64_t files;            /* entries below the root */
+	bool rootless;             /* imported without privileges: owners in user.isofs.owner */
+	isofs_import_stats stats;
+} isofs_image_info;
+
+void isofs_image_info_free(isofs_image_info *info);
+void isofs_image_info_list_free(isofs_image_info *infos, size_t n);
+
+int isofs_image_get(isofs_store *store, const char *name, isofs_image_info *ret_info, isofs_error *err);
+/* All images, sorted by name. */
+int isofs_image_list(isofs_store *store, isofs_image_info **ret_infos, size_t *ret_n, isofs_error *err);
+/* The image's metadata as a JSON document (malloc'ed). */
+int isofs_image_inspect_json(isofs_store *store, const char *name, char **ret_json, isofs_error *err);
+int isofs_image_remove(isofs_store *store, const char *name, isofs_error *err);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif
