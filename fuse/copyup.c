@@ -1,0 +1,342 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Copy-up: the first change to a lower object copies it into the upper layer,
+ * parents first.  The copy is built under a temporary name in the work
+ * directory — data, owner, mode, xattrs, times — and renamed into place, so
+ * the upper layer never holds half a file.  The daemon reads the lower file
+ * with its own credentials: no write permission on it is needed (sed -i, 0444
+ * files, 0555 directories).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <linux/fs.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include "fd-util.h"
+#include "overlay.h"
+
+static int copy_xattrs(struct ovl_fs *fs, const char *src, const char *dst)
+{
+	char list[65536], value[65536];
+	ssize_t n = llistxattr(src, list, sizeof(list));
+
+	if (n < 0)
+		return errno == ENOTSUP ? 0 : -errno;
+	for (char *name = list; name < list + n; name += strlen(name) + 1) {
+		ssize_t vn;
+
+		/* Overlay metadata of the lower layer describes that layer, not the copy. */
+		if (strncmp(name, fs->xprefix, strlen(fs->xprefix)) == 0 || strcmp(name, "user.isofs.origin") == 0 ||
+		    strcmp(name, "user.isofs.impure") == 0)
+			continue;
+		vn = lgetxattr(src, name, value, sizeof(value));
+		if (vn < 0) {
+			if (errno == ENODATA)
+				continue;
+			return -errno;
+		}
+		if (lsetxattr(dst, name, value, (size_t) vn, 0) < 0) {
+			/* security.* the daemon may not set, or a file system without xattrs */
+			if (errno == EPERM || errno == ENOTSUP || errno == EOPNOTSUPP)
+				continue;
+			return -errno;
+		}
+	}
+	return 0;
+}
+
+/* Data, hole-preserving: FICLONE where the file system shares extents, else copy_file_range per data extent. */
+static int copy_data(int in, int out, off_t size)
+{
+	off_t data = 0;
+
+	if (ioctl(out, FICLONE, in) == 0)
+		return 0;
+	while (data < size) {
+		off_t hole, pos;
+
+		data = lseek(in, data, SEEK_DATA);
+		if (data < 0) {
+			if (errno == ENXIO)
+				break; /* only a hole is left */
+			data = 0; /* no SEEK_DATA: copy it all */
+			hole = size;
+		} else {
+			hole = lseek(in, data, SEEK_HOLE);
+			if (hole < 0)
+				hole = size;
+		}
+		pos = data;
+		while (pos < hole) {
+			off_t opos = pos;
+			ssize_t n = copy_file_range(in, &pos, out, &opos, (size_t) (hole - pos), 0);
+			if (n < 0) {
+				char buf[1 << 16];
+				if (errno != EXDEV && errno != EINVAL && errno != ENOSYS && errno != EOPNOTSUPP)
+					return -errno;
+				n = pread(in, buf, sizeof(buf) < (size_t) (hole - pos) ? sizeof(buf) : (size_t) (hole - pos),
+					  pos);
+				if (n < 0)
+					return -errno;
+				if (n == 0)
+					break;
+				if (pwrite(out, buf, (size_t) n, pos) != n)
+					return -EIO;
+				pos += n;
+				continue;
+			}
+			if (n == 0)
+				break;
+		}
+		data = hole;
+	}
+	return ftruncate(out, size) < 0 ? -errno : 0;
+}
+
+static void set_origin(int workfd, const char *tmp, uint64_t ino)
+{
+	char path[64 + NAME_MAX], v[32];
+
+	snprintf(path, sizeof(path), "/proc/self/fd/%d/%s", workfd, tmp);
+	snprintf(v, sizeof(v), "%llu", (unsigned long long) ino);
+	(void) lsetxattr(path, "user.isofs.origin", v, strlen(v), 0);
+}
+
+static void mark_impure(int dirfd)
+{
+	char path[64];
+
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", dirfd);
+	(void) setxattr(path, "user.isofs.impure", "y", 1, XATTR_CREATE);
+}
+
+/* Metadata of `st` onto work/tmp; then renamed to name in dstdir. */
+static int finish_copy(struct ovl_fs *fs, const struct stat *st, int srcdir, const char *srcname, const char *tmp,
+		       uint64_t ino)
+{
+	char src[64 + NAME_MAX], dst[64 + NAME_MAX];
+	struct timespec times[2] = { st->st_atim, st->st_mtim };
+	int r;
+
+	if (fs->privileged && fchownat(fs->workfd, tmp, st->st_uid, st->st_gid, AT_SYMLINK_NOFOLLOW) < 0)
+		return -errno;
+	snprintf(src, sizeof(src), "/proc/self/fd/%d/%s", srcdir, srcname);
+	snprintf(dst, sizeof(dst), "/proc/self/fd/%d/%s", fs->workfd, tmp);
+	r = copy_xattrs(fs, src, dst);
+	if (r < 0)
+		return r;
+	if (!S_ISLNK(st->st_mode)) {
+		if (fchmodat(fs->workfd, tmp, st->st_mode & 07777, 0) < 0)
+			return -errno;
+		set_origin(fs->workfd, tmp, ino);
+	}
+	if (utimensat(fs->workfd, tmp, times, AT_SYMLINK_NOFOLLOW) < 0)
+		return -errno;
+	return 0;
+}
+
+static void remove_tmp(struct ovl_fs *fs, const char *tmp, bool dir)
+{
+	(void) unlinkat(fs->workfd, tmp, dir ? AT_REMOVEDIR : 0);
+}
+
+int ovl_upper_dir(struct ovl_fs *fs, struct ovl_node *dir)
+{
+	struct ovl_node *parent = NULL;
+	char name[NAME_MAX + 1], tmp[64];
+	int pfd, srcfd, fd, r;
+	struct stat st, ust;
+
+	if (fs->read_only)
+		return -EROFS;
+	pthread_mutex_lock(&fs->lock);
+	fd = dir->upper_fd;
+	pthread_mutex_unlock(&fs->lock);
+	if (fd >= 0)
+		return fd;
+	if (dir->dead)
+		return -ENOENT;
+
+	r = ovl_node_first_alias(fs, dir, &parent, name, sizeof(name));
+	if (r < 0)
+		return r;
+	pfd = ovl_upper_dir(fs, parent); /* parents first, before our own lock */
+	if (pfd < 0)
+		return pfd;
+
+	pthread_mutex_lock(&dir->copyup_lock);
+	pthread_mutex_lock(&fs->lock);
+	fd = dir->upper_fd;
+	srcfd = dir->nlower ? dir->lowers[0].fd : -1;
+	pthread_mutex_unlock(&fs->lock);
+	if (fd >= 0 || srcfd < 0) {
+		pthread_mutex_unlock(&dir->copyup_lock);
+		return fd >= 0 ? fd : -ENOENT;
+	}
+	if (fstat(srcfd, &st) < 0) {
+		r = -errno;
+		goto out;
+	}
+	ovl_work_name(tmp, sizeof(tmp));
+	if (mkdirat(fs->workfd, tmp, 0700) < 0) {
+		r = -errno;
+		goto out;
+	}
+	{
+		char srcname[64];
+		/* the lower dir itself: "/proc/self/fd/N/." names it */
+		snprintf(srcname, sizeof(srcname), ".");
+		r = finish_copy(fs, &st, srcfd, srcname, tmp, dir->ino);
+	}
+	if (r == 0 && renameat(fs->workfd, tmp, pfd, name) < 0)
+		r = -errno;
+	if (r < 0) {
+		remove_tmp(fs, tmp, true);
+		goto out;
+	}
+	fd = openat(pfd, name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0 || fstat(fd, &ust) < 0) {
+		r = -errno;
+		goto out;
+	}
+	mark_impure(pfd);
+	pthread_mutex_lock(&fs->lock);
+	dir->upper_fd = fd;
+	ovl_node_rekey_locked(fs, dir, ust.st_dev, ust.st_ino);
+	pthread_mutex_unlock(&fs->lock);
+	r = fd;
+out:
+	pthread_mutex_unlock(&dir->copyup_lock);
+	return r;
+}
+
+int ovl_copy_up(struct ovl_fs *fs, struct ovl_node *node, bool truncate)
+{
+	struct ovl_node *parent = NULL;
+	char name[NAME_MAX + 1], tmp[64];
+	int pfd, lfd, layer, r;
+	struct stat st, ust;
+
+	if (fs->read_only)
+		return -EROFS;
+	if (S_ISDIR(node->type)) {
+		r = ovl_upper_dir(fs, node);
+		return r < 0 ? r : 0;
+	}
+	pthread_mutex_lock(&fs->lock);
+	layer = node->layer;
+	pthread_mutex_unlock(&fs->lock);
+	if (layer == OVL_UPPER)
+		return 0;
+
+	r = ovl_node_first_alias(fs, node, &parent, name, sizeof(name));
+	if (r < 0)
+		return r;
+	pfd = ovl_upper_dir(fs, parent);
+	if (pfd < 0)
+		return pfd;
+
+	pthread_mutex_lock(&node->copyup_lock);
+	pthread_mutex_lock(&fs->lock);
+	layer = node->layer;
+	pthread_mutex_unlock(&fs->lock);
+	if (layer == OVL_UPPER) {
+		r = 0;
+		goto out;
+	}
+	lfd = ovl_dir_fd(fs, parent, layer);
+	if (lfd < 0 || fstatat(lfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+		r = -ENOENT;
+		goto out;
+	}
+	ovl_work_name(tmp, sizeof(tmp));
+	if (S_ISREG(st.st_mode)) {
+		_cleanup_close_ int in = -1, out = -1;
+
+		out = openat(fs->workfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+		if (out < 0) {
+			r = -errno;
+			goto out;
+		}
+		if (!truncate) {
+			in = openat(lfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+			r = in < 0 ? -errno : copy_data(in, out, st.st_size);
+		}
+	} else if (S_ISLNK(st.st_mode)) {
+		char target[PATH_MAX + 1];
+		ssize_t n = readlinkat(lfd, name, target, sizeof(target) - 1);
+		if (n < 0) {
+			r = -errno;
+			goto out;
+		}
+		target[n] = '\0';
+		r = symlinkat(target, fs->workfd, tmp) < 0 ? -errno : 0;
+	} else {
+		r = mknodat(fs->workfd, tmp, st.st_mode, st.st_rdev) < 0 ? -errno : 0;
+	}
+	if (r < 0) {
+		remove_tmp(fs, tmp, false);
+		goto out;
+	}
+	r = finish_copy(fs, &st, lfd, name, tmp, node->ino);
+	if (r == 0 && renameat(fs->workfd, tmp, pfd, name) < 0)
+		r = -errno;
+	if (r < 0) {
+		remove_tmp(fs, tmp, false);
+		goto out;
+	}
+	if (fstatat(pfd, name, &ust, AT_SYMLINK_NOFOLLOW) < 0) {
+		r = -errno;
+		goto out;
+	}
+	mark_impure(pfd);
+	pthread_mutex_lock(&fs->lock);
+	node->layer = OVL_UPPER;
+	node->copyup_gen++;
+	ovl_node_rekey_locked(fs, node, ust.st_dev, ust.st_ino);
+	pthread_mutex_unlock(&fs->lock);
+out:
+	pthread_mutex_unlock(&node->copyup_lock);
+	return r;
+}
+
+int ovl_copy_up_any(struct ovl_fs *fs, struct ovl_node *node)
+{
+	return ovl_copy_up(fs, node, false);
+}
+
+int ovl_open_real(struct ovl_fs *fs, struct ovl_node *node, int flags, int *ret_layer)
+{
+	struct ovl_node *parent = NULL;
+	char name[NAME_MAX + 1];
+	int pfd, layer, fd, r;
+	bool writes = (flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC);
+
+	if (writes) {
+		r = ovl_copy_up(fs, node, (flags & O_TRUNC) != 0);
+		if (r < 0)
+			return r;
+	}
+	r = ovl_node_first_alias(fs, node, &parent, name, sizeof(name));
+	if (r < 0)
+		return r;
+	pthread_mutex_lock(&fs->lock);
+	layer = node->layer;
+	pthread_mutex_unlock(&fs->lock);
+	pfd = ovl_dir_fd(fs, parent, layer);
+	if (pfd < 0)
+		return -ENOENT;
+	fd = openat(pfd, name, (flags & ~(O_CREAT | O_EXCL | O_NOCTTY)) | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (ret_layer)
+		*ret_layer = layer;
+	return fd;
+}

@@ -1,0 +1,251 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Merged directory listings: upper entries first, then each lower directory
+ * in order; a name is listed once, whiteouts hide it below and are never
+ * listed.  A listing is a snapshot taken at opendir, so offsets (indexes into
+ * it) stay stable across readdir calls.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include "fd-util.h"
+#include "overlay.h"
+
+/* A set of names: open addressing, FNV-1a. */
+struct name_set {
+	char **slots;
+	size_t cap, n;
+};
+
+static uint64_t name_hash(const char *s)
+{
+	uint64_t h = 1469598103934665603ull;
+	for (; *s; s++)
+		h = (h ^ (unsigned char) *s) * 1099511628211ull;
+	return h;
+}
+
+/* 1 added, 0 present, -ENOMEM. The set borrows `name`. */
+static int name_set_add(struct name_set *s, char *name)
+{
+	size_t i;
+
+	if ((s->n + 1) * 2 > s->cap) {
+		struct name_set bigger = { .cap = s->cap ? s->cap * 2 : 64 };
+		bigger.slots = calloc(bigger.cap, sizeof(char *));
+		if (!bigger.slots)
+			return -ENOMEM;
+		for (i = 0; i < s->cap; i++)
+			if (s->slots[i])
+				(void) name_set_add(&bigger, s->slots[i]);
+		free(s->slots);
+		*s = bigger;
+	}
+	for (i = name_hash(name) & (s->cap - 1); s->slots[i]; i = (i + 1) & (s->cap - 1))
+		if (strcmp(s->slots[i], name) == 0)
+			return 0;
+	s->slots[i] = name;
+	s->n++;
+	return 1;
+}
+
+static bool name_set_contains(const struct name_set *s, const char *name)
+{
+	if (!s->n)
+		return false;
+	for (size_t i = name_hash(name) & (s->cap - 1); s->slots[i]; i = (i + 1) & (s->cap - 1))
+		if (strcmp(s->slots[i], name) == 0)
+			return true;
+	return false;
+}
+
+void ovl_dirlist_free(struct ovl_dirlist *l)
+{
+	for (size_t i = 0; i < l->n; i++)
+		free(l->ents[i].name);
+	free(l->ents);
+	memset(l, 0, sizeof(*l));
+}
+
+static int dirlist_add(struct ovl_dirlist *l, const char *name, uint64_t ino, mode_t type, char **ret_name)
+{
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 64;
+		struct ovl_dirent *e = realloc(l->ents, cap * sizeof(*e));
+		if (!e)
+			return -ENOMEM;
+		l->ents = e;
+		l->cap = cap;
+	}
+	l->ents[l->n].name = strdup(name);
+	if (!l->ents[l->n].name)
+		return -ENOMEM;
+	l->ents[l->n].ino = ino;
+	l->ents[l->n].type = type;
+	*ret_name = l->ents[l->n].name;
+	l->n++;
+	return 0;
+}
+
+static mode_t dtype_to_mode(unsigned char t)
+{
+	switch (t) {
+	case DT_DIR: return S_IFDIR;
+	case DT_REG: return S_IFREG;
+	case DT_LNK: return S_IFLNK;
+	case DT_CHR: return S_IFCHR;
+	case DT_BLK: return S_IFBLK;
+	case DT_FIFO: return S_IFIFO;
+	case DT_SOCK: return S_IFSOCK;
+	default: return 0;
+	}
+}
+
+static uint64_t upper_origin(int dirfd, const char *name)
+{
+	char path[64 + NAME_MAX], v[32];
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "/proc/self/fd/%d/%s", dirfd, name);
+	n = lgetxattr(path, "user.isofs.origin", v, sizeof(v) - 1);
+	if (n <= 0)
+		return 0;
+	v[n] = '\0';
+	return strtoull(v, NULL, 10);
+}
+
+static bool dir_is_impure(int dirfd)
+{
+	char path[64], v;
+
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", dirfd);
+	return getxattr(path, "user.isofs.impure", &v, 1) == 1;
+}
+
+/* Adds one layer's entries; names already seen (or whited out above) are skipped. */
+static int read_layer(struct ovl_fs *fs, int layer, int dirfd, struct name_set *seen, struct name_set *hidden,
+		      struct ovl_dirlist *out, char ***pool, size_t *npool, size_t *cpool)
+{
+	_cleanup_closedir_ DIR *d = NULL;
+	struct dirent *de;
+	bool impure = layer == OVL_UPPER && dir_is_impure(dirfd);
+	int fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+	if (fd < 0)
+		return -errno;
+	d = fdopendir(fd);
+	if (!d) {
+		int e = errno;
+		close(fd);
+		return -e;
+	}
+	while ((errno = 0, de = readdir(d))) {
+		mode_t type = dtype_to_mode(de->d_type);
+		uint64_t ino = 0;
+		char *stored;
+		int r;
+
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+			continue;
+		if (type == 0 || type == S_IFCHR) {
+			struct stat st;
+			if (fstatat(dirfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+				continue;
+			type = st.st_mode & S_IFMT;
+			if (ovl_is_whiteout(&st)) {
+				/* Hides the name below; remembered in a set of its own. */
+				char *copy = strdup(de->d_name);
+				if (!copy)
+					return -ENOMEM;
+				if (*npool == *cpool) {
+					char **p = realloc(*pool, (*cpool = *cpool * 2 + 64) * sizeof(char *));
+					if (!p) {
+						free(copy);
+						return -ENOMEM;
+					}
+					*pool = p;
+				}
+				(*pool)[(*npool)++] = copy;
+				if (name_set_add(hidden, copy) < 0)
+					return -ENOMEM;
+				continue;
+			}
+		}
+		if (name_set_contains(hidden, de->d_name) || name_set_contains(seen, de->d_name))
+			continue;
+		if (impure)
+			ino = upper_origin(dirfd, de->d_name);
+		if (!ino)
+			ino = ovl_present_ino(fs, layer, de->d_ino);
+		r = dirlist_add(out, de->d_name, ino, type, &stored);
+		if (r < 0)
+			return r;
+		if (name_set_add(seen, stored) < 0)
+			return -ENOMEM;
+	}
+	return -errno;
+}
+
+int ovl_dir_read(struct ovl_fs *fs, struct ovl_node *dir, bool with_dots, struct ovl_dirlist *ret)
+{
+	struct ovl_dirlist out = { 0 };
+	struct name_set seen = { 0 }, hidden = { 0 };
+	struct ovl_lower_dir layers[OVL_MAX_LAYERS + 1];
+	char **pool = NULL, *unused;
+	size_t npool = 0, cpool = 0;
+	int n = 0, r = 0;
+
+	pthread_mutex_lock(&fs->lock);
+	if (dir->upper_fd >= 0)
+		layers[n++] = (struct ovl_lower_dir){ OVL_UPPER, dir->upper_fd };
+	for (int i = 0; i < dir->nlower && n < OVL_MAX_LAYERS + 1; i++)
+		layers[n++] = dir->lowers[i];
+	pthread_mutex_unlock(&fs->lock);
+
+	if (with_dots) {
+		/* readdir(3) skips d_ino 0: ".." gets its parent's number (the root's own). */
+		uint64_t parent_ino = dir->ino;
+		pthread_mutex_lock(&fs->lock);
+		if (dir->aliases)
+			parent_ino = dir->aliases->parent->ino;
+		pthread_mutex_unlock(&fs->lock);
+		r = dirlist_add(&out, ".", dir->ino, S_IFDIR, &unused);
+		if (r == 0)
+			r = dirlist_add(&out, "..", parent_ino, S_IFDIR, &unused);
+	}
+	/* node->lowers already stops at an opaque directory */
+	for (int i = 0; r == 0 && i < n; i++)
+		r = read_layer(fs, layers[i].layer, layers[i].fd, &seen, &hidden, &out, &pool, &npool, &cpool);
+
+	free(seen.slots);
+	free(hidden.slots);
+	for (size_t i = 0; i < npool; i++)
+		free(pool[i]);
+	free(pool);
+	if (r < 0) {
+		ovl_dirlist_free(&out);
+		return r;
+	}
+	*ret = out;
+	return 0;
+}
+
+int ovl_dir_check_empty(struct ovl_fs *fs, struct ovl_node *dir)
+{
+	struct ovl_dirlist l;
+	int r = ovl_dir_read(fs, dir, false, &l);
+
+	if (r < 0)
+		return r;
+	r = l.n ? -ENOTEMPTY : 0;
+	ovl_dirlist_free(&l);
+	return r;
+}

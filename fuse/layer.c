@@ -1,0 +1,179 @@
+/* SPDX-License-Identifier: MIT */
+/* Layers: opening them, the overlay xattrs, whiteouts, presented inode numbers. */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include "fd-util.h"
+#include "overlay.h"
+
+static int open_layer(const char *path, struct ovl_layer *l, char *errbuf, size_t errlen, const char *what)
+{
+	struct stat st;
+
+	l->fd = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (l->fd < 0) {
+		snprintf(errbuf, errlen, "%s '%s': %s", what, path, strerror(errno));
+		return -errno;
+	}
+	if (fstat(l->fd, &st) < 0) {
+		snprintf(errbuf, errlen, "%s '%s': %s", what, path, strerror(errno));
+		return -errno;
+	}
+	l->dev = st.st_dev;
+	l->path = strdup(path);
+	return l->path ? 0 : -ENOMEM;
+}
+
+int ovl_fs_init(struct ovl_fs *fs, const char *const *lowers, int nlowers, const char *upper, const char *work,
+		bool userxattr, char *errbuf, size_t errlen)
+{
+	int r;
+
+	fs->nlayers = nlowers + 1;
+	fs->layers = calloc((size_t) fs->nlayers, sizeof(*fs->layers));
+	if (!fs->layers)
+		return -ENOMEM;
+	for (int i = 0; i < fs->nlayers; i++)
+		fs->layers[i].fd = -1;
+	fs->workfd = -1;
+	fs->userxattr = userxattr;
+	fs->xprefix = userxattr ? "user.overlay." : "trusted.overlay.";
+	fs->read_only = !upper;
+
+	for (int i = 0; i < nlowers; i++) {
+		r = open_layer(lowers[i], &fs->layers[i + 1], errbuf, errlen, "lower layer");
+		if (r < 0)
+			return r;
+	}
+	if (upper) {
+		_cleanup_close_ int wfd = -1;
+		struct stat wst;
+
+		r = open_layer(upper, &fs->layers[OVL_UPPER], errbuf, errlen, "upper layer");
+		if (r < 0)
+			return r;
+		if (!work) {
+			snprintf(errbuf, errlen, "an upper layer needs a workdir");
+			return -EINVAL;
+		}
+		wfd = open(work, O_PATH | O_DIRECTORY | O_CLOEXEC);
+		if (wfd < 0 || fstat(wfd, &wst) < 0) {
+			snprintf(errbuf, errlen, "workdir '%s': %s", work, strerror(errno));
+			return -errno;
+		}
+		if (wst.st_dev != fs->layers[OVL_UPPER].dev) {
+			snprintf(errbuf, errlen, "workdir '%s' is not on the upper layer's file system", work);
+			return -EXDEV;
+		}
+		/* Like the kernel: our scratch space is workdir/work, emptied at every mount. */
+		if (mkdirat(wfd, "work", 0700) < 0 && errno != EEXIST) {
+			snprintf(errbuf, errlen, "workdir '%s': %s", work, strerror(errno));
+			return -errno;
+		}
+		fs->workfd = openat(wfd, "work", O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (fs->workfd < 0) {
+			snprintf(errbuf, errlen, "workdir '%s/work': %s", work, strerror(errno));
+			return -errno;
+		}
+	}
+	fs->same_fs = true;
+	for (int i = 0; i < fs->nlayers; i++)
+		if (fs->layers[i].fd >= 0 && fs->layers[i].dev != fs->layers[fs->nlayers - 1].dev)
+			fs->same_fs = false;
+	return 0;
+}
+
+void ovl_fs_destroy(struct ovl_fs *fs)
+{
+	for (int i = 0; fs->layers && i < fs->nlayers; i++) {
+		if (fs->layers[i].fd >= 0)
+			close(fs->layers[i].fd);
+		free(fs->layers[i].path);
+	}
+	free(fs->layers);
+	if (fs->workfd >= 0)
+		close(fs->workfd);
+	fs->layers = NULL;
+}
+
+bool ovl_is_whiteout(const struct stat *st)
+{
+	return S_ISCHR(st->st_mode) && st->st_rdev == makedev(0, 0);
+}
+
+void ovl_xattr_name(const struct ovl_fs *fs, const char *name, char *buf, size_t size)
+{
+	snprintf(buf, size, "%s%s", fs->xprefix, name);
+}
+
+/* The overlay's own metadata is not shown through the view, nor settable from it. */
+bool ovl_is_private_xattr(const struct ovl_fs *fs, const char *name)
+{
+	return strncmp(name, fs->xprefix, strlen(fs->xprefix)) == 0 || strncmp(name, "user.isofs.", 11) == 0 ||
+	       strncmp(name, "trusted.overlay.", 16) == 0;
+}
+
+int ovl_dir_is_opaque(const struct ovl_fs *fs, int dirfd_path)
+{
+	char name[64], path[64], v;
+	ssize_t n;
+
+	ovl_xattr_name(fs, "opaque", name, sizeof(name));
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", dirfd_path);
+	n = getxattr(path, name, &v, 1);
+	if (n == 1 && v == 'y')
+		return 1;
+	if (n < 0 && errno != ENODATA && errno != ENOTSUP && errno != ERANGE)
+		return -errno;
+	return 0;
+}
+
+int ovl_set_opaque(const struct ovl_fs *fs, int dirfd_path)
+{
+	char name[64], path[64];
+
+	ovl_xattr_name(fs, "opaque", name, sizeof(name));
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", dirfd_path);
+	return setxattr(path, name, "y", 1, 0) < 0 ? -errno : 0;
+}
+
+/*
+ * Real inode numbers are unique on one file system; across several, the
+ * layer's index goes into the high bits (the kernel's "xino").
+ */
+uint64_t ovl_present_ino(const struct ovl_fs *fs, int layer, ino_t ino)
+{
+	if (fs->same_fs)
+		return (uint64_t) ino;
+	return (uint64_t) ino ^ ((uint64_t) (layer + 1) << 56);
+}
+
+void ovl_work_name(char *buf, size_t size)
+{
+	static atomic_ulong counter;
+	snprintf(buf, size, "#%lx.%lx", (unsigned long) getpid(), atomic_fetch_add(&counter, 1));
+}
+
+int ovl_make_whiteout(struct ovl_fs *fs, int dirfd, const char *name)
+{
+	char tmp[64];
+
+	ovl_work_name(tmp, sizeof(tmp));
+	if (mknodat(fs->workfd, tmp, S_IFCHR | 0, makedev(0, 0)) < 0)
+		return -errno;
+	if (renameat(fs->workfd, tmp, dirfd, name) < 0) {
+		int e = errno;
+		(void) unlinkat(fs->workfd, tmp, 0);
+		return -e;
+	}
+	return 0;
+}

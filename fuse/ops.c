@@ -1,0 +1,1276 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The FUSE low-level operations.  Each handler does its work in an
+ * `ovl_do_*` function returning -errno and replies exactly once; no lock is
+ * held across a reply.
+ */
+#define FUSE_USE_VERSION 34
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <fuse_lowlevel.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/sysmacros.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include "fd-util.h"
+#include "overlay.h"
+
+#define FS(req) ((struct ovl_fs *) fuse_req_userdata(req))
+#define NODE(req, ino) ovl_node_get(FS(req), (ino))
+
+struct ovl_handle {
+	int fd;
+	int flags;
+	unsigned gen;  /* node->copyup_gen when opened */
+	int layer;
+	pthread_mutex_t lock;
+};
+
+struct ovl_dirh {
+	struct ovl_dirlist list;
+};
+
+/* ---- helpers ---- */
+
+static void fill_entry(struct ovl_fs *fs, struct ovl_node *node, const struct stat *st, struct fuse_entry_param *e)
+{
+	memset(e, 0, sizeof(*e));
+	e->ino = ovl_nodeid(fs, node);
+	e->attr = *st;
+	e->attr.st_ino = node->ino;
+	e->attr_timeout = fs->timeout;
+	e->entry_timeout = fs->timeout;
+}
+
+/* Looks `name` up in `parent` and makes the node (one lookup reference) and its presented stat. */
+static int do_lookup(struct ovl_fs *fs, struct ovl_node *parent, const char *name, struct fuse_entry_param *e)
+{
+	struct ovl_found f;
+	struct ovl_node *node;
+	struct stat st;
+	int r;
+
+	r = ovl_lookup_name(fs, parent, name, &f);
+	if (r < 0) {
+		ovl_found_release(&f);
+		return r;
+	}
+	if (f.layer < 0) {
+		ovl_found_release(&f);
+		return -ENOENT;
+	}
+	r = ovl_node_for_found(fs, parent, name, &f, &node);
+	if (r < 0)
+		return r;
+	r = ovl_getattr_node(fs, node, -1, &st);
+	if (r < 0) {
+		ovl_node_forget(fs, node, 1);
+		return r;
+	}
+	fill_entry(fs, node, &st, e);
+	return 0;
+}
+
+static void reply_entry_or_err(fuse_req_t req, struct fuse_entry_param *e, int r)
+{
+	if (r < 0)
+		fuse_reply_err(req, -r);
+	else if (fuse_reply_entry(req, e) == -ENOENT)
+		ovl_node_forget(FS(req), ovl_node_get(FS(req), e->ino), 1); /* the kernel did not take it */
+}
+
+/* Who asks: ids to give new objects (a setgid parent passes its group on). */
+static void requester_ids(fuse_req_t req, struct ovl_fs *fs, struct ovl_node *parent, uid_t *uid, gid_t *gid)
+{
+	const struct fuse_ctx *ctx = fuse_req_ctx(req);
+	struct stat pst;
+
+	*uid = ctx->uid;
+	*gid = ctx->gid;
+	if (ovl_getattr_node(fs, parent, -1, &pst) == 0 && (pst.st_mode & S_ISGID))
+		*gid = pst.st_gid;
+}
+
+/* ---- lookup, forget, getattr ---- */
+
+static void ovl_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	struct ovl_fs *fs = FS(req);
+	struct fuse_entry_param e;
+	int r = do_lookup(fs, NODE(req, parent), name, &e);
+
+	if (r == -ENOENT) {
+		/* A negative entry the kernel may cache: names change only through us. */
+		memset(&e, 0, sizeof(e));
+		e.entry_timeout = fs->timeout;
+		fuse_reply_entry(req, &e);
+		return;
+	}
+	reply_entry_or_err(req, &e, r);
+}
+
+static void ovl_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
+{
+	ovl_node_forget(FS(req), NODE(req, ino), nlookup);
+	fuse_reply_none(req);
+}
+
+static void ovl_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_data *forgets)
+{
+	for (size_t i = 0; i < count; i++)
+		ovl_node_forget(FS(req), NODE(req, forgets[i].ino), forgets[i].nlookup);
+	fuse_reply_none(req);
+}
+
+static void ovl_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct ovl_fs *fs = FS(req);
+	struct ovl_handle *h = fi ? (struct ovl_handle *) (uintptr_t) fi->fh : NULL;
+	struct stat st;
+	int r = ovl_getattr_node(fs, NODE(req, ino), h ? h->fd : -1, &st);
+
+	if (r < 0)
+		fuse_reply_err(req, -r);
+	else
+		fuse_reply_attr(req, &st, fs->timeout);
+}
+
+/* ---- setattr ---- */
+
+/* The real object's parent fd and name, after copy-up. */
+static int real_location(struct ovl_fs *fs, struct ovl_node *node, int *ret_pfd, char *name, size_t size)
+{
+	struct ovl_node *parent;
+	int r = ovl_node_first_alias(fs, node, &parent, name, size);
+
+	if (r < 0)
+		return r;
+	*ret_pfd = ovl_dir_fd(fs, parent, node->layer);
+	return *ret_pfd < 0 ? -ENOENT : 0;
+}
+
+static int ovl_do_setattr(struct ovl_fs *fs, fuse_req_t req, struct ovl_node *node, struct stat *attr, int valid,
+			  struct ovl_handle *h, struct stat *ret_st)
+{
+	char name[NAME_MAX + 1], path[64 + NAME_MAX];
+	bool isdir = S_ISDIR(node->type);
+	int pfd = -1, dfd = -1, r;
+
+	(void) req;
+	r = ovl_copy_up(fs, node, (valid & FUSE_SET_ATTR_SIZE) && attr->st_size == 0 && !h);
+	if (r < 0)
+		return r;
+	if (isdir) {
+		dfd = ovl_dir_fd(fs, node, OVL_UPPER);
+		snprintf(path, sizeof(path), "/proc/self/fd/%d", dfd);
+	} else {
+		r = real_location(fs, node, &pfd, name, sizeof(name));
+		if (r < 0)
+			return r;
+		snprintf(path, sizeof(path), "/proc/self/fd/%d/%s", pfd, name);
+	}
+
+	if (valid & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID)) {
+		struct stat cur;
+		r = ovl_getattr_node(fs, node, -1, &cur);
+		if (r < 0)
+			return r;
+		r = ovl_set_owner(fs, isdir ? dfd : -1, isdir ? -1 : pfd, isdir ? NULL : name,
+				  (valid & FUSE_SET_ATTR_UID) ? attr->st_uid : cur.st_uid,
+				  (valid & FUSE_SET_ATTR_GID) ? attr->st_gid : cur.st_gid);
+		if (r < 0)
+			return r;
+	}
+	if (valid & FUSE_SET_ATTR_MODE) {
+		if (S_ISLNK(node->type))
+			return -EOPNOTSUPP;
+		if (chmod(path, attr->st_mode & 07777) < 0)
+			return -errno;
+	}
+	if (valid & FUSE_SET_ATTR_SIZE) {
+		if (isdir)
+			return -EISDIR;
+		if (h && (h->flags & O_ACCMODE) != O_RDONLY && h->layer == OVL_UPPER)
+			r = ftruncate(h->fd, attr->st_size);
+		else {
+			_cleanup_close_ int fd = openat(pfd, name, O_WRONLY | O_NOFOLLOW | O_CLOEXEC);
+			r = fd < 0 ? -1 : ftruncate(fd, attr->st_size);
+		}
+		if (r < 0)
+			return -errno;
+	}
+	if (valid & (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME | FUSE_SET_ATTR_ATIME_NOW | FUSE_SET_ATTR_MTIME_NOW)) {
+		struct timespec ts[2] = { { .tv_nsec = UTIME_OMIT }, { .tv_nsec = UTIME_OMIT } };
+
+		if (valid & FUSE_SET_ATTR_ATIME_NOW)
+			ts[0].tv_nsec = UTIME_NOW;
+		else if (valid & FUSE_SET_ATTR_ATIME)
+			ts[0] = attr->st_atim;
+		if (valid & FUSE_SET_ATTR_MTIME_NOW)
+			ts[1].tv_nsec = UTIME_NOW;
+		else if (valid & FUSE_SET_ATTR_MTIME)
+			ts[1] = attr->st_mtim;
+		r = isdir ? utimensat(AT_FDCWD, path, ts, 0) : utimensat(pfd, name, ts, AT_SYMLINK_NOFOLLOW);
+		if (r < 0)
+			return -errno;
+	}
+	return ovl_getattr_node(fs, node, -1, ret_st);
+}
+
+static void ovl_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int valid, struct fuse_file_info *fi)
+{
+	struct ovl_fs *fs = FS(req);
+	struct stat st;
+	int r;
+
+	if (fs->read_only) {
+		fuse_reply_err(req, EROFS);
+		return;
+	}
+	r = ovl_do_setattr(fs, req, NODE(req, ino), attr, valid,
+			   fi ? (struct ovl_handle *) (uintptr_t) fi->fh : NULL, &st);
+	if (r < 0)
+		fuse_reply_err(req, -r);
+	else
+		fuse_reply_attr(req, &st, fs->timeout);
+}
+
+static void ovl_readlink(fuse_req_t req, fuse_ino_t ino)
+{
+	struct ovl_fs *fs = FS(req);
+	char name[NAME_MAX + 1], target[PATH_MAX + 1];
+	int pfd, r = real_location(fs, NODE(req, ino), &pfd, name, sizeof(name));
+	ssize_t n;
+
+	if (r < 0) {
+		fuse_reply_err(req, -r);
+		return;
+	}
+	n = readlinkat(pfd, name, target, sizeof(target) - 1);
+	if (n < 0) {
+		fuse_reply_err(req, errno);
+		return;
+	}
+	target[n] = '\0';
+	fuse_reply_readlink(req, target);
+}
+
+/* ---- creating entries ---- */
+
+enum new_kind { NEW_FILE, NEW_DIR, NEW_NODE, NEW_SYMLINK, NEW_LINK };
+
+struct new_entry {
+	enum new_kind kind;
+	mode_t mode;
+	dev_t rdev;
+	const char *target;      /* symlink */
+	struct ovl_node *source; /* hard link */
+	int open_flags;          /* NEW_FILE */
+	int ret_fd;              /* NEW_FILE: the open file */
+};
+
+/* Makes the object under `name` in dirfd; NEW_FILE returns an open fd in e->ret_fd. */
+static int make_object(struct ovl_fs *fs, int dirfd, const char *name, struct new_entry *e)
+{
+	switch (e->kind) {
+	case NEW_FILE:
+		e->ret_fd = openat(dirfd, name, (e->open_flags & ~O_ACCMODE & ~O_APPEND) | O_RDWR | O_CREAT | O_EXCL |
+					       O_NOFOLLOW | O_CLOEXEC, e->mode & 07777);
+		return e->ret_fd < 0 ? -errno : 0;
+	case NEW_DIR:
+		return mkdirat(dirfd, name, e->mode & 07777) < 0 ? -errno : 0;
+	case NEW_NODE:
+		return mknodat(dirfd, name, e->mode, e->rdev) < 0 ? -errno : 0;
+	case NEW_SYMLINK:
+		return symlinkat(e->target, dirfd, name) < 0 ? -errno : 0;
+	case NEW_LINK: {
+		char sname[NAME_MAX + 1];
+		int spfd, r = real_location(fs, e->source, &spfd, sname, sizeof(sname));
+		if (r < 0)
+			return r;
+		return linkat(spfd, sname, dirfd, name, 0) < 0 ? -errno : 0;
+	}
+	}
+	return -EINVAL;
+}
+
+static int ovl_do_create(fuse_req_t req, struct ovl_fs *fs, struct ovl_node *parent, const char *name,
+			 struct new_entry *ne, struct fuse_entry_param *e)
+{
+	struct ovl_found f;
+	uid_t uid;
+	gid_t gid;
+	int pfd, r;
+	bool replace_whiteout;
+
+	if (fs->read_only)
+		return -EROFS;
+	if (strlen(name) > NAME_MAX)
+		return -ENAMETOOLONG;
+	ne->ret_fd = -1;
+	if (ne->kind == NEW_LINK) {
+		r = ovl_copy_up(fs, ne->source, false);
+		if (r < 0)
+			return r;
+	}
+	r = ovl_lookup_name(fs, parent, name, &f);
+	ovl_found_release(&f);
+	if (r < 0)
+		return r;
+	if (f.layer >= 0)
+		return -EEXIST;
+	replace_whiteout = f.upper_whiteout;
+	pfd = ovl_upper_dir(fs, parent);
+	if (pfd < 0)
+		return pfd;
+	requester_ids(req, fs, parent, &uid, &gid);
+
+	if (!replace_whiteout) {
+		r = make_object(fs, pfd, name, ne);
+		if (r < 0)
+			return r;
+		if (ne->kind != NEW_LINK) {
+			r = ovl_set_owner(fs, ne->ret_fd, pfd, name, uid, gid);
+			if (r < 0 && !(r == -EPERM && ne->kind == NEW_SYMLINK))
+				goto undo;
+		}
+	} else {
+		/* Built in the work dir and renamed over the whiteout: the lower name never shows through. */
+		char tmp[64];
+		ovl_work_name(tmp, sizeof(tmp));
+		r = make_object(fs, fs->workfd, tmp, ne);
+		if (r < 0)
+			return r;
+		if (ne->kind != NEW_LINK) {
+			r = ovl_set_owner(fs, ne->ret_fd, fs->workfd, tmp, uid, gid);
+			if (r == -EPERM && ne->kind == NEW_SYMLINK)
+				r = 0;
+		}
+		if (r == 0 && ne->kind == NEW_DIR) {
+			_cleanup_close_ int dfd = openat(fs->workfd, tmp, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+			r = dfd < 0 ? -errno : ovl_set_opaque(fs, dfd);
+		}
+		if (r == 0 && ne->kind == NEW_DIR) {
+			/* rename cannot put a directory over a whiteout: exchange, then drop the whiteout */
+			if (renameat2(fs->workfd, tmp, pfd, name, RENAME_EXCHANGE) < 0)
+				r = -errno;
+			else
+				(void) unlinkat(fs->workfd, tmp, 0);
+		} else if (r == 0 && renameat(fs->workfd, tmp, pfd, name) < 0) {
+			r = -errno;
+		}
+		if (r < 0) {
+			(void) unlinkat(fs->workfd, tmp, ne->kind == NEW_DIR ? AT_REMOVEDIR : 0);
+			if (ne->ret_fd >= 0)
+				close(ne->ret_fd);
+			ne->ret_fd = -1;
+			return r;
+		}
+	}
+	r = do_lookup(fs, parent, name, e);
+	if (r < 0)
+		goto undo;
+	return 0;
+undo:
+	(void) unlinkat(pfd, name, ne->kind == NEW_DIR ? AT_REMOVEDIR : 0);
+	if (ne->ret_fd >= 0)
+		close(ne->ret_fd);
+	ne->ret_fd = -1;
+	return r;
+}
+
+static void ovl_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, dev_t rdev)
+{
+	struct new_entry ne = { .kind = NEW_NODE, .mode = mode, .rdev = rdev };
+	struct fuse_entry_param e;
+	int r;
+
+	if (S_ISREG(mode)) {
+		ne.kind = NEW_FILE;
+		ne.open_flags = O_WRONLY;
+	}
+	r = ovl_do_create(req, FS(req), NODE(req, parent), name, &ne, &e);
+	if (ne.ret_fd >= 0)
+		close(ne.ret_fd);
+	reply_entry_or_err(req, &e, r);
+}
+
+static void ovl_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
+{
+	struct new_entry ne = { .kind = NEW_DIR, .mode = mode };
+	struct fuse_entry_param e;
+	int r = ovl_do_create(req, FS(req), NODE(req, parent), name, &ne, &e);
+
+	reply_entry_or_err(req, &e, r);
+}
+
+static void ovl_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, const char *name)
+{
+	struct new_entry ne = { .kind = NEW_SYMLINK, .target = link };
+	struct fuse_entry_param e;
+	int r = ovl_do_create(req, FS(req), NODE(req, parent), name, &ne, &e);
+
+	reply_entry_or_err(req, &e, r);
+}
+
+static void ovl_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *newname)
+{
+	struct new_entry ne = { .kind = NEW_LINK, .source = NODE(req, ino) };
+	struct fuse_entry_param e;
+	int r;
+
+	if (S_ISDIR(ne.source->type)) {
+		fuse_reply_err(req, EPERM);
+		return;
+	}
+	r = ovl_do_create(req, FS(req), NODE(req, newparent), newname, &ne, &e);
+	reply_entry_or_err(req, &e, r);
+}
+
+static struct ovl_handle *handle_new(int fd, int flags, int layer, unsigned gen)
+{
+	struct ovl_handle *h = calloc(1, sizeof(*h));
+
+	if (!h)
+		return NULL;
+	h->fd = fd;
+	h->flags = flags;
+	h->layer = layer;
+	h->gen = gen;
+	pthread_mutex_init(&h->lock, NULL);
+	return h;
+}
+
+static void ovl_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, struct fuse_file_info *fi)
+{
+	struct ovl_fs *fs = FS(req);
+	struct new_entry ne = { .kind = NEW_FILE, .mode = mode, .open_flags = fi->flags };
+	struct fuse_entry_param e;
+	struct ovl_handle *h;
+	int r = ovl_do_create(req, fs, NODE(req, parent), name, &ne, &e);
+
+	if (r < 0) {
+		fuse_reply_err(req, -r);
+		return;
+	}
+	h = handle_new(ne.ret_fd, O_RDWR, OVL_UPPER, NODE(req, e.ino)->copyup_gen);
+	if (!h) {
+		close(ne.ret_fd);
+		ovl_node_forget(fs, NODE(req, e.ino), 1);
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	fi->fh = (uint64_t) (uintptr_t) h;
+	fi->keep_cache = 1;
+	if (fuse_reply_create(req, &e, fi) == -ENOENT) {
+		close(h->fd);
+		free(h);
+		ovl_node_forget(fs, NODE(req, e.ino), 1);
+	}
+}
+
+/* ---- removing entries ---- */
+
+static int ovl_do_remove(struct ovl_fs *fs, struct ovl_node *parent, const char *name, bool dir)
+{
+	struct ovl_found f;
+	struct ovl_node *node;
+	char tmp[64];
+	int pfd, r;
+
+	if (fs->read_only)
+		return -EROFS;
+	r = ovl_lookup_name(fs, parent, name, &f);
+	ovl_found_release(&f);
+	if (r < 0)
+		return r;
+	if (f.layer < 0)
+		return -ENOENT;
+	if (dir && !S_ISDIR(f.st.st_mode))
+		return -ENOTDIR;
+	if (!dir && S_ISDIR(f.st.st_mode))
+		return -EISDIR;
+
+	pthread_mutex_lock(&fs->lock);
+	node = ovl_node_find_locked(fs, f.st.st_dev, f.st.st_ino);
+	if (node)
+		node->refs++;
+	pthread_mutex_unlock(&fs->lock);
+	if (dir) {
+		if (!node)
+			return -ENOENT; /* the kernel looks a directory up before rmdir */
+		r = ovl_dir_check_empty(fs, node);
+		if (r < 0)
+			goto out;
+	}
+	pfd = ovl_upper_dir(fs, parent);
+	if (pfd < 0) {
+		r = pfd;
+		goto out;
+	}
+	if (f.layer == OVL_UPPER && dir) {
+		/* Out of the way in one rename (leaving a whiteout when a lower name is below), then emptied of its whiteouts. */
+		ovl_work_name(tmp, sizeof(tmp));
+		if (f.in_lower) {
+			if (mknodat(fs->workfd, tmp, S_IFCHR, makedev(0, 0)) < 0) {
+				r = -errno;
+				goto out;
+			}
+			r = renameat2(fs->workfd, tmp, pfd, name, RENAME_EXCHANGE) < 0 ? -errno : 0;
+		} else {
+			r = renameat(pfd, name, fs->workfd, tmp) < 0 ? -errno : 0;
+		}
+		if (r < 0) {
+			(void) unlinkat(fs->workfd, tmp, 0);
+			goto out;
+		}
+		{
+			_cleanup_close_ int dfd = openat(fs->workfd, tmp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+			_cleanup_closedir_ DIR *d = dfd >= 0 ? fdopendir(dup(dfd)) : NULL;
+			struct dirent *de;
+			while (d && (de = readdir(d)))
+				if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
+					(void) unlinkat(dfd, de->d_name, 0);
+		}
+		(void) unlinkat(fs->workfd, tmp, AT_REMOVEDIR);
+	} else if (f.layer == OVL_UPPER && !f.in_lower) {
+		r = unlinkat(pfd, name, 0) < 0 ? -errno : 0;
+	} else {
+		r = ovl_make_whiteout(fs, pfd, name);
+	}
+	if (r == 0 && node) {
+		pthread_mutex_lock(&fs->lock);
+		ovl_node_del_alias_locked(fs, node, parent, name);
+		/* Gone for good (its inode number may come back); a lower file under another name lives on. */
+		if (dir || (f.layer == OVL_UPPER && f.st.st_nlink <= 1))
+			node->dead = true;
+		pthread_mutex_unlock(&fs->lock);
+	}
+out:
+	if (node) {
+		pthread_mutex_lock(&fs->lock);
+		ovl_node_unref_locked(fs, node);
+		pthread_mutex_unlock(&fs->lock);
+	}
+	return r;
+}
+
+static void ovl_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	fuse_reply_err(req, -ovl_do_remove(FS(req), NODE(req, parent), name, false));
+}
+
+static void ovl_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	fuse_reply_err(req, -ovl_do_remove(FS(req), NODE(req, parent), name, true));
+}
+
+/* ---- rename ---- */
+
+/* The path of a directory's lower part, from the layer root ("/a/b"). */
+static int lower_path(struct ovl_fs *fs, struct ovl_node *node, char *buf, size_t size)
+{
+	struct ovl_node *parent;
+	char name[NAME_MAX + 1];
+	size_t n;
+	int r;
+
+	if (node == fs->root) {
+		buf[0] = '\0';
+		return 0;
+	}
+	if (node->redirect) {
+		if (strlen(node->redirect) >= size)
+			return -ENAMETOOLONG;
+		strcpy(buf, node->redirect);
+		return 0;
+	}
+	r = ovl_node_first_alias(fs, node, &parent, name, sizeof(name));
+	if (r < 0)
+		return r;
+	r = lower_path(fs, parent, buf, size);
+	if (r < 0)
+		return r;
+	n = strlen(buf);
+	if (n + 1 + strlen(name) + 1 > size)
+		return -ENAMETOOLONG;
+	buf[n] = '/';
+	strcpy(buf + n + 1, name);
+	return 0;
+}
+
+/* A directory with a lower part that moves records where that part lives. */
+static int set_redirect(struct ovl_fs *fs, struct ovl_node *dir)
+{
+	char path[PATH_MAX], key[64], fdpath[64];
+	char *copy;
+	int fd, r;
+
+	if (!dir->nlower || dir->redirect)
+		return 0;
+	r = lower_path(fs, dir, path, sizeof(path));
+	if (r < 0)
+		return r;
+	fd = ovl_upper_dir(fs, dir);
+	if (fd < 0)
+		return fd;
+	ovl_xattr_name(fs, "redirect", key, sizeof(key));
+	snprintf(fdpath, sizeof(fdpath), "/proc/self/fd/%d", fd);
+	if (setxattr(fdpath, key, path, strlen(path), 0) < 0)
+		return -errno;
+	copy = strdup(path);
+	if (!copy)
+		return -ENOMEM;
+	pthread_mutex_lock(&fs->lock);
+	free(dir->redirect);
+	dir->redirect = copy;
+	pthread_mutex_unlock(&fs->lock);
+	return 0;
+}
+
+static struct ovl_node *node_ref_found(struct ovl_fs *fs, const struct ovl_found *f)
+{
+	struct ovl_node *node;
+
+	if (f->layer < 0)
+		return NULL;
+	pthread_mutex_lock(&fs->lock);
+	node = ovl_node_find_locked(fs, f->st.st_dev, f->st.st_ino);
+	if (node)
+		node->refs++;
+	pthread_mutex_unlock(&fs->lock);
+	return node;
+}
+
+static void node_unref(struct ovl_fs *fs, struct ovl_node *node)
+{
+	if (!node)
+		return;
+	pthread_mutex_lock(&fs->lock);
+	ovl_node_unref_locked(fs, node);
+	pthread_mutex_unlock(&fs->lock);
+}
+
+static int ovl_do_rename(struct ovl_fs *fs, struct ovl_node *parent, const char *name, struct ovl_node *newparent,
+			 const char *newname, unsigned flags)
+{
+	struct ovl_found sf, df;
+	struct ovl_node *src = NULL, *dst = NULL;
+	bool exchange = flags & RENAME_EXCHANGE;
+	int spfd, dpfd, r;
+
+	if (fs->read_only)
+		return -EROFS;
+	if (flags & ~(RENAME_NOREPLACE | RENAME_EXCHANGE))
+		return -EINVAL;
+	if (strlen(newname) > NAME_MAX)
+		return -ENAMETOOLONG;
+	r = ovl_lookup_name(fs, parent, name, &sf);
+	ovl_found_release(&sf);
+	if (r < 0)
+		return r;
+	r = ovl_lookup_name(fs, newparent, newname, &df);
+	ovl_found_release(&df);
+	if (r < 0)
+		return r;
+	if (sf.layer < 0)
+		return -ENOENT;
+	if (parent == newparent && strcmp(name, newname) == 0)
+		return 0;
+	if ((flags & RENAME_NOREPLACE) && df.layer >= 0)
+		return -EEXIST;
+	if (exchange && df.layer < 0)
+		return -ENOENT;
+
+	src = node_ref_found(fs, &sf);
+	dst = node_ref_found(fs, &df);
+	if (!src || (df.layer >= 0 && !dst && S_ISDIR(df.st.st_mode))) {
+		r = -ENOENT; /* the kernel looked both up before renaming */
+		goto out;
+	}
+	if (!exchange && df.layer >= 0) {
+		if (S_ISDIR(sf.st.st_mode) && !S_ISDIR(df.st.st_mode)) {
+			r = -ENOTDIR;
+			goto out;
+		}
+		if (!S_ISDIR(sf.st.st_mode) && S_ISDIR(df.st.st_mode)) {
+			r = -EISDIR;
+			goto out;
+		}
+		if (S_ISDIR(df.st.st_mode) && (r = ovl_dir_check_empty(fs, dst)) < 0)
+			goto out;
+	}
+
+	/* Both ends in the upper layer: copy-up, and a redirect for directories with a lower part. */
+	r = ovl_copy_up(fs, src, false);
+	if (r == 0 && S_ISDIR(src->type))
+		r = set_redirect(fs, src);
+	if (r == 0 && exchange) {
+		r = ovl_copy_up(fs, dst, false);
+		if (r == 0 && S_ISDIR(dst->type))
+			r = set_redirect(fs, dst);
+	}
+	if (r < 0)
+		goto out;
+	spfd = ovl_upper_dir(fs, parent);
+	dpfd = spfd < 0 ? spfd : ovl_upper_dir(fs, newparent);
+	if (spfd < 0 || dpfd < 0) {
+		r = spfd < 0 ? spfd : dpfd;
+		goto out;
+	}
+
+	if (exchange) {
+		r = renameat2(spfd, name, dpfd, newname, RENAME_EXCHANGE) < 0 ? -errno : 0;
+	} else {
+		bool need_whiteout = sf.in_lower;
+		bool dst_upper_dir = df.layer == OVL_UPPER && S_ISDIR(df.st.st_mode);
+
+		/* A directory without a lower part of its own must not merge with what lies below the new name. */
+		if (S_ISDIR(src->type) && !src->nlower && (df.in_lower || df.upper_whiteout)) {
+			int sfd = ovl_upper_dir(fs, src);
+			r = sfd < 0 ? sfd : ovl_set_opaque(fs, sfd);
+			if (r < 0)
+				goto out;
+		}
+		if (dst_upper_dir || (df.upper_whiteout && S_ISDIR(src->type))) {
+			/* The empty target (or a whiteout a directory cannot replace) goes to the work dir first. */
+			char tmp[64];
+			ovl_work_name(tmp, sizeof(tmp));
+			if (renameat2(dpfd, newname, fs->workfd, tmp, 0) < 0) {
+				r = -errno;
+				goto out;
+			}
+			if (dst_upper_dir) {
+				_cleanup_close_ int dfd = openat(fs->workfd, tmp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+				_cleanup_closedir_ DIR *d = dfd >= 0 ? fdopendir(dup(dfd)) : NULL;
+				struct dirent *de;
+				while (d && (de = readdir(d)))
+					if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
+						(void) unlinkat(dfd, de->d_name, 0);
+			}
+			(void) unlinkat(fs->workfd, tmp, dst_upper_dir ? AT_REMOVEDIR : 0);
+		}
+		r = renameat2(spfd, name, dpfd, newname, need_whiteout ? RENAME_WHITEOUT : 0) < 0 ? -errno : 0;
+		if (r == -EINVAL && need_whiteout) {
+			/* No RENAME_WHITEOUT here: rename, then whiteout the old name. */
+			r = renameat(spfd, name, dpfd, newname) < 0 ? -errno : ovl_make_whiteout(fs, spfd, name);
+		}
+	}
+	if (r < 0)
+		goto out;
+
+	pthread_mutex_lock(&fs->lock);
+	ovl_node_del_alias_locked(fs, src, parent, name);
+	(void) ovl_node_add_alias_locked(src, newparent, newname);
+	if (dst) {
+		ovl_node_del_alias_locked(fs, dst, newparent, newname);
+		if (exchange)
+			(void) ovl_node_add_alias_locked(dst, parent, name);
+		else if (S_ISDIR(dst->type) || (df.layer == OVL_UPPER && df.st.st_nlink <= 1))
+			dst->dead = true;
+	}
+	pthread_mutex_unlock(&fs->lock);
+out:
+	node_unref(fs, src);
+	node_unref(fs, dst);
+	return r;
+}
+
+static void ovl_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent,
+		       const char *newname, unsigned int flags)
+{
+	fuse_reply_err(req, -ovl_do_rename(FS(req), NODE(req, parent), name, NODE(req, newparent), newname, flags));
+}
+
+/* ---- files ---- */
+
+static void ovl_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct ovl_fs *fs = FS(req);
+	struct ovl_node *node = NODE(req, ino);
+	struct ovl_handle *h;
+	int flags = fi->flags, fd, layer;
+
+	if (fs->read_only && ((flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC))) {
+		fuse_reply_err(req, EROFS);
+		return;
+	}
+	/* With the writeback cache the kernel reads to fill pages and does appends itself. */
+	if (fs->writeback && (flags & O_ACCMODE) == O_WRONLY)
+		flags = (flags & ~O_ACCMODE) | O_RDWR;
+	if (fs->writeback)
+		flags &= ~O_APPEND;
+	fd = ovl_open_real(fs, node, flags, &layer);
+	if (fd < 0) {
+		fuse_reply_err(req, -fd);
+		return;
+	}
+	h = handle_new(fd, flags, layer, node->copyup_gen);
+	if (!h) {
+		close(fd);
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	fi->fh = (uint64_t) (uintptr_t) h;
+	fi->keep_cache = 1; /* the layers change only through this daemon */
+	if (fuse_reply_open(req, fi) == -ENOENT) {
+		close(fd);
+		free(h);
+	}
+}
+
+/* A read-only handle opened before a copy-up follows the file into the upper layer. */
+static int handle_fd(struct ovl_fs *fs, struct ovl_node *node, struct ovl_handle *h)
+{
+	int fd;
+
+	pthread_mutex_lock(&h->lock);
+	if (h->gen != node->copyup_gen && h->layer != OVL_UPPER) {
+		int nfd = ovl_open_real(fs, node, h->flags & ~O_TRUNC, &h->layer);
+		if (nfd >= 0) {
+			close(h->fd);
+			h->fd = nfd;
+			h->gen = node->copyup_gen;
+		}
+	}
+	fd = h->fd;
+	pthread_mutex_unlock(&h->lock);
+	return fd;
+}
+
+static void ovl_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
+{
+	struct ovl_handle *h = (struct ovl_handle *) (uintptr_t) fi->fh;
+	struct fuse_bufvec buf = FUSE_BUFVEC_INIT(size);
+
+	buf.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
+	buf.buf[0].fd = handle_fd(FS(req), NODE(req, ino), h);
+	buf.buf[0].pos = off;
+	fuse_reply_data(req, &buf, FUSE_BUF_SPLICE_MOVE);
+}
+
+static void ovl_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *in, off_t off,
+			  struct fuse_file_info *fi)
+{
+	struct ovl_handle *h = (struct ovl_handle *) (uintptr_t) fi->fh;
+	struct fuse_bufvec out = FUSE_BUFVEC_INIT(fuse_buf_size(in));
+	ssize_t n;
+
+	(void) ino;
+	out.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
+	out.buf[0].fd = h->fd;
+	out.buf[0].pos = off;
+	n = fuse_buf_copy(&out, in, 0);
+	if (n < 0)
+		fuse_reply_err(req, (int) -n);
+	else
+		fuse_reply_write(req, (size_t) n);
+}
+
+static void ovl_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct ovl_handle *h = (struct ovl_handle *) (uintptr_t) fi->fh;
+	int fd = dup(h->fd);
+
+	(void) ino;
+	/* close() of a duplicate: what close(2) of the caller's fd would do to the real file (locks, NFS). */
+	fuse_reply_err(req, fd < 0 ? errno : close(fd) < 0 ? errno : 0);
+}
+
+static void ovl_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct ovl_handle *h = (struct ovl_handle *) (uintptr_t) fi->fh;
+
+	(void) ino;
+	close(h->fd);
+	pthread_mutex_destroy(&h->lock);
+	free(h);
+	fuse_reply_err(req, 0);
+}
+
+static void ovl_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
+{
+	struct ovl_handle *h = (struct ovl_handle *) (uintptr_t) fi->fh;
+	int r;
+
+	(void) ino;
+	r = datasync ? fdatasync(h->fd) : fsync(h->fd);
+	fuse_reply_err(req, r < 0 ? errno : 0);
+}
+
+static void ovl_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, off_t len, struct fuse_file_info *fi)
+{
+	struct ovl_handle *h = (struct ovl_handle *) (uintptr_t) fi->fh;
+
+	(void) ino;
+	fuse_reply_err(req, fallocate(h->fd, mode, off, len) < 0 ? errno : 0);
+}
+
+static void ovl_copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in, struct fuse_file_info *fi_in,
+				fuse_ino_t ino_out, off_t off_out, struct fuse_file_info *fi_out, size_t len, int flags)
+{
+	struct ovl_handle *in = (struct ovl_handle *) (uintptr_t) fi_in->fh;
+	struct ovl_handle *out = (struct ovl_handle *) (uintptr_t) fi_out->fh;
+	ssize_t n;
+
+	n = copy_file_range(handle_fd(FS(req), NODE(req, ino_in), in), &off_in, out->fd, &off_out, len,
+			    (unsigned) flags);
+	(void) ino_out;
+	if (n < 0)
+		fuse_reply_err(req, errno);
+	else
+		fuse_reply_write(req, (size_t) n);
+}
+
+static void ovl_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence, struct fuse_file_info *fi)
+{
+	struct ovl_handle *h = (struct ovl_handle *) (uintptr_t) fi->fh;
+	off_t r = lseek(handle_fd(FS(req), NODE(req, ino), h), off, whence);
+
+	if (r < 0)
+		fuse_reply_err(req, errno);
+	else
+		fuse_reply_lseek(req, r);
+}
+
+/* ---- directories ---- */
+
+static void ovl_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct ovl_dirh *d = calloc(1, sizeof(*d));
+	int r;
+
+	if (!d) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	r = ovl_dir_read(FS(req), NODE(req, ino), true, &d->list);
+	if (r < 0) {
+		free(d);
+		fuse_reply_err(req, -r);
+		return;
+	}
+	fi->fh = (uint64_t) (uintptr_t) d;
+	if (fuse_reply_open(req, fi) == -ENOENT) {
+		ovl_dirlist_free(&d->list);
+		free(d);
+	}
+}
+
+static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi, bool plus)
+{
+	struct ovl_fs *fs = FS(req);
+	struct ovl_dirh *d = (struct ovl_dirh *) (uintptr_t) fi->fh;
+	_cleanup_free_ char *buf = calloc(1, size);
+	size_t used = 0;
+
+	if (!buf) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	for (size_t i = (size_t) off; i < d->list.n; i++) {
+		struct ovl_dirent *de = &d->list.ents[i];
+		size_t n;
+
+		if (plus) {
+			struct fuse_entry_param e;
+			bool dot = strcmp(de->name, ".") == 0 || strcmp(de->name, "..") == 0;
+
+			if (dot) {
+				memset(&e, 0, sizeof(e));
+				e.attr.st_ino = de->ino;
+				e.attr.st_mode = de->type;
+			} else if (do_lookup(fs, NODE(req, ino), de->name, &e) < 0) {
+				continue; /* removed since opendir */
+			}
+			n = fuse_add_direntry_plus(req, buf + used, size - used, de->name, &e, (off_t) (i + 1));
+			if (n > size - used) {
+				if (!dot)
+					ovl_node_forget(fs, NODE(req, e.ino), 1);
+				break;
+			}
+		} else {
+			struct stat st = { .st_ino = de->ino, .st_mode = de->type };
+			n = fuse_add_direntry(req, buf + used, size - used, de->name, &st, (off_t) (i + 1));
+			if (n > size - used)
+				break;
+		}
+		used += n;
+	}
+	fuse_reply_buf(req, buf, used);
+}
+
+static void ovl_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
+{
+	do_readdir(req, ino, size, off, fi, false);
+}
+
+static void ovl_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
+{
+	do_readdir(req, ino, size, off, fi, true);
+}
+
+static void ovl_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct ovl_dirh *d = (struct ovl_dirh *) (uintptr_t) fi->fh;
+
+	(void) ino;
+	ovl_dirlist_free(&d->list);
+	free(d);
+	fuse_reply_err(req, 0);
+}
+
+static void ovl_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
+{
+	struct ovl_fs *fs = FS(req);
+	int ufd = ovl_dir_fd(fs, NODE(req, ino), OVL_UPPER);
+	_cleanup_close_ int fd = -1;
+
+	(void) fi;
+	if (ufd < 0) {
+		fuse_reply_err(req, 0); /* nothing of it in the upper layer to sync */
+		return;
+	}
+	fd = openat(ufd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0 || (datasync ? fdatasync(fd) : fsync(fd)) < 0)
+		fuse_reply_err(req, errno);
+	else
+		fuse_reply_err(req, 0);
+}
+
+static void ovl_statfs(fuse_req_t req, fuse_ino_t ino)
+{
+	struct ovl_fs *fs = FS(req);
+	int fd = fs->read_only ? fs->layers[1].fd : fs->layers[OVL_UPPER].fd;
+	char path[64];
+	struct statvfs sv;
+
+	(void) ino;
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	if (statvfs(path, &sv) < 0)
+		fuse_reply_err(req, errno);
+	else
+		fuse_reply_statfs(req, &sv);
+}
+
+/* ---- xattrs ---- */
+
+static int xattr_path(struct ovl_fs *fs, struct ovl_node *node, char *path, size_t size)
+{
+	char name[NAME_MAX + 1];
+	int pfd, r;
+
+	if (S_ISDIR(node->type)) {
+		int fd;
+		pthread_mutex_lock(&fs->lock);
+		fd = node->upper_fd >= 0 ? node->upper_fd : node->nlower ? node->lowers[0].fd : -1;
+		pthread_mutex_unlock(&fs->lock);
+		if (fd < 0)
+			return -ENOENT;
+		snprintf(path, size, "/proc/self/fd/%d", fd);
+		return 0;
+	}
+	r = real_location(fs, node, &pfd, name, sizeof(name));
+	if (r < 0)
+		return r;
+	snprintf(path, size, "/proc/self/fd/%d/%s", pfd, name);
+	return 0;
+}
+
+static void ovl_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value, size_t size,
+			 int flags)
+{
+	struct ovl_fs *fs = FS(req);
+	struct ovl_node *node = NODE(req, ino);
+	char path[64 + NAME_MAX];
+	int r;
+
+	if (fs->read_only) {
+		fuse_reply_err(req, EROFS);
+		return;
+	}
+	if (ovl_is_private_xattr(fs, name)) {
+		fuse_reply_err(req, EPERM);
+		return;
+	}
+	r = ovl_copy_up(fs, node, false);
+	if (r == 0)
+		r = xattr_path(fs, node, path, sizeof(path));
+	if (r == 0 && lsetxattr(path, name, value, size, flags) < 0)
+		r = -errno;
+	fuse_reply_err(req, -r);
+}
+
+static void ovl_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
+{
+	struct ovl_fs *fs = FS(req);
+	char path[64 + NAME_MAX];
+	_cleanup_free_ char *buf = NULL;
+	ssize_t n;
+	int r;
+
+	if (ovl_is_private_xattr(fs, name)) {
+		fuse_reply_err(req, ENODATA);
+		return;
+	}
+	r = xattr_path(fs, NODE(req, ino), path, sizeof(path));
+	if (r < 0) {
+		fuse_reply_err(req, -r);
+		return;
+	}
+	if (size == 0) {
+		n = lgetxattr(path, name, NULL, 0);
+		if (n < 0)
+			fuse_reply_err(req, errno);
+		else
+			fuse_reply_xattr(req, (size_t) n);
+		return;
+	}
+	buf = malloc(size);
+	if (!buf) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	n = lgetxattr(path, name, buf, size);
+	if (n < 0)
+		fuse_reply_err(req, errno);
+	else
+		fuse_reply_buf(req, buf, (size_t) n);
+}
+
+static void ovl_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
+{
+	struct ovl_fs *fs = FS(req);
+	char path[64 + NAME_MAX], *list, *out;
+	size_t used = 0;
+	ssize_t n;
+	int r = xattr_path(fs, NODE(req, ino), path, sizeof(path));
+
+	if (r < 0) {
+		fuse_reply_err(req, -r);
+		return;
+	}
+	n = llistxattr(path, NULL, 0);
+	if (n < 0) {
+		fuse_reply_err(req, errno);
+		return;
+	}
+	list = malloc((size_t) n + 1);
+	out = malloc((size_t) n + 1);
+	if (!list || !out) {
+		free(list);
+		free(out);
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	n = llistxattr(path, list, (size_t) n);
+	for (char *p = list; n > 0 && p < list + n; p += strlen(p) + 1) {
+		if (ovl_is_private_xattr(fs, p))
+			continue;
+		memcpy(out + used, p, strlen(p) + 1);
+		used += strlen(p) + 1;
+	}
+	if (n < 0)
+		fuse_reply_err(req, errno);
+	else if (size == 0)
+		fuse_reply_xattr(req, used);
+	else if (used > size)
+		fuse_reply_err(req, ERANGE);
+	else
+		fuse_reply_buf(req, out, used);
+	free(list);
+	free(out);
+}
+
+static void ovl_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
+{
+	struct ovl_fs *fs = FS(req);
+	struct ovl_node *node = NODE(req, ino);
+	char path[64 + NAME_MAX];
+	int r;
+
+	if (fs->read_only) {
+		fuse_reply_err(req, EROFS);
+		return;
+	}
+	if (ovl_is_private_xattr(fs, name)) {
+		fuse_reply_err(req, ENODATA);
+		return;
+	}
+	r = ovl_copy_up(fs, node, false);
+	if (r == 0)
+		r = xattr_path(fs, node, path, sizeof(path));
+	if (r == 0 && lremovexattr(path, name) < 0)
+		r = -errno;
+	fuse_reply_err(req, -r);
+}
+
+/* ---- session ---- */
+
+static void ovl_init(void *userdata, struct fuse_conn_info *conn)
+{
+	struct ovl_fs *fs = userdata;
+
+	/* Locks stay in the kernel: one mount, one set of lock owners. */
+	conn->want &= ~(FUSE_CAP_POSIX_LOCKS | FUSE_CAP_FLOCK_LOCKS);
+	if (conn->capable & FUSE_CAP_SPLICE_READ)
+		conn->want |= FUSE_CAP_SPLICE_READ;
+	if (conn->capable & FUSE_CAP_SPLICE_WRITE)
+		conn->want |= FUSE_CAP_SPLICE_WRITE;
+	if (conn->capable & FUSE_CAP_READDIRPLUS)
+		conn->want |= FUSE_CAP_READDIRPLUS;
+	if (conn->capable & FUSE_CAP_PARALLEL_DIROPS)
+		conn->want |= FUSE_CAP_PARALLEL_DIROPS;
+	if (conn->capable & FUSE_CAP_CACHE_SYMLINKS)
+		conn->want |= FUSE_CAP_CACHE_SYMLINKS;
+	conn->want &= ~FUSE_CAP_AUTO_INVAL_DATA; /* nobody else changes the layers */
+	if (fs->writeback && (conn->capable & FUSE_CAP_WRITEBACK_CACHE))
+		conn->want |= FUSE_CAP_WRITEBACK_CACHE;
+	else
+		fs->writeback = false;
+}
+
+const struct fuse_lowlevel_ops ovl_ops = {
+	.init = ovl_init,
+	.lookup = ovl_lookup,
+	.forget = ovl_forget,
+	.forget_multi = ovl_forget_multi,
+	.getattr = ovl_getattr,
+	.setattr = ovl_setattr,
+	.readlink = ovl_readlink,
+	.mknod = ovl_mknod,
+	.mkdir = ovl_mkdir,
+	.symlink = ovl_symlink,
+	.link = ovl_link,
+	.unlink = ovl_unlink,
+	.rmdir = ovl_rmdir,
+	.rename = ovl_rename,
+	.create = ovl_create,
+	.open = ovl_open,
+	.read = ovl_read,
+	.write_buf = ovl_write_buf,
+	.flush = ovl_flush,
+	.release = ovl_release,
+	.fsync = ovl_fsync,
+	.fallocate = ovl_fallocate,
+	.copy_file_range = ovl_copy_file_range,
+	.lseek = ovl_lseek,
+	.opendir = ovl_opendir,
+	.readdir = ovl_readdir,
+	.readdirplus = ovl_readdirplus,
+	.releasedir = ovl_releasedir,
+	.fsyncdir = ovl_fsyncdir,
+	.statfs = ovl_statfs,
+	.setxattr = ovl_setxattr,
+	.getxattr = ovl_getxattr,
+	.listxattr = ovl_listxattr,
+	.removexattr = ovl_removexattr,
+};

@@ -1,0 +1,189 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The copy-on-write overlay: layers, the node table and the operations that
+ * merge them.  Kernel overlayfs semantics and on-disk format: whiteouts are
+ * 0/0 character devices, opaque directories carry <prefix>opaque="y", a
+ * renamed lower directory carries <prefix>redirect, where <prefix> is
+ * "trusted.overlay." (privileged) or "user.overlay." (userxattr).
+ *
+ * Lock order: ovl_fs.lock (the node table: hash, lookup counts, aliases,
+ * backing fields) is a leaf lock held only for in-memory updates, never across
+ * I/O or a reply.  node->copyup_lock serialises copy-up of one node and is
+ * taken parent before child.
+ */
+#ifndef ISOFS_OVERLAY_H
+#define ISOFS_OVERLAY_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+
+#define OVL_UPPER 0 /* layer index of the upper layer; lowers are 1..n, top first */
+
+struct ovl_layer {
+	int fd;     /* O_PATH|O_DIRECTORY of the layer's root; -1 for a missing upper */
+	dev_t dev;
+	char *path;
+};
+
+/* One name of a node: parent directory and entry name (a hard-linked file has several). */
+struct ovl_alias {
+	struct ovl_alias *next;
+	struct ovl_node *parent;
+	char name[];
+};
+
+struct ovl_lower_dir {
+	int layer;
+	int fd; /* O_PATH|O_DIRECTORY */
+};
+
+struct ovl_node {
+	struct ovl_node *hnext;  /* hash chain, keyed by (key_dev, key_ino) */
+	dev_t key_dev;           /* the visible real object */
+	ino_t key_ino;
+	uint64_t ino;            /* st_ino presented: stable across copy-up */
+	uint64_t nlookup;        /* the kernel's references */
+	uint64_t refs;           /* children's aliases and open handles */
+	mode_t type;             /* S_IFMT bits */
+	int layer;               /* where the visible object lives */
+	unsigned copyup_gen;     /* bumped when the backing moves up; open handles reopen */
+	struct ovl_alias *aliases;
+	/* directories */
+	int upper_fd;            /* O_PATH of the upper dir, -1 when none yet */
+	int nlower;
+	struct ovl_lower_dir *lowers; /* lower dirs merged below, top first */
+	bool opaque;
+	char *redirect;          /* where its lower part lives ("/a/b"), set once renamed */
+	bool dead;               /* removed; kept for open handles and lookups in flight */
+	pthread_mutex_t copyup_lock;
+};
+
+struct ovl_fs {
+	struct ovl_layer *layers; /* [0] upper, [1..nlayers-1] lowers */
+	int nlayers;
+	int workfd;               /* O_PATH of workdir/work, -1 read-only */
+	bool read_only;
+	bool userxattr;
+	const char *xprefix;      /* "trusted.overlay." or "user.overlay." */
+	bool same_fs;             /* every layer on one file system: real st_ino are unique */
+
+	/* Ids: privileged stores real owners; rootless keeps non-root owners in user.isofs.owner. */
+	bool privileged;
+	uid_t caller_uid;         /* the daemon's own ids: what the files really belong to */
+	gid_t caller_gid;
+	uid_t root_uid;           /* how logical uid 0 is presented (rootless: caller_uid on the host) */
+	gid_t root_gid;
+
+	double timeout;           /* entry/attr cache timeout, seconds */
+	bool writeback;           /* the kernel's writeback cache */
+	bool debug;
+
+	pthread_mutex_t lock;
+	struct ovl_node **buckets;
+	size_t nbuckets, nnodes;
+	struct ovl_node *root;
+};
+
+/* ---- layers (layer.c) ---- */
+int ovl_fs_init(struct ovl_fs *fs, const char *const *lowers, int nlowers, const char *upper, const char *work,
+		bool userxattr, char *errbuf, size_t errlen);
+void ovl_fs_destroy(struct ovl_fs *fs);
+bool ovl_is_whiteout(const struct stat *st);
+/* <prefix><name> */
+void ovl_xattr_name(const struct ovl_fs *fs, const char *name, char *buf, size_t size);
+bool ovl_is_private_xattr(const struct ovl_fs *fs, const char *name);
+int ovl_dir_is_opaque(const struct ovl_fs *fs, int dirfd_path);
+int ovl_set_opaque(const struct ovl_fs *fs, int dirfd_path);
+uint64_t ovl_present_ino(const struct ovl_fs *fs, int layer, ino_t ino);
+/* A whiteout `name` in `dirfd`, made atomically (in workdir, then renamed in; replaces what is there). */
+int ovl_make_whiteout(struct ovl_fs *fs, int dirfd, const char *name);
+/* Unique temp name in workdir. */
+void ovl_work_name(char *buf, size_t size);
+
+/* ---- nodes (node.c) ---- */
+struct ovl_node *ovl_node_get(struct ovl_fs *fs, uint64_t nodeid);
+uint64_t ovl_nodeid(struct ovl_fs *fs, struct ovl_node *node);
+/* Under fs->lock. */
+struct ovl_node *ovl_node_find_locked(struct ovl_fs *fs, dev_t dev, ino_t ino);
+void ovl_node_insert_locked(struct ovl_fs *fs, struct ovl_node *node);
+void ovl_node_rekey_locked(struct ovl_fs *fs, struct ovl_node *node, dev_t dev, ino_t ino);
+int ovl_node_add_alias_locked(struct ovl_node *node, struct ovl_node *parent, const char *name);
+void ovl_node_del_alias_locked(struct ovl_fs *fs, struct ovl_node *node, struct ovl_node *parent, const char *name);
+void ovl_node_unref_locked(struct ovl_fs *fs, struct ovl_node *node);
+void ovl_node_forget(struct ovl_fs *fs, struct ovl_node *node, uint64_t n);
+/* The fd of node's directory in `layer` (O_PATH), -1 if it has none there. */
+int ovl_dir_fd(struct ovl_fs *fs, struct ovl_node *dir, int layer);
+/* The first alias's parent and name (copied), for reaching a non-directory. */
+int ovl_node_first_alias(struct ovl_fs *fs, struct ovl_node *node, struct ovl_node **ret_parent, char *name,
+			 size_t size);
+
+/* ---- lookup (lookup.c) ---- */
+#define OVL_MAX_LAYERS 128
+struct ovl_found {
+	int layer;           /* -1: not found (or whited out) */
+	struct stat st;      /* of the visible object */
+	int upper_fd;        /* directories found in the upper layer: O_PATH fd, else -1 */
+	bool opaque;
+	char *redirect;      /* <prefix>redirect of an upper directory (malloc'ed) */
+	bool in_lower;       /* some lower layer has this name (visible or not below an upper) */
+	bool upper_whiteout; /* the upper holds a whiteout for the name */
+	int nlower;          /* directories: the lower dirs below, top first */
+	struct ovl_lower_dir lowers[OVL_MAX_LAYERS]; /* last: not cleared on each lookup */
+};
+int ovl_lookup_name(struct ovl_fs *fs, struct ovl_node *parent, const char *name, struct ovl_found *ret);
+/* Finds or creates the node for a found object (one more lookup reference, alias added). */
+int ovl_node_for_found(struct ovl_fs *fs, struct ovl_node *parent, const char *name, struct ovl_found *found,
+		       struct ovl_node **ret_node);
+/* The presented stat of a node (through `fd` when an open handle is given, else its alias). */
+int ovl_getattr_node(struct ovl_fs *fs, struct ovl_node *node, int fd, struct stat *ret_st);
+void ovl_found_release(struct ovl_found *found);
+
+/* ---- directories (dir.c) ---- */
+struct ovl_dirent {
+	uint64_t ino;
+	mode_t type; /* S_IFMT */
+	char *name;
+};
+struct ovl_dirlist {
+	struct ovl_dirent *ents;
+	size_t n, cap;
+};
+/* The merged entries of a directory ("." and ".." first), whiteouts hidden, no duplicates. */
+int ovl_dir_read(struct ovl_fs *fs, struct ovl_node *dir, bool with_dots, struct ovl_dirlist *ret);
+void ovl_dirlist_free(struct ovl_dirlist *l);
+/* 0 when empty (only whiteouts may remain in the upper), -ENOTEMPTY otherwise. */
+int ovl_dir_check_empty(struct ovl_fs *fs, struct ovl_node *dir);
+
+/* ---- copy-up (copyup.c) ---- */
+/* Copies a non-directory up (with its data unless `truncate`); a no-op when it is there. */
+int ovl_copy_up(struct ovl_fs *fs, struct ovl_node *node, bool truncate);
+int ovl_copy_up_any(struct ovl_fs *fs, struct ovl_node *node);
+/* Opens the real object of a non-directory node with open(2) flags. */
+int ovl_open_real(struct ovl_fs *fs, struct ovl_node *node, int flags, int *ret_layer);
+/* Makes sure dir is in the upper layer; returns its upper fd (borrowed). */
+int ovl_upper_dir(struct ovl_fs *fs, struct ovl_node *dir);
+
+/* ---- ids (ids.c) ---- */
+/*
+ * Records the owner (as the requester sees it) of an upper object, by fd or
+ * by (dirfd, name): chown when privileged; rootless, the presented root is the
+ * daemon's user and any other owner goes to user.isofs.owner.
+ */
+int ovl_set_owner(struct ovl_fs *fs, int fd, int dirfd, const char *name, uid_t uid, gid_t gid);
+/* Copies the logical owner of one real object to another (copy-up). */
+/* Fills st_uid/st_gid as presented, from the real stat and, rootless, user.isofs.owner. */
+void ovl_present_owner(struct ovl_fs *fs, int fd, int dirfd, const char *name, struct stat *st);
+
+/* ---- root (root.c) ---- */
+/* Makes the root node from the layers' roots. */
+int ovl_root_init(struct ovl_fs *fs);
+void ovl_nodes_free(struct ovl_fs *fs);
+
+/* ---- operations (ops.c) ---- */
+struct fuse_lowlevel_ops;
+extern const struct fuse_lowlevel_ops ovl_ops;
+
+#endif
