@@ -46,7 +46,16 @@ cli_progress *cli_progress_new(const char *label);
 void cli_progress_update(const isofs_progress *p, void *userdata);
 void cli_progress_done(cli_progress *bar);
 
+/* getopt_long for a leaf command: 'h' prints `usage` (exit 0); returns the option, -1 at the end, '?' on error. */
+#include <getopt.h>
+int cli_getopt(int argc, char **argv, const struct option *opts, const char *usage, const char *cmd, int *ret_exit);
+extern const struct option cli_help_only[];
+
 int cmd_image(const struct cli_globals *g, int argc, char **argv);
 extern const char cmd_image_usage[];
+int cmd_mount(const struct cli_globals *g, int argc, char **argv);
+extern const char cmd_mount_usage[];
+int cmd_umount(const struct cli_globals *g, int argc, char **argv);
+extern const char cmd_umount_usage[];
 
 #endif

@@ -53,35 +53,6 @@ static const char inspect_usage[] = "Usage: isofs image inspect NAME\n\nPrints a
 
 static const char rm_usage[] = "Usage: isofs image rm NAME…\n\nRemoves images.\n";
 
-static const struct option help_only[] = {
-	{ "help", no_argument, NULL, 'h' },
-	{ NULL, 0, NULL, 0 },
-};
-
-/* getopt for a leaf command; 'h' prints `usage`.  Returns the option, -1 at the end, or '?' on error. */
-static int leaf_getopt(int argc, char **argv, const struct option *opts, const char *usage, const char *cmd,
-		       int *ret_exit)
-{
-	int c;
-
-	opterr = 0;
-	c = getopt_long(argc, argv, "h", opts, NULL);
-	if (c == 'h') {
-		fputs(usage, stdout);
-		*ret_exit = EXIT_OK;
-		return '?';
-	}
-	if (c == '?' || c == ':') {
-		if (optopt && optopt != '?')
-			*ret_exit = cli_usage_error(cmd, "unknown option '-%c'", optopt);
-		else
-			*ret_exit = cli_usage_error(cmd, "unknown option, or one missing its value: '%s'",
-						    argv[optind - 1]);
-		return '?';
-	}
-	return c;
-}
-
 static void print_summary(const char *verb, const char *name, const isofs_import_stats *s)
 {
 	char size[32], extra[512] = "";
@@ -115,7 +86,7 @@ static int image_import(const struct cli_globals *g, int argc, char **argv)
 	cli_progress *bar;
 	int c, ex = EXIT_OK, r;
 
-	while ((c = leaf_getopt(argc, argv, help_only, import_usage, "image import ", &ex)) != -1)
+	while ((c = cli_getopt(argc, argv, cli_help_only, import_usage, "image import ", &ex)) != -1)
 		return ex;
 	if (argc - optind != 2)
 		return cli_usage_error("image import ", "expected NAME SOURCE, got %d argument%s", argc - optind,
@@ -151,7 +122,7 @@ static int image_bootstrap(const struct cli_globals *g, int argc, char **argv)
 	bool busybox = false;
 	int c, ex = EXIT_OK, r;
 
-	while ((c = leaf_getopt(argc, argv, opts_table, bootstrap_usage, "image bootstrap ", &ex)) != -1) {
+	while ((c = cli_getopt(argc, argv, opts_table, bootstrap_usage, "image bootstrap ", &ex)) != -1) {
 		switch (c) {
 		case 'b':
 			busybox = true;
@@ -205,7 +176,7 @@ static int image_ls(const struct cli_globals *g, int argc, char **argv)
 	size_t n = 0;
 	int c, ex = EXIT_OK, r;
 
-	while ((c = leaf_getopt(argc, argv, opts_table, ls_usage, "image ls ", &ex)) != -1) {
+	while ((c = cli_getopt(argc, argv, opts_table, ls_usage, "image ls ", &ex)) != -1) {
 		if (c != 'j')
 			return ex;
 		json = true;
@@ -274,7 +245,7 @@ static int image_inspect(const struct cli_globals *g, int argc, char **argv)
 	char *json = NULL;
 	int c, ex = EXIT_OK, r;
 
-	while ((c = leaf_getopt(argc, argv, help_only, inspect_usage, "image inspect ", &ex)) != -1)
+	while ((c = cli_getopt(argc, argv, cli_help_only, inspect_usage, "image inspect ", &ex)) != -1)
 		return ex;
 	if (argc - optind != 1)
 		return cli_usage_error("image inspect ", "expected one NAME, got %d", argc - optind);
@@ -296,7 +267,7 @@ static int image_rm(const struct cli_globals *g, int argc, char **argv)
 	isofs_store *store = NULL;
 	int c, ex = EXIT_OK;
 
-	while ((c = leaf_getopt(argc, argv, help_only, rm_usage, "image rm ", &ex)) != -1)
+	while ((c = cli_getopt(argc, argv, cli_help_only, rm_usage, "image rm ", &ex)) != -1)
 		return ex;
 	if (optind >= argc)
 		return cli_usage_error("image rm ", "expected at least one NAME");

@@ -29,6 +29,8 @@ static const char main_usage[] =
 
 static const cli_command commands[] = {
 	{ "image", cmd_image, "manage images: import, bootstrap, ls, inspect, rm", cmd_image_usage },
+	{ "mount", cmd_mount, "mount a copy-on-write view of an image", cmd_mount_usage },
+	{ "umount", cmd_umount, "unmount a view and wait for its server", cmd_umount_usage },
 	{ NULL, NULL, NULL, NULL },
 };
 
@@ -59,6 +61,34 @@ int cli_usage_error(const char *command, const char *fmt, ...)
 	va_end(ap);
 	fprintf(stderr, " (see 'isofs %s--help')\n", command ? command : "");
 	return EXIT_USAGE;
+}
+
+const struct option cli_help_only[] = {
+	{ "help", no_argument, NULL, 'h' },
+	{ NULL, 0, NULL, 0 },
+};
+
+int cli_getopt(int argc, char **argv, const struct option *opts, const char *usage, const char *cmd,
+		       int *ret_exit)
+{
+	int c;
+
+	opterr = 0;
+	c = getopt_long(argc, argv, "h", opts, NULL);
+	if (c == 'h') {
+		fputs(usage, stdout);
+		*ret_exit = EXIT_OK;
+		return '?';
+	}
+	if (c == '?' || c == ':') {
+		if (optopt && optopt != '?')
+			*ret_exit = cli_usage_error(cmd, "unknown option '-%c'", optopt);
+		else
+			*ret_exit = cli_usage_error(cmd, "unknown option, or one missing its value: '%s'",
+						    argv[optind - 1]);
+		return '?';
+	}
+	return c;
 }
 
 int cli_open_store(const struct cli_globals *g, isofs_store **ret_store)

@@ -15,17 +15,12 @@
 #include "error.h"
 #include "fd-util.h"
 #include "fs-util.h"
+#include "json-util.h"
 #include "store.h"
 
 #define META_FILE "meta.json"
 #define ROOTFS_DIR "rootfs"
 #define META_MAX (1u << 20)
-
-static void cjson_deletep(cJSON **j)
-{
-	cJSON_Delete(*j);
-}
-#define _cleanup_json_ _cleanup_(cjson_deletep)
 
 bool isofs_name_is_valid(const char *name)
 {

@@ -17,6 +17,7 @@ struct isofs_store {
 	int dirfd;      /* O_PATH of the store */
 	int images_fd;  /* O_PATH of images/ */
 	int tmp_fd;     /* O_PATH of tmp/ */
+	int sandboxes_fd; /* O_PATH of sandboxes/ */
 	int lock_fd;    /* .lock, for flock */
 };
 

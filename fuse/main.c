@@ -14,11 +14,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <unistd.h>
 
 #include "config.h"
 #include "overlay.h"
+#include "serve.h"
 
 static const char usage[] =
 	"Usage: isofs-overlay [-f] [-d] -o lowerdir=L1[:L2…][,upperdir=U,workdir=W][,OPTIONS] MOUNTPOINT\n"
@@ -133,14 +133,11 @@ static int parse_o(struct overlay_opts *o, char *s)
 	return 0;
 }
 
-static void raise_fd_limit(void)
+/* Once the mount is ready: the caller's process exits 0, the server goes on in the background. */
+static int daemonize(void *userdata)
 {
-	struct rlimit rl;
-
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
-		rl.rlim_cur = rl.rlim_max;
-		(void) setrlimit(RLIMIT_NOFILE, &rl);
-	}
+	const bool *foreground = userdata;
+	return fuse_daemonize(*foreground) == 0 ? 0 : -EIO;
 }
 
 int main(int argc, char **argv)
@@ -152,11 +149,7 @@ int main(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	struct overlay_opts o = { .timeout = 86400, .writeback = 1, .threads = 16 };
-	struct ovl_fs fs = { 0 };
-	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
-	struct fuse_session *se;
-	struct fuse_loop_config *cfg;
-	char **lowers = NULL, errbuf[512] = "", optbuf[4200];
+	char **lowers = NULL, errbuf[512] = "";
 	int nlowers = 0, c, r;
 	const char *positional[2];
 	int npos = 0;
@@ -213,56 +206,26 @@ int main(int argc, char **argv)
 		return 2;
 	}
 
-	fs.privileged = geteuid() == 0;
-	fs.caller_uid = geteuid();
-	fs.caller_gid = getegid();
-	fs.root_uid = fs.privileged ? 0 : geteuid();
-	fs.root_gid = fs.privileged ? 0 : getegid();
-	fs.timeout = o.timeout;
-	fs.writeback = o.writeback != 0;
-	fs.debug = o.debug;
-	pthread_mutex_init(&fs.lock, NULL);
-	raise_fd_limit();
-	r = ovl_fs_init(&fs, (const char *const *) lowers, nlowers, o.upperdir, o.workdir,
-			o.userxattr_set ? o.userxattr : !fs.privileged, errbuf, sizeof(errbuf));
-	if (r < 0) {
-		fprintf(stderr, "isofs-overlay: %s\n", errbuf[0] ? errbuf : strerror(-r));
-		return 1;
-	}
-	r = ovl_root_init(&fs);
-	if (r < 0) {
-		fprintf(stderr, "isofs-overlay: %s\n", strerror(-r));
-		return 1;
-	}
-
-	snprintf(optbuf, sizeof(optbuf), "default_permissions,fsname=isofs-overlay,subtype=isofs-overlay%s%s",
-		 o.fuse_opts[0] ? "," : "", o.fuse_opts);
-	if (fuse_opt_add_arg(&args, argv[0]) < 0 || fuse_opt_add_arg(&args, "-o") < 0 ||
-	    fuse_opt_add_arg(&args, optbuf) < 0 || (o.debug && fuse_opt_add_arg(&args, "-d") < 0))
-		return 1;
-	se = fuse_session_new(&args, &ovl_ops, sizeof(ovl_ops), &fs);
-	if (!se)
-		return 1;
-	if (fuse_session_mount(se, o.mountpoint) != 0) {
-		fprintf(stderr, "isofs-overlay: cannot mount on '%s'\n", o.mountpoint);
-		return 1;
-	}
-	/* Returns in the daemon once the mount is there; the caller's process exits 0. */
-	if (fuse_daemonize(o.foreground) != 0)
-		return 1;
-	if (fuse_set_signal_handlers(se) != 0)
-		return 1;
-	cfg = fuse_loop_cfg_create();
-	fuse_loop_cfg_set_clone_fd(cfg, 0);
-	fuse_loop_cfg_set_max_threads(cfg, (unsigned) (o.threads > 0 ? o.threads : 16));
-	r = fuse_session_loop_mt(se, cfg);
-	fuse_loop_cfg_destroy(cfg);
-	fuse_remove_signal_handlers(se);
-	fuse_session_unmount(se);
-	fuse_session_destroy(se);
-	fuse_opt_free_args(&args);
-	ovl_nodes_free(&fs);
-	ovl_fs_destroy(&fs);
+	struct ovl_serve_config cfg = {
+		.lowers = (const char *const *) lowers,
+		.nlowers = nlowers,
+		.upper = o.upperdir,
+		.work = o.workdir,
+		.mountpoint = o.mountpoint,
+		.userxattr = o.userxattr_set ? o.userxattr : -1,
+		.timeout = o.timeout,
+		.writeback = o.writeback != 0,
+		.threads = (unsigned) (o.threads > 0 ? o.threads : 16),
+		.fuse_opts = o.fuse_opts,
+		.debug = o.debug,
+		.ready = daemonize,
+		.userdata = &o.foreground,
+		.errbuf = errbuf,
+		.errlen = sizeof(errbuf),
+	};
+	r = ovl_serve(&cfg);
+	if (r < 0 && errbuf[0])
+		fprintf(stderr, "isofs-overlay: %s\n", errbuf);
 	free(lowers);
-	return r == 0 ? 0 : 1;
+	return r < 0 ? 1 : 0;
 }

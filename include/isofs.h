@@ -127,6 +127,42 @@ int isofs_image_list(isofs_store *store, isofs_image_info **ret_infos, size_t *r
 int isofs_image_inspect_json(isofs_store *store, const char *name, char **ret_json, isofs_error *err);
 int isofs_image_remove(isofs_store *store, const char *name, isofs_error *err);
 
+/* ---- sandboxes ------------------------------------------------------- */
+
+/* A sandbox: an image plus an upper directory holding every change made in it. */
+typedef struct isofs_sandbox_info {
+	char name[ISOFS_NAME_MAX + 1];
+	char *image;
+	char *upper;               /* absolute paths */
+	char *work;
+	int64_t created;
+	char *mountpoint;          /* where it is mounted now, NULL when not */
+	pid_t daemon;              /* the overlay server serving that mount, 0 when none */
+} isofs_sandbox_info;
+
+void isofs_sandbox_info_free(isofs_sandbox_info *info);
+/* Creates sandbox NAME of IMAGE (an empty upper). -EEXIST when it exists. */
+int isofs_sandbox_create(isofs_store *store, const char *name, const char *image, isofs_error *err);
+int isofs_sandbox_get(isofs_store *store, const char *name, isofs_sandbox_info *ret_info, isofs_error *err);
+
+/* ---- mounts ------------------------------------------------------------ */
+
+typedef struct isofs_mount_options {
+	const char *sandbox;       /* NULL: a new sandbox with a generated name */
+	bool read_only;            /* a read-only view (of the sandbox when one is named, else of the image) */
+} isofs_mount_options;
+
+/*
+ * Mounts a copy-on-write view of IMAGE at MOUNTPOINT, its changes kept in the
+ * sandbox, and returns once the mount is ready, its server running in the
+ * background (log: STORE/sandboxes/NAME/daemon.log).  *ret_sandbox (may be
+ * NULL) receives the sandbox's name (NULL for a read-only image view).
+ */
+int isofs_mount(isofs_store *store, const char *image, const char *mountpoint, const isofs_mount_options *opts,
+		char **ret_sandbox, isofs_error *err);
+/* Unmounts a view mounted by isofs_mount and waits for its server to finish writing and exit. */
+int isofs_umount(isofs_store *store, const char *mountpoint, isofs_error *err);
+
 #ifdef __cplusplus
 }
 #endif

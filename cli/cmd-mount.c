@@ -1,0 +1,91 @@
+/* SPDX-License-Identifier: MIT */
+/* `isofs mount` and `isofs umount`. */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "cli.h"
+
+const char cmd_mount_usage[] =
+	"Usage: isofs mount IMAGE MOUNTPOINT [--sandbox NAME] [--read-only]\n"
+	"\n"
+	"Mounts a writable copy-on-write view of IMAGE at MOUNTPOINT and returns once it\n"
+	"is ready; the overlay server runs in the background (its log:\n"
+	"STORE/sandboxes/NAME/daemon.log).  Changes go to sandbox NAME, created when it\n"
+	"does not exist; without --sandbox a new sandbox is made and its name printed.\n"
+	"A sandbox is mounted once at a time: a second mount of it fails.\n"
+	"\n"
+	"  --sandbox NAME   the sandbox that keeps the changes\n"
+	"  --read-only      a read-only view (of the sandbox with --sandbox, else of the image)\n"
+	"\n"
+	"As root the view serves every user (allow_other); as a user, the user alone,\n"
+	"who sees what root owns in the image as their own.\n";
+
+const char cmd_umount_usage[] =
+	"Usage: isofs umount MOUNTPOINT\n"
+	"\n"
+	"Unmounts a view made by `isofs mount` and waits for its server to finish and\n"
+	"exit.  A view whose server died (the mountpoint then fails with \"Transport\n"
+	"endpoint is not connected\") is detached and cleaned.\n";
+
+int cmd_mount(const struct cli_globals *g, int argc, char **argv)
+{
+	static const struct option opts_table[] = {
+		{ "sandbox", required_argument, NULL, 's' },
+		{ "read-only", no_argument, NULL, 'r' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	isofs_mount_options opts = { 0 };
+	isofs_error err = { 0 };
+	isofs_store *store = NULL;
+	char *sandbox = NULL;
+	int c, ex, r;
+
+	while ((c = cli_getopt(argc, argv, opts_table, cmd_mount_usage, "mount ", &ex)) != -1) {
+		switch (c) {
+		case 's':
+			if (!isofs_name_is_valid(optarg))
+				return cli_usage_error("mount ", "invalid sandbox name '%s'", optarg);
+			opts.sandbox = optarg;
+			break;
+		case 'r':
+			opts.read_only = true;
+			break;
+		default:
+			return ex;
+		}
+	}
+	if (argc - optind != 2)
+		return cli_usage_error("mount ", "expected IMAGE MOUNTPOINT, got %d argument%s", argc - optind,
+				       argc - optind == 1 ? "" : "s");
+	if (!isofs_name_is_valid(argv[optind]))
+		return cli_usage_error("mount ", "invalid image name '%s'", argv[optind]);
+	if ((ex = cli_open_store(g, &store)) != EXIT_OK)
+		return ex;
+	r = isofs_mount(store, argv[optind], argv[optind + 1], &opts, &sandbox, &err);
+	isofs_store_close(store);
+	if (r < 0)
+		return cli_fail(&err);
+	if (sandbox)
+		printf("%s\n", sandbox);
+	free(sandbox);
+	return EXIT_OK;
+}
+
+int cmd_umount(const struct cli_globals *g, int argc, char **argv)
+{
+	isofs_error err = { 0 };
+	isofs_store *store = NULL;
+	int c, ex, r;
+
+	while ((c = cli_getopt(argc, argv, cli_help_only, cmd_umount_usage, "umount ", &ex)) != -1)
+		return ex;
+	if (argc - optind != 1)
+		return cli_usage_error("umount ", "expected one MOUNTPOINT, got %d", argc - optind);
+	if ((ex = cli_open_store(g, &store)) != EXIT_OK)
+		return ex;
+	r = isofs_umount(store, argv[optind], &err);
+	isofs_store_close(store);
+	return r < 0 ? cli_fail(&err) : EXIT_OK;
+}

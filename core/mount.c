@@ -1,0 +1,420 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * `isofs mount` / `isofs umount`: a copy-on-write view of an image at a
+ * mountpoint, served by a daemon process forked from the caller (the overlay
+ * runs in-process: no helper binary is executed).  The daemon holds the
+ * sandbox's lock for as long as it serves, so a second mount of the same
+ * sandbox fails clearly and `umount` knows the server has finished when it
+ * can take the lock.
+ */
+#include <cjson/cJSON.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "error.h"
+#include "fd-util.h"
+#include "fs-util.h"
+#include "image.h"
+#include "json-util.h"
+#include "sandbox.h"
+#include "serve.h"
+#include "store.h"
+
+extern char **environ;
+
+/* An absolute, lexically normalised path; does not touch the path (a dead FUSE mount fails stat). */
+static int absolute_path(const char *path, char **ret)
+{
+	_cleanup_free_ char *joined = NULL;
+	char cwd[PATH_MAX], *out, *save = NULL;
+	size_t len = 0;
+
+	if (path[0] == '/')
+		joined = strdup(path);
+	else if (!getcwd(cwd, sizeof(cwd)) || asprintf(&joined, "%s/%s", cwd, path) < 0)
+		return -errno;
+	if (!joined)
+		return -ENOMEM;
+	out = malloc(strlen(joined) + 2);
+	if (!out)
+		return -ENOMEM;
+	for (char *c = strtok_r(joined, "/", &save); c; c = strtok_r(NULL, "/", &save)) {
+		if (strcmp(c, ".") == 0)
+			continue;
+		if (strcmp(c, "..") == 0) {
+			while (len > 0 && out[--len] != '/')
+				;
+			continue;
+		}
+		out[len++] = '/';
+		strcpy(out + len, c);
+		len += strlen(c);
+	}
+	if (len == 0)
+		out[len++] = '/';
+	out[len] = '\0';
+	*ret = out;
+	return 0;
+}
+
+struct daemon_ctx {
+	int status_fd;     /* to the caller: "OK" or the error */
+	int sandbox_fd;    /* for mount.json; -1 for a read-only image view */
+	const char *mountpoint;
+};
+
+static int daemon_ready(void *userdata)
+{
+	struct daemon_ctx *d = userdata;
+	char text[PATH_MAX + 64];
+
+	if (d->sandbox_fd >= 0) {
+		_cleanup_json_ cJSON *j = cJSON_CreateObject();
+		_cleanup_free_ char *s = NULL;
+		if (!j || !cJSON_AddStringToObject(j, "mountpoint", d->mountpoint) ||
+		    !cJSON_AddNumberToObject(j, "pid", getpid()) || !(s = cJSON_Print(j)))
+			return -ENOMEM;
+		(void) write_file_atomic_at(d->sandbox_fd, SANDBOX_MOUNT, s, strlen(s), 0644);
+	}
+	snprintf(text, sizeof(text), "OK");
+	(void) write_all(d->status_fd, text, strlen(text));
+	close(d->status_fd);
+	d->status_fd = -1;
+	return 0;
+}
+
+/* The daemon: never returns. */
+static void __attribute__((noreturn))
+run_daemon(struct ovl_serve_config *cfg, struct daemon_ctx *d, int lock_fd, int log_fd)
+{
+	char errbuf[512] = "";
+	int r;
+
+	(void) lock_fd; /* held open: the sandbox is served */
+	setsid();
+	if (chdir("/") < 0)
+		_exit(1);
+	{
+		int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+		if (null >= 0) {
+			(void) dup2(null, 0);
+			(void) dup2(null, 1);
+		}
+		if (log_fd >= 0)
+			(void) dup2(log_fd, 2);
+		else if (null >= 0)
+			(void) dup2(null, 2);
+	}
+	cfg->errbuf = errbuf;
+	cfg->errlen = sizeof(errbuf);
+	cfg->ready = daemon_ready;
+	cfg->userdata = d;
+	r = ovl_serve(cfg);
+	if (d->status_fd >= 0) {
+		/* never got ready: tell the caller why */
+		char text[600];
+		snprintf(text, sizeof(text), "E%s", errbuf[0] ? errbuf : strerror(-r));
+		(void) write_all(d->status_fd, text, strlen(text));
+	} else if (r < 0) {
+		fprintf(stderr, "isofs overlay server: %s\n", errbuf[0] ? errbuf : strerror(-r));
+	}
+	if (d->sandbox_fd >= 0)
+		(void) unlinkat(d->sandbox_fd, SANDBOX_MOUNT, 0);
+	_exit(r < 0 ? 1 : 0);
+}
+
+/* Forks the server (detached: a grandchild), waits until it has mounted or failed. */
+static int start_daemon(struct ovl_serve_config *cfg, int sandbox_fd, int lock_fd, int log_fd, isofs_error *err)
+{
+	struct daemon_ctx d = { .sandbox_fd = sandbox_fd, .mountpoint = cfg->mountpoint };
+	char buf[600];
+	int pipefd[2], status;
+	ssize_t n;
+	pid_t pid;
+
+	if (pipe2(pipefd, O_CLOEXEC) < 0)
+		return error_errno(err, errno, "pipe");
+	pid = fork();
+	if (pid < 0) {
+		close(pipefd[0]);
+		close(pipefd[1]);
+		return error_errno(err, errno, "fork");
+	}
+	if (pid == 0) {
+		close(pipefd[0]);
+		d.status_fd = pipefd[1];
+		if (fork() != 0)
+			_exit(0); /* the grandchild serves, reparented away from the caller */
+		run_daemon(cfg, &d, lock_fd, log_fd);
+	}
+	close(pipefd[1]);
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+	do
+		n = read(pipefd[0], buf, sizeof(buf) - 1);
+	while (n < 0 && errno == EINTR);
+	close(pipefd[0]);
+	if (n >= 2 && memcmp(buf, "OK", 2) == 0)
+		return 0;
+	if (n > 1 && buf[0] == 'E') {
+		buf[n] = '\0';
+		return error_set(err, EIO, "mounting on %s: %s", cfg->mountpoint, buf + 1);
+	}
+	return error_set(err, EIO, "mounting on %s: the overlay server died (see its log)", cfg->mountpoint);
+}
+
+int isofs_mount(isofs_store *store, const char *image, const char *mountpoint, const isofs_mount_options *opts,
+		char **ret_sandbox, isofs_error *err)
+{
+	_cleanup_free_ char *mp = NULL, *generated = NULL, *sandbox_name = NULL;
+	_cleanup_close_ int sfd = -EBADF, lock_fd = -EBADF, log_fd = -EBADF;
+	isofs_image_info img = { 0 };
+	isofs_sandbox_info sb = { 0 };
+	const char *name = opts ? opts->sandbox : NULL;
+	bool read_only = opts && opts->read_only;
+	const char *lowers[2];
+	struct ovl_serve_config cfg = { .userxattr = -1, .writeback = true, .threads = 16 };
+	struct stat st;
+	int r;
+
+	r = isofs_image_get(store, image, &img, err);
+	if (r < 0)
+		return r;
+	mp = realpath(mountpoint, NULL);
+	if (!mp) {
+		r = error_errno(err, errno, "mountpoint '%s'", mountpoint);
+		goto out;
+	}
+	if (stat(mp, &st) < 0 || !S_ISDIR(st.st_mode)) {
+		r = error_set(err, ENOTDIR, "mountpoint '%s' is not a directory", mountpoint);
+		goto out;
+	}
+
+	if (name || !read_only) {
+		if (!name)
+			name = generated = sandbox_generate_name(image);
+		if (!name) {
+			r = error_set(err, ENOMEM, "out of memory");
+			goto out;
+		}
+		r = isofs_sandbox_get(store, name, &sb, NULL);
+		if (r == -ENOENT) {
+			r = isofs_sandbox_create(store, name, image, err);
+			if (r < 0)
+				goto out;
+			r = isofs_sandbox_get(store, name, &sb, err);
+		} else if (r < 0) {
+			r = isofs_sandbox_get(store, name, &sb, err); /* for the message */
+		}
+		if (r < 0)
+			goto out;
+		if (strcmp(sb.image, image) != 0) {
+			r = error_set(err, EINVAL, "sandbox '%s' is of image '%s', not '%s'", name, sb.image, image);
+			goto out;
+		}
+		r = sandbox_open_dir(store, name, &sfd, err);
+		if (r < 0)
+			goto out;
+		lock_fd = openat(sfd, SANDBOX_LOCK, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+		if (lock_fd < 0) {
+			r = error_errno(err, errno, "sandbox '%s': lock", name);
+			goto out;
+		}
+		if (flock(lock_fd, LOCK_EX | LOCK_NB) < 0) {
+			isofs_sandbox_info now = { 0 };
+			(void) isofs_sandbox_get(store, name, &now, NULL);
+			r = error_set(err, EBUSY, "sandbox '%s' is already mounted%s%s; unmount it first", name,
+				      now.mountpoint ? " at " : "", now.mountpoint ? now.mountpoint : "");
+			isofs_sandbox_info_free(&now);
+			goto out;
+		}
+		log_fd = openat(sfd, SANDBOX_LOG, O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW | O_CLOEXEC, 0600);
+		sandbox_name = strdup(name);
+	}
+
+	/* Layers: the sandbox's upper (writable, or read-only on top), then the image. */
+	if (read_only && name) {
+		lowers[0] = sb.upper;
+		lowers[1] = img.rootfs;
+		cfg.nlowers = 2;
+	} else {
+		lowers[0] = img.rootfs;
+		cfg.nlowers = 1;
+		if (!read_only) {
+			cfg.upper = sb.upper;
+			cfg.work = sb.work;
+		}
+	}
+	cfg.lowers = lowers;
+	cfg.mountpoint = mp;
+	/* Root's views serve every user (a sandbox's processes have many ids); a user's view serves its user. */
+	cfg.fuse_opts = geteuid() == 0 ? "allow_other" : NULL;
+	r = start_daemon(&cfg, sfd, lock_fd, log_fd, err);
+	if (r < 0)
+		goto out;
+	if (ret_sandbox)
+		*ret_sandbox = TAKE_PTR(sandbox_name);
+out:
+	isofs_image_info_free(&img);
+	isofs_sandbox_info_free(&sb);
+	return r;
+}
+
+/* The sandbox whose server says it serves `mp`; its directory fd, or -ENOENT. */
+static int find_mounted_sandbox(isofs_store *store, const char *mp, int *ret_dfd, char *ret_name, size_t size)
+{
+	_cleanup_closedir_ DIR *d = NULL;
+	struct dirent *de;
+	int fd = openat(store->sandboxes_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+	if (fd < 0)
+		return -errno;
+	d = fdopendir(fd);
+	if (!d) {
+		close(fd);
+		return -ENOMEM;
+	}
+	while ((de = readdir(d))) {
+		_cleanup_close_ int dfd = -EBADF;
+		_cleanup_free_ char *text = NULL;
+		_cleanup_json_ cJSON *j = NULL;
+		const cJSON *m;
+
+		if (!isofs_name_is_valid(de->d_name))
+			continue;
+		dfd = openat(store->sandboxes_fd, de->d_name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (dfd < 0 || read_file_at(dfd, SANDBOX_MOUNT, 65536, &text, NULL) < 0)
+			continue;
+		j = cJSON_Parse(text);
+		m = cJSON_GetObjectItemCaseSensitive(j, "mountpoint");
+		if (cJSON_IsString(m) && strcmp(m->valuestring, mp) == 0) {
+			if (strlen(de->d_name) >= size)
+				continue;
+			memcpy(ret_name, de->d_name, strlen(de->d_name) + 1);
+			*ret_dfd = TAKE_FD(dfd);
+			return 0;
+		}
+	}
+	return -ENOENT;
+}
+
+/* Is `mp` a mount point of ours (in /proc/self/mountinfo, type fuse.isofs-overlay)? */
+static bool is_overlay_mount(const char *mp)
+{
+	_cleanup_fclose_ FILE *f = fopen("/proc/self/mountinfo", "re");
+	char line[8192];
+
+	if (!f)
+		return false;
+	while (fgets(line, sizeof(line), f)) {
+		char mnt[PATH_MAX], *sep, type[64];
+		/* id parent maj:min root MOUNTPOINT opts… - TYPE source … */
+		if (sscanf(line, "%*s %*s %*s %*s %4095s", mnt) != 1)
+			continue;
+		sep = strstr(line, " - ");
+		if (!sep || sscanf(sep + 3, "%63s", type) != 1)
+			continue;
+		/* mountinfo escapes spaces as \040; our paths compare escaped the same way only without them */
+		if (strcmp(mnt, mp) == 0 && strcmp(type, "fuse.isofs-overlay") == 0)
+			return true;
+	}
+	return false;
+}
+
+static int run_fusermount(const char *mp, bool lazy)
+{
+	char *argv[] = { (char *) "fusermount3", (char *) (lazy ? "-uz" : "-u"), (char *) mp, NULL };
+	posix_spawn_file_actions_t fa;
+	pid_t pid;
+	int status, r;
+
+	if (posix_spawn_file_actions_init(&fa) != 0)
+		return -ENOMEM;
+	(void) posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+	(void) posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
+	r = posix_spawnp(&pid, "fusermount3", &fa, NULL, argv, environ);
+	posix_spawn_file_actions_destroy(&fa);
+	if (r != 0)
+		return -r;
+	while (waitpid(pid, &status, 0) < 0)
+		if (errno != EINTR)
+			return -errno;
+	return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -EBUSY;
+}
+
+static int unmount_path(const char *mp, bool lazy)
+{
+	if (geteuid() == 0)
+		return umount2(mp, lazy ? MNT_DETACH : 0) < 0 ? -errno : 0;
+	return run_fusermount(mp, lazy);
+}
+
+/* Waits (at most `ms`) until nobody holds the lock: the server has exited. */
+static int wait_unlocked(int lock_fd, int ms)
+{
+	for (int waited = 0; waited <= ms; waited += 10) {
+		if (flock(lock_fd, LOCK_EX | LOCK_NB) == 0)
+			return 0;
+		poll(NULL, 0, 10);
+	}
+	return -ETIMEDOUT;
+}
+
+int isofs_umount(isofs_store *store, const char *mountpoint, isofs_error *err)
+{
+	_cleanup_free_ char *mp = NULL;
+	_cleanup_close_ int dfd = -EBADF, lock_fd = -EBADF;
+	char name[ISOFS_NAME_MAX + 1] = "";
+	isofs_sandbox_info sb = { 0 };
+	bool alive = false, mounted;
+	int r;
+
+	r = absolute_path(mountpoint, &mp);
+	if (r < 0)
+		return error_errno(err, r, "mountpoint '%s'", mountpoint);
+	mounted = is_overlay_mount(mp);
+	if (find_mounted_sandbox(store, mp, &dfd, name, sizeof(name)) == 0) {
+		lock_fd = openat(dfd, SANDBOX_LOCK, O_RDWR | O_NOFOLLOW | O_CLOEXEC);
+		alive = lock_fd >= 0 && flock(lock_fd, LOCK_EX | LOCK_NB) < 0;
+		if (isofs_sandbox_get(store, name, &sb, NULL) == 0)
+			isofs_sandbox_info_free(&sb);
+	}
+	if (!mounted && !alive) {
+		if (dfd >= 0)
+			(void) unlinkat(dfd, SANDBOX_MOUNT, 0); /* a record left by a crash */
+		if (dfd >= 0)
+			return 0;
+		return error_set(err, EINVAL, "'%s' is not an isofs mount", mountpoint);
+	}
+	if (mounted) {
+		/* A dead server (killed) leaves a mount that only fails: detach it. */
+		r = unmount_path(mp, !alive);
+		if (r == -EBUSY)
+			return error_set(err, EBUSY, "'%s' is busy (a process uses it); nothing was unmounted", mountpoint);
+		if (r < 0 && r != -EINVAL)
+			return error_errno(err, r, "unmounting '%s'", mountpoint);
+	}
+	if (alive) {
+		/* The server flushes and exits once the kernel lets the connection go. */
+		r = wait_unlocked(lock_fd, 30000);
+		if (r < 0)
+			return error_set(err, ETIMEDOUT, "the overlay server of sandbox '%s' did not exit", name);
+	}
+	if (dfd >= 0)
+		(void) unlinkat(dfd, SANDBOX_MOUNT, 0);
+	return 0;
+}

@@ -1,0 +1,21 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef ISOFS_SANDBOX_H
+#define ISOFS_SANDBOX_H
+
+#include "isofs.h"
+
+/*
+ * A sandbox's directory: STORE/sandboxes/NAME/ with meta.json, upper/, work/,
+ * lock (flock'ed by the server while mounted), mount.json (where, which pid)
+ * and daemon.log.
+ */
+#define SANDBOX_LOCK "lock"
+#define SANDBOX_MOUNT "mount.json"
+#define SANDBOX_LOG "daemon.log"
+
+/* Opens the sandbox directory (O_PATH). */
+int sandbox_open_dir(isofs_store *store, const char *name, int *ret_fd, isofs_error *err);
+/* A fresh name "IMAGE-xxxxxx" (malloc'ed). */
+char *sandbox_generate_name(const char *image);
+
+#endif
