@@ -67,6 +67,12 @@ static bool name_set_contains(const struct name_set *s, const char *name)
 	return false;
 }
 
+static int dirent_cmp(const void *a, const void *b)
+{
+	const struct ovl_dirent *x = a, *y = b;
+	return x->off < y->off ? -1 : x->off > y->off;
+}
+
 void ovl_dirlist_free(struct ovl_dirlist *l)
 {
 	for (size_t i = 0; i < l->n; i++)
@@ -89,6 +95,7 @@ static int dirlist_add(struct ovl_dirlist *l, const char *name, uint64_t ino, mo
 	if (!l->ents[l->n].name)
 		return -ENOMEM;
 	l->ents[l->n].ino = ino;
+	l->ents[l->n].off = 0;
 	l->ents[l->n].type = type;
 	*ret_name = l->ents[l->n].name;
 	l->n++;
@@ -234,8 +241,96 @@ int ovl_dir_read(struct ovl_fs *fs, struct ovl_node *dir, bool with_dots, struct
 		ovl_dirlist_free(&out);
 		return r;
 	}
+	/*
+	 * Cookies: "." 1, ".." 2, others a 62-bit hash of the name (+3), sorted,
+	 * so that an offset keeps its meaning when the listing is rebuilt after a
+	 * change — entries added or removed do not move the others.
+	 */
+	for (size_t i = 0; i < out.n; i++) {
+		bool dot = with_dots && i < 2;
+		out.ents[i].off = dot ? i + 1 : (name_hash(out.ents[i].name) >> 2) + 3;
+	}
+	qsort(out.ents, out.n, sizeof(*out.ents), dirent_cmp);
+	for (size_t i = 1; i < out.n; i++)
+		if (out.ents[i].off <= out.ents[i - 1].off)
+			out.ents[i].off = out.ents[i - 1].off + 1; /* a hash collision: next free cookie */
 	*ret = out;
 	return 0;
+}
+
+size_t ovl_dirlist_seek(const struct ovl_dirlist *l, uint64_t off)
+{
+	size_t lo = 0, hi = l->n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (l->ents[mid].off <= off)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+int ovl_dir_listing_get(struct ovl_fs *fs, struct ovl_node *dir, struct ovl_dirlist **ret)
+{
+	struct ovl_dirlist *l;
+	unsigned gen;
+	int r;
+
+	pthread_mutex_lock(&fs->lock);
+	l = dir->listing;
+	if (l)
+		l->refs++;
+	gen = dir->listing_gen;
+	pthread_mutex_unlock(&fs->lock);
+	if (l) {
+		*ret = l;
+		return 0;
+	}
+	l = calloc(1, sizeof(*l));
+	if (!l)
+		return -ENOMEM;
+	r = ovl_dir_read(fs, dir, true, l);
+	if (r < 0) {
+		free(l);
+		return r;
+	}
+	l->refs = 1;
+	pthread_mutex_lock(&fs->lock);
+	if (!dir->listing && dir->listing_gen == gen) {
+		dir->listing = l; /* not changed while we read: worth keeping */
+		l->refs++;
+	}
+	pthread_mutex_unlock(&fs->lock);
+	*ret = l;
+	return 0;
+}
+
+void ovl_dir_listing_put(struct ovl_fs *fs, struct ovl_dirlist *l)
+{
+	bool last;
+
+	pthread_mutex_lock(&fs->lock);
+	last = --l->refs == 0;
+	pthread_mutex_unlock(&fs->lock);
+	if (last) {
+		ovl_dirlist_free(l);
+		free(l);
+	}
+}
+
+void ovl_dir_listing_drop(struct ovl_fs *fs, struct ovl_node *dir)
+{
+	struct ovl_dirlist *l;
+
+	pthread_mutex_lock(&fs->lock);
+	l = dir->listing;
+	dir->listing = NULL;
+	dir->listing_gen++;
+	pthread_mutex_unlock(&fs->lock);
+	if (l)
+		ovl_dir_listing_put(fs, l);
 }
 
 int ovl_dir_check_empty(struct ovl_fs *fs, struct ovl_node *dir)
@@ -248,4 +343,17 @@ int ovl_dir_check_empty(struct ovl_fs *fs, struct ovl_node *dir)
 	r = l.n ? -ENOTEMPTY : 0;
 	ovl_dirlist_free(&l);
 	return r;
+}
+
+void ovl_dir_listing_uncache(struct ovl_fs *fs, struct ovl_node *dir, struct ovl_dirlist *l)
+{
+	bool mine;
+
+	pthread_mutex_lock(&fs->lock);
+	mine = dir->listing == l;
+	if (mine)
+		dir->listing = NULL; /* same generation: nothing changed */
+	pthread_mutex_unlock(&fs->lock);
+	if (mine)
+		ovl_dir_listing_put(fs, l);
 }

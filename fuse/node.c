@@ -155,6 +155,10 @@ static void node_free_locked(struct ovl_fs *fs, struct ovl_node *node)
 		close(node->lowers[i].fd);
 	free(node->lowers);
 	free(node->redirect);
+	if (node->listing && --node->listing->refs == 0) {
+		ovl_dirlist_free(node->listing);
+		free(node->listing);
+	}
 	pthread_mutex_destroy(&node->copyup_lock);
 	free(node);
 	/* Parents may go with their last child. */

@@ -34,10 +34,6 @@ struct ovl_handle {
 	pthread_mutex_t lock;
 };
 
-struct ovl_dirh {
-	struct ovl_dirlist list;
-};
-
 /* ---- helpers ---- */
 
 static void fill_entry(struct ovl_fs *fs, struct ovl_node *node, const struct stat *st, struct fuse_entry_param *e)
@@ -375,6 +371,7 @@ static int ovl_do_create(fuse_req_t req, struct ovl_fs *fs, struct ovl_node *par
 			return r;
 		}
 	}
+	ovl_dir_listing_drop(fs, parent);
 	r = do_lookup(fs, parent, name, e);
 	if (r < 0)
 		goto undo;
@@ -546,6 +543,8 @@ static int ovl_do_remove(struct ovl_fs *fs, struct ovl_node *parent, const char 
 	} else {
 		r = ovl_make_whiteout(fs, pfd, name);
 	}
+	if (r == 0)
+		ovl_dir_listing_drop(fs, parent);
 	if (r == 0 && node) {
 		pthread_mutex_lock(&fs->lock);
 		ovl_node_del_alias_locked(fs, node, parent, name);
@@ -767,6 +766,8 @@ static int ovl_do_rename(struct ovl_fs *fs, struct ovl_node *parent, const char 
 	if (r < 0)
 		goto out;
 
+	ovl_dir_listing_drop(fs, parent);
+	ovl_dir_listing_drop(fs, newparent);
 	pthread_mutex_lock(&fs->lock);
 	ovl_node_del_alias_locked(fs, src, parent, name);
 	(void) ovl_node_add_alias_locked(src, newparent, newname);
@@ -943,41 +944,46 @@ static void ovl_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence, str
 
 /* ---- directories ---- */
 
+/*
+ * No opendir: the kernel then keeps listings itself (FOPEN_CACHE_DIR) and
+ * drops them when it changes the directory through us; readdir serves the
+ * node's listing, whose offsets are name hashes and stay valid across calls.
+ */
 static void ovl_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	struct ovl_dirh *d = calloc(1, sizeof(*d));
-	int r;
+	struct ovl_fs *fs = FS(req);
 
-	if (!d) {
-		fuse_reply_err(req, ENOMEM);
+	(void) ino;
+	if (fs->no_opendir) {
+		fuse_reply_err(req, ENOSYS);
 		return;
 	}
-	r = ovl_dir_read(FS(req), NODE(req, ino), true, &d->list);
-	if (r < 0) {
-		free(d);
-		fuse_reply_err(req, -r);
-		return;
-	}
-	fi->fh = (uint64_t) (uintptr_t) d;
-	if (fuse_reply_open(req, fi) == -ENOENT) {
-		ovl_dirlist_free(&d->list);
-		free(d);
-	}
+	fi->fh = 0;
+	fi->cache_readdir = 1;
+	fi->keep_cache = 1;
+	fuse_reply_open(req, fi);
 }
 
-static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi, bool plus)
+static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, bool plus)
 {
 	struct ovl_fs *fs = FS(req);
-	struct ovl_dirh *d = (struct ovl_dirh *) (uintptr_t) fi->fh;
+	struct ovl_node *dir = NODE(req, ino);
 	_cleanup_free_ char *buf = calloc(1, size);
-	size_t used = 0;
+	struct ovl_dirlist *l = NULL;
+	size_t used = 0, i;
+	int r;
 
 	if (!buf) {
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
-	for (size_t i = (size_t) off; i < d->list.n; i++) {
-		struct ovl_dirent *de = &d->list.ents[i];
+	r = ovl_dir_listing_get(fs, dir, &l);
+	if (r < 0) {
+		fuse_reply_err(req, -r);
+		return;
+	}
+	for (i = ovl_dirlist_seek(l, (uint64_t) off); i < l->n; i++) {
+		struct ovl_dirent *de = &l->ents[i];
 		size_t n;
 
 		if (plus) {
@@ -988,10 +994,10 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, s
 				memset(&e, 0, sizeof(e));
 				e.attr.st_ino = de->ino;
 				e.attr.st_mode = de->type;
-			} else if (do_lookup(fs, NODE(req, ino), de->name, &e) < 0) {
-				continue; /* removed since opendir */
+			} else if (do_lookup(fs, dir, de->name, &e) < 0) {
+				continue; /* removed since the listing was made */
 			}
-			n = fuse_add_direntry_plus(req, buf + used, size - used, de->name, &e, (off_t) (i + 1));
+			n = fuse_add_direntry_plus(req, buf + used, size - used, de->name, &e, (off_t) de->off);
 			if (n > size - used) {
 				if (!dot)
 					ovl_node_forget(fs, NODE(req, e.ino), 1);
@@ -999,32 +1005,35 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, s
 			}
 		} else {
 			struct stat st = { .st_ino = de->ino, .st_mode = de->type };
-			n = fuse_add_direntry(req, buf + used, size - used, de->name, &st, (off_t) (i + 1));
+			n = fuse_add_direntry(req, buf + used, size - used, de->name, &st, (off_t) de->off);
 			if (n > size - used)
 				break;
 		}
 		used += n;
 	}
+	/* Served to the end: the kernel holds it now; a rebuild is cheap if it asks again. */
+	if (i == l->n && used == 0)
+		ovl_dir_listing_uncache(fs, dir, l);
+	ovl_dir_listing_put(fs, l);
 	fuse_reply_buf(req, buf, used);
 }
 
 static void ovl_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
 {
-	do_readdir(req, ino, size, off, fi, false);
+	(void) fi;
+	do_readdir(req, ino, size, off, false);
 }
 
 static void ovl_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
 {
-	do_readdir(req, ino, size, off, fi, true);
+	(void) fi;
+	do_readdir(req, ino, size, off, true);
 }
 
 static void ovl_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	struct ovl_dirh *d = (struct ovl_dirh *) (uintptr_t) fi->fh;
-
 	(void) ino;
-	ovl_dirlist_free(&d->list);
-	free(d);
+	(void) fi;
 	fuse_reply_err(req, 0);
 }
 
@@ -1231,6 +1240,9 @@ static void ovl_init(void *userdata, struct fuse_conn_info *conn)
 		conn->want |= FUSE_CAP_PARALLEL_DIROPS;
 	if (conn->capable & FUSE_CAP_CACHE_SYMLINKS)
 		conn->want |= FUSE_CAP_CACHE_SYMLINKS;
+	fs->no_opendir = (conn->capable & FUSE_CAP_NO_OPENDIR_SUPPORT) != 0;
+	if (fs->no_opendir)
+		conn->want |= FUSE_CAP_NO_OPENDIR_SUPPORT;
 	conn->want &= ~FUSE_CAP_AUTO_INVAL_DATA; /* nobody else changes the layers */
 	if (fs->writeback && (conn->capable & FUSE_CAP_WRITEBACK_CACHE))
 		conn->want |= FUSE_CAP_WRITEBACK_CACHE;

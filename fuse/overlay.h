@@ -57,6 +57,8 @@ struct ovl_node {
 	struct ovl_lower_dir *lowers; /* lower dirs merged below, top first */
 	bool opaque;
 	char *redirect;          /* where its lower part lives ("/a/b"), set once renamed */
+	struct ovl_dirlist *listing; /* cached merged listing, NULL when none */
+	unsigned listing_gen;    /* bumped at every change of the entries */
 	bool dead;               /* removed; kept for open handles and lookups in flight */
 	pthread_mutex_t copyup_lock;
 };
@@ -79,6 +81,7 @@ struct ovl_fs {
 
 	double timeout;           /* entry/attr cache timeout, seconds */
 	bool writeback;           /* the kernel's writeback cache */
+	bool no_opendir;          /* the kernel opens directories without asking */
 	bool debug;
 
 	pthread_mutex_t lock;
@@ -143,17 +146,31 @@ void ovl_found_release(struct ovl_found *found);
 
 /* ---- directories (dir.c) ---- */
 struct ovl_dirent {
+	uint64_t off;  /* readdir cookie: a hash of the name, so it survives rebuilt listings */
 	uint64_t ino;
 	mode_t type; /* S_IFMT */
 	char *name;
 };
 struct ovl_dirlist {
-	struct ovl_dirent *ents;
+	struct ovl_dirent *ents; /* sorted by off */
 	size_t n, cap;
+	unsigned refs;           /* shared (node cache, readers): under fs->lock */
 };
 /* The merged entries of a directory ("." and ".." first), whiteouts hidden, no duplicates. */
 int ovl_dir_read(struct ovl_fs *fs, struct ovl_node *dir, bool with_dots, struct ovl_dirlist *ret);
 void ovl_dirlist_free(struct ovl_dirlist *l);
+/*
+ * The listing readdir serves, built once and kept in the node until the
+ * directory changes; a reference the caller drops with ovl_dir_listing_put().
+ */
+int ovl_dir_listing_get(struct ovl_fs *fs, struct ovl_node *dir, struct ovl_dirlist **ret);
+void ovl_dir_listing_put(struct ovl_fs *fs, struct ovl_dirlist *l);
+/* Forgets the node's listing: its entries changed (or the kernel has cached them). */
+void ovl_dir_listing_drop(struct ovl_fs *fs, struct ovl_node *dir);
+/* The kernel has the whole listing `l`: the node need not keep it any more. */
+void ovl_dir_listing_uncache(struct ovl_fs *fs, struct ovl_node *dir, struct ovl_dirlist *l);
+/* The first entry whose cookie is above `off`. */
+size_t ovl_dirlist_seek(const struct ovl_dirlist *l, uint64_t off);
 /* 0 when empty (only whiteouts may remain in the upper), -ENOTEMPTY otherwise. */
 int ovl_dir_check_empty(struct ovl_fs *fs, struct ovl_node *dir);
 

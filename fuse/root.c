@@ -83,6 +83,10 @@ void ovl_nodes_free(struct ovl_fs *fs)
 				close(n->lowers[i].fd);
 			free(n->lowers);
 			free(n->redirect);
+			if (n->listing && --n->listing->refs == 0) {
+				ovl_dirlist_free(n->listing);
+				free(n->listing);
+			}
 			free(n);
 			n = next;
 		}

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-#define FUSE_USE_VERSION 34
+#define FUSE_USE_VERSION 312 /* fuse_session_loop_mt() taking a fuse_loop_cfg_create() config */
 #include "serve.h"
 
 #include <errno.h>
@@ -128,6 +128,8 @@ int ovl_serve(const struct ovl_serve_config *cfg)
 	}
 	fuse_loop_cfg_set_clone_fd(loop, 0);
 	fuse_loop_cfg_set_max_threads(loop, cfg->threads ? cfg->threads : 16);
+	/* Keep idle workers: a thread (and its splice pipe) per request costs more than the request. */
+	fuse_loop_cfg_set_idle_threads(loop, cfg->threads ? cfg->threads : 16);
 	r = fuse_session_loop_mt(se, loop);
 	r = r < 0 ? r : r > 0 ? -EINTR : 0;
 	fuse_loop_cfg_destroy(loop);
