@@ -12,6 +12,10 @@ static void error_vformat(isofs_error *err, int code, const char *suffix, const 
 	if (suffix && n >= 0 && (size_t) n < sizeof(err->message))
 		snprintf(err->message + n, sizeof(err->message) - (size_t) n, ": %s", suffix);
 	err->code = code;
+	/* One line, whatever names went into it: no newline, no terminal escape. */
+	for (char *c = err->message; *c; c++)
+		if ((unsigned char) *c < 0x20 || *c == 0x7f)
+			*c = '?';
 }
 
 int error_set(isofs_error *err, int code, const char *fmt, ...)

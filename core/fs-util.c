@@ -15,35 +15,59 @@
 
 #include "fd-util.h"
 
+/*
+ * Opens a directory to empty it.  A rootless image holds directories without
+ * search or write permission for their owner (0000, 0555, 0644); the owner may
+ * give them back, and does so before going in, so the parent of every
+ * directory being emptied is u+rwx.
+ */
 static int open_dir_for_removal(int dirfd, const char *name)
 {
-	int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	_cleanup_close_ int pfd = openat(dirfd, name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	char path[64];
+	struct stat st;
+	int fd;
 
-	if (fd < 0 && errno == EACCES) {
-		/* A 0000/0300 directory of a rootless image: its owner may fix that. */
-		if (fchmodat(dirfd, name, 0700, 0) < 0)
-			return -EACCES;
-		fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (pfd < 0)
+		return -errno;
+	if (fstat(pfd, &st) < 0)
+		return -errno;
+	if ((st.st_mode & 0700) != 0700 && st.st_uid == geteuid()) {
+		snprintf(path, sizeof(path), "/proc/self/fd/%d", pfd);
+		(void) chmod(path, (st.st_mode & 07777) | 0700);
 	}
+	fd = openat(pfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	return fd < 0 ? -errno : fd;
 }
 
-static int rm_children(int dfd)
+/* A DIR* reading `dfd` from its start (a dup shares the offset, so rewind). */
+static DIR *opendir_fd(int dfd)
 {
-	_cleanup_closedir_ DIR *d = NULL;
-	bool made_writable = false;
-	struct dirent *de;
-	int dupfd, r = 0;
+	int dupfd = fcntl(dfd, F_DUPFD_CLOEXEC, 3);
+	DIR *d;
 
-	dupfd = fcntl(dfd, F_DUPFD_CLOEXEC, 3);
 	if (dupfd < 0)
-		return -errno;
+		return NULL;
 	d = fdopendir(dupfd);
 	if (!d) {
 		int e = errno;
 		close(dupfd);
-		return -e;
+		errno = e;
+		return NULL;
 	}
+	rewinddir(d);
+	return d;
+}
+
+static int rm_children(int dfd)
+{
+	_cleanup_closedir_ DIR *d = opendir_fd(dfd);
+	bool made_writable = false;
+	struct dirent *de;
+	int r = 0;
+
+	if (!d)
+		return -errno;
 	while ((errno = 0, de = readdir(d))) {
 		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
 			continue;
@@ -137,18 +161,11 @@ static int inode_set_add(struct inode_set *s, dev_t dev, ino_t ino)
 
 static int usage_walk(int dfd, struct inode_set *seen, uint64_t *bytes, uint64_t *entries)
 {
-	_cleanup_closedir_ DIR *d = NULL;
+	_cleanup_closedir_ DIR *d = opendir_fd(dfd);
 	struct dirent *de;
-	int dupfd = fcntl(dfd, F_DUPFD_CLOEXEC, 3);
 
-	if (dupfd < 0)
+	if (!d)
 		return -errno;
-	d = fdopendir(dupfd);
-	if (!d) {
-		int e = errno;
-		close(dupfd);
-		return -e;
-	}
 	while ((errno = 0, de = readdir(d))) {
 		struct stat st;
 		int r;
@@ -163,10 +180,22 @@ static int usage_walk(int dfd, struct inode_set *seen, uint64_t *bytes, uint64_t
 		else if (r < 0)
 			return r;
 		if (S_ISDIR(st.st_mode)) {
-			_cleanup_close_ int child = openat(dfd, de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+			_cleanup_close_ int child = -EBADF;
+			bool lent = false;
+
+			if ((st.st_mode & 0500) != 0500 && st.st_uid == geteuid() && geteuid() != 0) {
+				/* A rootless image's 0000 or 0644 directory: look in with u+rx, then give its mode back. */
+				if (fchmodat(dfd, de->d_name, (st.st_mode & 07777) | 0500, 0) < 0)
+					return -errno;
+				lent = true;
+			}
+			child = openat(dfd, de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 			if (child < 0)
-				return -errno;
-			r = usage_walk(child, seen, bytes, entries);
+				r = -errno;
+			else
+				r = usage_walk(child, seen, bytes, entries);
+			if (lent && fchmodat(dfd, de->d_name, st.st_mode & 07777, 0) < 0 && r == 0)
+				r = -errno;
 			if (r < 0)
 				return r;
 		}
@@ -240,11 +269,12 @@ int read_file_at(int dirfd, const char *name, size_t max, char **ret_data, size_
 
 	if (fd < 0)
 		return -errno;
-	buf = malloc(max + 1);
+	/* One byte more than allowed, to tell "exactly max" from "too long". */
+	buf = malloc(max + 2);
 	if (!buf)
 		return -ENOMEM;
 	for (;;) {
-		ssize_t n = read(fd, buf + len, max - len);
+		ssize_t n = read(fd, buf + len, max + 1 - len);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
@@ -253,7 +283,7 @@ int read_file_at(int dirfd, const char *name, size_t max, char **ret_data, size_
 		if (n == 0)
 			break;
 		len += (size_t) n;
-		if (len == max)
+		if (len > max)
 			return -EFBIG;
 	}
 	buf[len] = '\0';

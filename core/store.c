@@ -51,10 +51,14 @@ int isofs_store_default_path(char **ret_path, isofs_error *err)
 static int mkdir_parents(const char *path)
 {
 	_cleanup_free_ char *copy = strdup(path);
+	size_t n;
 	char *p;
 
 	if (!copy)
 		return -ENOMEM;
+	/* "a/store/" names "a/store": its mode must still be 0700 */
+	for (n = strlen(copy); n > 1 && copy[n - 1] == '/'; n--)
+		copy[n - 1] = '\0';
 	for (p = copy + 1; *p; p++) {
 		if (*p != '/')
 			continue;
@@ -202,9 +206,9 @@ int store_clean_stale(isofs_store *store)
 		}
 		if (flock(child, LOCK_EX | LOCK_NB) < 0)
 			continue; /* a command is working in it */
+		/* Best effort: what cannot go now is tried again by the next command, which must still work. */
 		r = rm_rf_at(store->tmp_fd, de->d_name);
-		if (r < 0 && r != -ENOENT)
-			return r;
+		(void) r;
 	}
 	return -errno;
 }

@@ -123,6 +123,8 @@ static int set_xattr(int fd, const char *procpath, const char *name, const void 
 static int apply_xattrs(tree_writer *tw, struct archive_entry *e, int fd, const char *procpath, bool symlink,
 			const char *entry, isofs_error *err)
 {
+	const char *names[256];
+	size_t n = 0;
 	const char *name;
 	const void *value;
 	size_t size;
@@ -131,11 +133,19 @@ static int apply_xattrs(tree_writer *tw, struct archive_entry *e, int fd, const 
 		tw->stats.acls_dropped++;
 	archive_entry_xattr_reset(e);
 	while (archive_entry_xattr_next(e, &name, &value, &size) == ARCHIVE_OK) {
+		bool seen = false;
 		int r;
 
 		/* Ours to write, never to take from an archive. */
 		if (strncmp(name, "user.isofs.", 11) == 0)
 			continue;
+		/* libarchive's pax reader may list one twice (SCHILY.xattr and LIBARCHIVE.xattr) */
+		for (size_t i = 0; i < n && !seen; i++)
+			seen = strcmp(names[i], name) == 0;
+		if (seen)
+			continue;
+		if (n < sizeof(names) / sizeof(names[0]))
+			names[n++] = name;
 		if (symlink && strncmp(name, "user.", 5) == 0) {
 			tw->stats.xattrs_dropped++; /* the kernel allows no user.* xattr on a symlink */
 			continue;
@@ -274,6 +284,8 @@ static int write_hardlink(tree_writer *tw, int parentfd, const char *name, const
 	r = path_normalize_relative(target, &rel, err);
 	if (r < 0)
 		return error_prefix(err, r, "hard link '%s' points outside the archive", entry);
+	if (strlen(rel) >= sizeof(tparent))
+		return error_set(err, ENAMETOOLONG, "hard link '%s': its target is longer than %d bytes", entry, PATH_MAX);
 	if (!*rel)
 		return error_set(err, EINVAL, "hard link '%s' points to the root directory", entry);
 	tname = path_last_component(rel, tparent, sizeof(tparent));
@@ -313,11 +325,12 @@ static int write_regular(tree_writer *tw, struct archive_entry *e, int parentfd,
 	r = apply_owner(tw, e, fd, parentfd, name, NULL, false, entry, err);
 	if (r < 0)
 		return r;
-	if (fchmod(fd, archive_entry_perm(e) & 07777) < 0)
-		return error_errno(err, errno, "entry '%s': chmod", entry);
+	/* xattrs before the mode: a user may not set user.* on a file made 0444 */
 	r = apply_xattrs(tw, e, fd, NULL, false, entry, err);
 	if (r < 0)
 		return r;
+	if (fchmod(fd, archive_entry_perm(e) & 07777) < 0)
+		return error_errno(err, errno, "entry '%s': chmod", entry);
 	entry_times(e, times);
 	if (futimens(fd, times) < 0)
 		return error_errno(err, errno, "entry '%s': times", entry);
@@ -379,11 +392,11 @@ static int write_special(tree_writer *tw, struct archive_entry *e, int parentfd,
 	r = apply_owner(tw, e, -EBADF, parentfd, name, procpath, symlink, entry, err);
 	if (r < 0)
 		return r;
-	if (!symlink && fchmodat(parentfd, name, archive_entry_perm(e) & 07777, 0) < 0)
-		return error_errno(err, errno, "entry '%s': chmod", entry);
 	r = apply_xattrs(tw, e, -EBADF, procpath, symlink, entry, err);
 	if (r < 0)
 		return r;
+	if (!symlink && fchmodat(parentfd, name, archive_entry_perm(e) & 07777, 0) < 0)
+		return error_errno(err, errno, "entry '%s': chmod", entry);
 	entry_times(e, times);
 	if (utimensat(parentfd, name, times, AT_SYMLINK_NOFOLLOW) < 0)
 		return error_errno(err, errno, "entry '%s': times", entry);
@@ -406,12 +419,11 @@ static int make_room(tree_writer *tw, int parentfd, const char *name, bool keep_
 
 	if (fstatat(parentfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
 		return errno == ENOENT ? 0 : error_errno(err, errno, "entry '%s'", entry);
-	if (S_ISDIR(st.st_mode)) {
-		if (keep_dir)
-			return 0;
-		cache_forget(tw); /* the cached parent may lie inside */
-	}
+	if (S_ISDIR(st.st_mode) && keep_dir)
+		return 0;
 	r = rm_rf_at(parentfd, name);
+	if (S_ISDIR(st.st_mode))
+		cache_forget(tw); /* after: parentfd is the cached fd; a cached parent may have been inside */
 	if (r < 0 && r != -ENOENT)
 		return error_errno(err, r, "entry '%s': replacing the earlier entry", entry);
 	return 0;
@@ -495,7 +507,8 @@ static int fixup_cmp(const void *a, const void *b)
 int tree_writer_finish(tree_writer *tw, isofs_error *err)
 {
 	cache_forget(tw);
-	qsort(tw->fixups, tw->n_fixups, sizeof(*tw->fixups), fixup_cmp);
+	if (tw->n_fixups > 1)
+		qsort(tw->fixups, tw->n_fixups, sizeof(*tw->fixups), fixup_cmp);
 	for (size_t i = 0; i < tw->n_fixups; i++) {
 		struct dir_fixup *f = &tw->fixups[i];
 		_cleanup_close_ int pfd = -EBADF, fd = -EBADF;
