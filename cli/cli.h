@@ -57,5 +57,7 @@ int cmd_mount(const struct cli_globals *g, int argc, char **argv);
 extern const char cmd_mount_usage[];
 int cmd_umount(const struct cli_globals *g, int argc, char **argv);
 extern const char cmd_umount_usage[];
+int cmd_run(const struct cli_globals *g, int argc, char **argv);
+extern const char cmd_run_usage[];
 
 #endif

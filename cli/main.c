@@ -31,6 +31,7 @@ static const cli_command commands[] = {
 	{ "image", cmd_image, "manage images: import, bootstrap, ls, inspect, rm", cmd_image_usage },
 	{ "mount", cmd_mount, "mount a copy-on-write view of an image", cmd_mount_usage },
 	{ "umount", cmd_umount, "unmount a view and wait for its server", cmd_umount_usage },
+	{ "run", cmd_run, "run a command in a sandbox", cmd_run_usage },
 	{ NULL, NULL, NULL, NULL },
 };
 

@@ -5,7 +5,10 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <fuse_lowlevel.h>
+#include <pthread.h>
 #include <sched.h>
+#include <signal.h>
+#include <time.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -145,4 +148,114 @@ out:
 	ovl_fs_destroy(&fs);
 	pthread_mutex_destroy(&fs.lock);
 	return r;
+}
+
+struct ovl_background {
+	struct ovl_fs fs;
+	struct fuse_session *se;
+	struct fuse_loop_config *loop;
+	pthread_t thread;
+	bool running;
+};
+
+static void *serve_thread(void *arg)
+{
+	struct ovl_background *bg = arg;
+	(void) fuse_session_loop_mt(bg->se, bg->loop);
+	return NULL;
+}
+
+static void background_free(struct ovl_background *bg)
+{
+	if (bg->loop)
+		fuse_loop_cfg_destroy(bg->loop);
+	if (bg->se)
+		fuse_session_destroy(bg->se);
+	if (bg->fs.root)
+		ovl_nodes_free(&bg->fs);
+	ovl_fs_destroy(&bg->fs);
+	pthread_mutex_destroy(&bg->fs.lock);
+	free(bg);
+}
+
+int ovl_serve_start(const struct ovl_serve_config *cfg, int fuse_fd, bool privileged, struct ovl_background **ret)
+{
+	struct ovl_background *bg = calloc(1, sizeof(*bg));
+	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
+	char devfd[32];
+	int r;
+
+	if (!bg)
+		return -ENOMEM;
+	bg->fs.privileged = privileged;
+	bg->fs.caller_uid = geteuid();
+	bg->fs.caller_gid = getegid();
+	bg->fs.root_uid = 0; /* the mounter's namespace: its root is 0 */
+	bg->fs.root_gid = 0;
+	bg->fs.timeout = cfg->timeout > 0 ? cfg->timeout : 86400;
+	bg->fs.writeback = cfg->writeback;
+	pthread_mutex_init(&bg->fs.lock, NULL);
+	raise_fd_limit();
+	r = ovl_fs_init(&bg->fs, cfg->lowers, cfg->nlowers, cfg->upper, cfg->work,
+			cfg->userxattr >= 0 ? cfg->userxattr != 0 : !privileged, cfg->errbuf, cfg->errlen);
+	if (r == 0)
+		r = ovl_root_init(&bg->fs);
+	if (r < 0)
+		goto fail;
+	if (fuse_opt_add_arg(&args, "isofs") < 0) {
+		r = -ENOMEM;
+		goto fail;
+	}
+	bg->se = fuse_session_new(&args, &ovl_ops, sizeof(ovl_ops), &bg->fs);
+	fuse_opt_free_args(&args);
+	if (!bg->se) {
+		r = -EINVAL;
+		goto fail;
+	}
+	/* libfuse takes "/dev/fd/N" as a connection that is mounted already. */
+	snprintf(devfd, sizeof(devfd), "/dev/fd/%d", fuse_fd);
+	if (fuse_session_mount(bg->se, devfd) != 0) {
+		r = -EIO;
+		goto fail;
+	}
+	bg->loop = fuse_loop_cfg_create();
+	if (!bg->loop) {
+		r = -ENOMEM;
+		goto fail;
+	}
+	fuse_loop_cfg_set_clone_fd(bg->loop, 0);
+	fuse_loop_cfg_set_max_threads(bg->loop, cfg->threads ? cfg->threads : 16);
+	fuse_loop_cfg_set_idle_threads(bg->loop, cfg->threads ? cfg->threads : 16);
+	r = -pthread_create(&bg->thread, NULL, serve_thread, bg);
+	if (r < 0)
+		goto fail;
+	bg->running = true;
+	*ret = bg;
+	return 0;
+fail:
+	if (cfg->errbuf && !cfg->errbuf[0])
+		snprintf(cfg->errbuf, cfg->errlen, "overlay: %s", strerror(-r));
+	background_free(bg);
+	return r;
+}
+
+void ovl_serve_stop(struct ovl_background *bg)
+{
+	if (!bg)
+		return;
+	if (bg->running) {
+		struct timespec deadline;
+
+		/*
+		 * The loop ends when the connection does: the mount goes with the
+		 * sandbox's mount namespace.  Should something keep it alive, give up
+		 * after a while rather than hang (the threads end with the process).
+		 */
+		fuse_session_exit(bg->se);
+		clock_gettime(CLOCK_REALTIME, &deadline);
+		deadline.tv_sec += 10;
+		if (pthread_timedjoin_np(bg->thread, NULL, &deadline) != 0)
+			return;
+	}
+	background_free(bg);
 }

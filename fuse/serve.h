@@ -28,4 +28,17 @@ struct ovl_serve_config {
 /* Mounts and serves until the file system is unmounted.  0, or -errno with errbuf set. */
 int ovl_serve(const struct ovl_serve_config *cfg);
 
+/*
+ * Serving a connection mounted by someone else (a sandbox's init mounts in
+ * its own namespaces and hands over the /dev/fuse fd), from threads of the
+ * calling process, until ovl_serve_stop().  `privileged`: owners are real
+ * (chown); otherwise they go to user.isofs.owner and uid/gid 0 stand for the
+ * server's user.  Ids in requests are those of the mounter's namespace.
+ */
+struct ovl_background;
+int ovl_serve_start(const struct ovl_serve_config *cfg, int fuse_fd, bool privileged,
+		    struct ovl_background **ret);
+/* Stops serving (the mount is gone, or goes with its namespace) and frees everything. */
+void ovl_serve_stop(struct ovl_background *bg);
+
 #endif

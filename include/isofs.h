@@ -163,6 +163,73 @@ int isofs_mount(isofs_store *store, const char *image, const char *mountpoint, c
 /* Unmounts a view mounted by isofs_mount and waits for its server to finish writing and exit. */
 int isofs_umount(isofs_store *store, const char *mountpoint, isofs_error *err);
 
+/* ---- executor sessions --------------------------------------------------- */
+
+/*
+ * A session is a sandbox set up once — user, mount, PID, IPC and UTS
+ * namespaces (and a network namespace with --net=none), the copy-on-write
+ * root, /proc, /dev, /tmp — in which commands run one after another, files
+ * persisting between them.  It runs in processes forked from the caller (no
+ * helper binary is executed): the caller's own namespaces are never changed.
+ */
+typedef struct isofs_session isofs_session;
+
+typedef struct isofs_bind {
+	const char *spec;          /* "HOST:SANDBOX[:ro]" */
+} isofs_bind;
+
+typedef struct isofs_session_options {
+	/* The target, one of: */
+	const char *image;         /* an ephemeral sandbox of IMAGE: every write discarded */
+	const char *sandbox;       /* a persistent sandbox (writes kept) */
+	const char *mountpoint;    /* a view mounted by isofs_mount (writes shared) */
+
+	const char *hostname;      /* default: the sandbox's name */
+	bool net_none;             /* a network namespace of its own, loopback only */
+	const char *const *dns;    /* servers for a generated resolv.conf (else the host's) */
+	size_t ndns;
+	const char *const *binds;  /* "HOST:SANDBOX[:ro]" */
+	size_t nbinds;
+	const char *const *cap_add; /* capability names ("CAP_NET_RAW" or "net_raw") kept for commands */
+	size_t ncap_add;
+	bool quiet;                /* do not say on stderr that only one id is mapped */
+} isofs_session_options;
+
+int isofs_session_start(isofs_store *store, const isofs_session_options *opts, isofs_session **ret_session,
+			isofs_error *err);
+
+typedef struct isofs_exec_options {
+	const char *const *argv;   /* argv[0] is looked up in the sandbox's PATH */
+	const char *const *env;    /* "K=V", added to PATH, HOME, HOSTNAME (and TERM if given here) */
+	const char *cwd;           /* default: the user's home */
+	bool has_user;             /* run as uid:gid instead of root */
+	uid_t uid;
+	gid_t gid;
+	bool tty;                  /* a pty of the sandbox's own; its master: isofs_session_pty_fd() */
+	bool new_session;          /* setsid(): no access to the caller's terminal (default for non-tty) */
+	int stdin_fd, stdout_fd, stderr_fd; /* the command's 0, 1, 2 (ignored with tty) */
+} isofs_exec_options;
+
+/*
+ * Starts a command; returns once it runs.  An error (-ENOENT: not found,
+ * -EACCES/-ENOEXEC: cannot be executed, others: setup) fills err.
+ */
+int isofs_session_exec(isofs_session *s, const isofs_exec_options *o, isofs_error *err);
+/* The pty master of the running command (tty), -1 otherwise. */
+int isofs_session_pty_fd(const isofs_session *s);
+/* A fd that becomes readable when the command's exit is known (for poll). */
+int isofs_session_event_fd(const isofs_session *s);
+/* Waits for the command to end: a waitpid(2) status. */
+int isofs_session_wait(isofs_session *s, int *ret_status, isofs_error *err);
+/* Sends a signal to the running command. */
+int isofs_session_signal(isofs_session *s, int sig);
+/* Ends the sandbox: every process in it is killed, an ephemeral sandbox's writes are discarded. */
+void isofs_session_close(isofs_session *s);
+/* The sandbox's name (generated for an ephemeral one). */
+const char *isofs_session_name(const isofs_session *s);
+/* Why only one id is mapped (a user without a subordinate range), or NULL: for the caller to say once. */
+const char *isofs_session_idmap_note(const isofs_session *s);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,0 +1,173 @@
+/* SPDX-License-Identifier: MIT */
+#include "idmap.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pwd.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "error.h"
+#include "fd-util.h"
+#include "fs-util.h"
+
+#define RANGE 65536u
+
+extern char **environ;
+
+/* The first range of at least RANGE-1 ids for `user` (name or uid) in /etc/subuid or /etc/subgid. */
+static bool find_subid(const char *file, const char *name, unsigned id, unsigned *ret_start)
+{
+	_cleanup_fclose_ FILE *f = fopen(file, "re");
+	char line[512];
+
+	if (!f)
+		return false;
+	while (fgets(line, sizeof(line), f)) {
+		char who[256];
+		unsigned long start, count;
+		if (sscanf(line, "%255[^:]:%lu:%lu", who, &start, &count) != 3)
+			continue;
+		if (strcmp(who, name) != 0 && !(strtoul(who, NULL, 10) == id && who[0] >= '0' && who[0] <= '9'))
+			continue;
+		if (count >= RANGE - 1) {
+			*ret_start = (unsigned) start;
+			return true;
+		}
+	}
+	return false;
+}
+
+static bool have_program(const char *name)
+{
+	static const char *dirs[] = { "/usr/bin", "/bin", "/usr/sbin", "/sbin", "/usr/local/bin" };
+	char path[64];
+
+	for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
+		snprintf(path, sizeof(path), "%s/%s", dirs[i], name);
+		if (access(path, X_OK) == 0)
+			return true;
+	}
+	return false;
+}
+
+void idmap_choose(struct idmap *map)
+{
+	struct passwd *pw;
+	unsigned su, sg;
+
+	memset(map, 0, sizeof(*map));
+	map->uid = geteuid();
+	map->gid = getegid();
+	if (map->uid == 0) {
+		map->kind = IDMAP_ROOT_RANGE;
+		return;
+	}
+	map->kind = IDMAP_SINGLE;
+	pw = getpwuid(map->uid);
+	if (!pw) {
+		snprintf(map->why_single, sizeof(map->why_single), "uid %u has no name in /etc/passwd",
+			 (unsigned) map->uid);
+		return;
+	}
+	if (!find_subid("/etc/subuid", pw->pw_name, map->uid, &su) ||
+	    !find_subid("/etc/subgid", pw->pw_name, map->uid, &sg)) {
+		snprintf(map->why_single, sizeof(map->why_single), "no range of %u ids for %s in /etc/subuid and /etc/subgid",
+			 RANGE - 1, pw->pw_name);
+		return;
+	}
+	if (!have_program("newuidmap") || !have_program("newgidmap")) {
+		snprintf(map->why_single, sizeof(map->why_single), "newuidmap/newgidmap are missing (package uidmap)");
+		return;
+	}
+	map->kind = IDMAP_SUBID;
+	map->subuid = su;
+	map->subgid = sg;
+}
+
+static int write_file(const char *path, const char *text)
+{
+	_cleanup_close_ int fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	return write_all(fd, text, strlen(text));
+}
+
+static int run_wait(char *const argv[])
+{
+	posix_spawn_file_actions_t fa;
+	pid_t pid;
+	int status, r;
+
+	posix_spawn_file_actions_init(&fa);
+	(void) posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+	r = posix_spawnp(&pid, argv[0], &fa, NULL, argv, environ);
+	posix_spawn_file_actions_destroy(&fa);
+	if (r != 0)
+		return -r;
+	while (waitpid(pid, &status, 0) < 0)
+		if (errno != EINTR)
+			return -errno;
+	return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -EPERM;
+}
+
+/* Run by a helper outside the new namespace: the maps of `pid`. */
+static int write_maps(const struct idmap *map, pid_t pid)
+{
+	char path[64], text[128], spid[16], a[16], b[16], c[16];
+	int r;
+
+	switch (map->kind) {
+	case IDMAP_ROOT_RANGE:
+		snprintf(text, sizeof(text), "0 0 %u\n", RANGE);
+		snprintf(path, sizeof(path), "/proc/%d/uid_map", (int) pid);
+		r = write_file(path, text);
+		if (r < 0)
+			return r;
+		snprintf(path, sizeof(path), "/proc/%d/gid_map", (int) pid);
+		return write_file(path, text);
+	case IDMAP_SUBID: {
+		snprintf(spid, sizeof(spid), "%d", (int) pid);
+		snprintf(a, sizeof(a), "%u", (unsigned) map->uid);
+		snprintf(b, sizeof(b), "%u", (unsigned) map->subuid);
+		snprintf(c, sizeof(c), "%u", RANGE - 1);
+		char *uargv[] = { "newuidmap", spid, "0", a, "1", "1", b, c, NULL };
+		r = run_wait(uargv);
+		if (r < 0)
+			return r;
+		snprintf(a, sizeof(a), "%u", (unsigned) map->gid);
+		snprintf(b, sizeof(b), "%u", (unsigned) map->subgid);
+		char *gargv[] = { "newgidmap", spid, "0", a, "1", "1", b, c, NULL };
+		return run_wait(gargv);
+	}
+	case IDMAP_SINGLE:
+		/* Our own ids into a child's namespace, setgroups denied first. */
+		snprintf(path, sizeof(path), "/proc/%d/setgroups", (int) pid);
+		r = write_file(path, "deny");
+		if (r < 0 && r != -ENOENT)
+			return r;
+		snprintf(text, sizeof(text), "0 %u 1\n", (unsigned) map->uid);
+		snprintf(path, sizeof(path), "/proc/%d/uid_map", (int) pid);
+		r = write_file(path, text);
+		if (r < 0)
+			return r;
+		snprintf(text, sizeof(text), "0 %u 1\n", (unsigned) map->gid);
+		snprintf(path, sizeof(path), "/proc/%d/gid_map", (int) pid);
+		return write_file(path, text);
+	}
+	return -EINVAL;
+}
+
+int idmap_write(const struct idmap *map, pid_t pid, isofs_error *err)
+{
+	int r = write_maps(map, pid);
+
+	if (r < 0)
+		return error_errno(err, r, map->kind == IDMAP_SUBID ? "user namespace: newuidmap/newgidmap"
+								    : "user namespace: id maps");
+	return 0;
+}

@@ -1,0 +1,437 @@
+/* SPDX-License-Identifier: MIT */
+#include "init.h"
+
+#include <cap-ng.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <linux/close_range.h>
+#include <net/if.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "ctl.h"
+#include "fd-util.h"
+
+extern char **environ;
+
+#define BASE "/tmp" /* a private tmpfs over it holds the new root and staged files */
+
+static void __attribute__((noreturn, format(printf, 2, 3))) fail(const struct init_config *cfg, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	(void) ctl_send(cfg->ctl, CTL_FAILED, 0, 0, msg, strlen(msg), NULL, 0);
+	_exit(125);
+}
+
+static int loopback_up(void)
+{
+	struct ifreq ifr = { 0 };
+	_cleanup_close_ int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+
+	if (s < 0)
+		return -errno;
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "lo");
+	if (ioctl(s, SIOCGIFFLAGS, &ifr) < 0)
+		return -errno;
+	ifr.ifr_flags |= IFF_UP | IFF_RUNNING;
+	return ioctl(s, SIOCSIFFLAGS, &ifr) < 0 ? -errno : 0;
+}
+
+/* The new root: the overlay mounted here (its fd to the manager) or the bound mountpoint. */
+static int mount_root(const struct init_config *cfg, int tree_fd, char *err, size_t errlen)
+{
+	char opts[128];
+	struct ctl_msg ack;
+	int fuse_fd, r;
+
+	if (tree_fd >= 0) {
+		if (move_mount(tree_fd, "", AT_FDCWD, BASE "/root", MOVE_MOUNT_F_EMPTY_PATH) < 0) {
+			snprintf(err, errlen, "binding the mountpoint: %s", strerror(errno));
+			return -errno;
+		}
+		return 0;
+	}
+	fuse_fd = open("/dev/fuse", O_RDWR | O_CLOEXEC);
+	if (fuse_fd < 0) {
+		snprintf(err, errlen, "/dev/fuse: %s", strerror(errno));
+		return -errno;
+	}
+	/* allow_other: the sandbox's processes have many ids; the kernel checks modes (default_permissions). */
+	snprintf(opts, sizeof(opts), "fd=%d,rootmode=40000,user_id=0,group_id=0,allow_other,default_permissions",
+		 fuse_fd);
+	if (mount("isofs", BASE "/root", "fuse.isofs-overlay", MS_NOSUID | MS_NODEV, opts) < 0) {
+		snprintf(err, errlen, "mounting the overlay: %s", strerror(errno));
+		close(fuse_fd);
+		return -errno;
+	}
+	r = ctl_send(cfg->mgr, CTL_FUSE_FD, 0, 0, NULL, 0, &fuse_fd, 1);
+	close(fuse_fd);
+	if (r == 0)
+		r = ctl_recv(cfg->mgr, &ack);
+	if (r <= 0) {
+		snprintf(err, errlen, "the overlay server did not start");
+		return -EIO;
+	}
+	r = ack.a;
+	ctl_msg_clear(&ack);
+	if (r != 0) {
+		snprintf(err, errlen, "the overlay server: %s", strerror(r));
+		return -r;
+	}
+	return 0;
+}
+
+static void build_root(const struct init_config *cfg)
+{
+	char err[512] = "";
+	_cleanup_close_ int rootfd = -1, stagingfd = -1, tree_fd = -1;
+	char c;
+
+	if (read(cfg->sync_fd, &c, 1) != 1)
+		_exit(125); /* the manager is gone */
+	close(cfg->sync_fd);
+	if (cfg->may_setgroups)
+		(void) setgroups(0, NULL); /* host groups mean nothing here */
+
+	/* Nothing we mount here may reach the host's mounts. */
+	if (mount(NULL, "/", NULL, MS_REC | MS_SLAVE, NULL) < 0)
+		fail(cfg, "making / a slave mount: %s", strerror(errno));
+	if (setup_open_sources(cfg->table, err, sizeof(err)) < 0)
+		fail(cfg, "%s", err);
+	if (cfg->mountpoint) {
+		tree_fd = open_tree(AT_FDCWD, cfg->mountpoint, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE);
+		if (tree_fd < 0)
+			fail(cfg, "mountpoint %s: %s", cfg->mountpoint, strerror(errno));
+	}
+	if (mount("tmpfs", BASE, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0700,size=1m") < 0)
+		fail(cfg, "tmpfs on %s: %s", BASE, strerror(errno));
+	if (mkdir(BASE "/root", 0755) < 0 || mkdir(BASE "/staging", 0755) < 0)
+		fail(cfg, "%s: %s", BASE, strerror(errno));
+	if (mount_root(cfg, tree_fd, err, sizeof(err)) < 0)
+		fail(cfg, "%s", err);
+	rootfd = open(BASE "/root", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	stagingfd = open(BASE "/staging", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (rootfd < 0 || stagingfd < 0)
+		fail(cfg, "%s: %s", BASE, strerror(errno));
+	if (setup_apply(cfg->table, rootfd, stagingfd, err, sizeof(err)) < 0)
+		fail(cfg, "%s", err);
+
+	/* pivot_root onto itself, then detach the old root: nothing of the host stays reachable. */
+	if (fchdir(rootfd) < 0 || syscall(SYS_pivot_root, ".", ".") < 0)
+		fail(cfg, "pivot_root: %s", strerror(errno));
+	if (umount2(".", MNT_DETACH) < 0)
+		fail(cfg, "detaching the old root: %s", strerror(errno));
+	if (chdir("/") < 0)
+		fail(cfg, "chdir /: %s", strerror(errno));
+
+	if (cfg->hostname && sethostname(cfg->hostname, strlen(cfg->hostname)) < 0)
+		fail(cfg, "hostname: %s", strerror(errno));
+	if (cfg->net_none && loopback_up() < 0)
+		fail(cfg, "loopback: %s", strerror(errno));
+}
+
+/* ---- a command ---- */
+
+static char **make_env(const struct exec_request *req, const char *hostname)
+{
+	static const char *const base[] = { "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin" };
+	size_t n = 0, cap = 8;
+	char **env;
+	char *s;
+
+	for (char **e = req->env; *e; e++)
+		cap++;
+	env = calloc(cap, sizeof(char *));
+	if (!env)
+		return NULL;
+	/* Later entries override earlier ones with the same key. */
+#define PUT(str)                                                                          \
+	do {                                                                              \
+		size_t k = strcspn((str), "=");                                           \
+		size_t i;                                                                 \
+		for (i = 0; i < n; i++)                                                   \
+			if (strncmp(env[i], (str), k + 1) == 0)                           \
+				break;                                                    \
+		env[i] = (char *) (str);                                                  \
+		if (i == n)                                                               \
+			n++;                                                              \
+	} while (0)
+	PUT(base[0]);
+	if (asprintf(&s, "HOME=%s", (req->flags & EXEC_HAS_USER) && req->uid != 0 ? "/" : "/root") >= 0)
+		PUT(s);
+	if (hostname && asprintf(&s, "HOSTNAME=%s", hostname) >= 0)
+		PUT(s);
+	for (char **e = req->env; *e; e++)
+		if (strchr(*e, '='))
+			PUT(*e);
+#undef PUT
+	env[n] = NULL;
+	return env;
+}
+
+static int drop_privileges(const struct init_config *cfg, const struct exec_request *req)
+{
+	capng_clear(CAPNG_SELECT_ALL);
+	for (int i = 0; i < cfg->ncaps; i++)
+		capng_update(CAPNG_ADD,
+			     CAPNG_EFFECTIVE | CAPNG_PERMITTED | CAPNG_INHERITABLE | CAPNG_BOUNDING_SET | CAPNG_AMBIENT,
+			     (unsigned) cfg->caps[i]);
+	/* The bounding set first, while CAP_SETPCAP is still there. */
+	if (capng_apply(CAPNG_SELECT_BOUNDS) < 0)
+		return -EPERM;
+	if (req->flags & EXEC_HAS_USER) {
+		if (cfg->may_setgroups && setgroups(0, NULL) < 0)
+			return -errno;
+		if (setresgid(req->gid, req->gid, req->gid) < 0)
+			return -errno;
+		if (prctl(PR_SET_KEEPCAPS, 1) < 0 || setresuid(req->uid, req->uid, req->uid) < 0)
+			return -errno;
+		(void) prctl(PR_SET_KEEPCAPS, 0);
+	}
+	if (capng_apply(CAPNG_SELECT_CAPS) < 0)
+		return -EPERM;
+	if (cfg->ncaps > 0)
+		(void) capng_apply(CAPNG_SELECT_AMBIENT);
+	else
+		(void) prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
+	return prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 ? -errno : 0;
+}
+
+/* In the child: never returns.  Failures go to `status` as (stage, errno). */
+static void __attribute__((noreturn))
+exec_command(const struct init_config *cfg, const struct exec_request *req, const int fds[3], int status)
+{
+	sigset_t all;
+	char **env;
+	int r, report[2];
+
+	sigemptyset(&all);
+	sigprocmask(SIG_SETMASK, &all, NULL);
+	for (int sig = 1; sig < _NSIG; sig++)
+		signal(sig, SIG_DFL);
+
+	/* setsid: the command cannot reach the caller's terminal (TIOCSTI). */
+	if ((req->flags & (EXEC_NEW_SESSION | EXEC_TTY)) && setsid() < 0)
+		goto fail_setup;
+	for (int i = 0; i < 3; i++)
+		if (dup2(fds[i], i) < 0)
+			goto fail_setup;
+	if ((req->flags & EXEC_TTY) && ioctl(0, TIOCSCTTY, 0) < 0)
+		goto fail_setup;
+	env = make_env(req, cfg->hostname);
+	if (!env)
+		goto fail_setup;
+	if (chdir(req->cwd ? req->cwd : (req->flags & EXEC_HAS_USER) && req->uid != 0 ? "/" : "/root") < 0 &&
+	    (req->cwd || chdir("/") < 0)) {
+		r = errno;
+		report[0] = 0;
+		report[1] = r;
+		(void) write(status, report, sizeof(report));
+		_exit(125);
+	}
+	r = drop_privileges(cfg, req);
+	if (r < 0) {
+		errno = -r;
+		goto fail_setup;
+	}
+	/* Nothing of ours goes into the command but 0-2 (and the status pipe, closed by exec). */
+	(void) syscall(SYS_close_range, 3, ~0U, CLOSE_RANGE_CLOEXEC);
+	environ = env;
+	execvp(req->argv[0], req->argv);
+	report[0] = 1;
+	report[1] = errno;
+	(void) write(status, report, sizeof(report));
+	_exit(127);
+fail_setup:
+	report[0] = 0;
+	report[1] = errno;
+	(void) write(status, report, sizeof(report));
+	_exit(125);
+}
+
+static int open_pty(int *ret_master, int *ret_slave)
+{
+	char name[64];
+	int m = open("/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC), s;
+
+	if (m < 0)
+		return -errno;
+	if (unlockpt(m) < 0 || ptsname_r(m, name, sizeof(name)) != 0) {
+		close(m);
+		return -errno;
+	}
+	s = open(name, O_RDWR | O_NOCTTY | O_CLOEXEC);
+	if (s < 0) {
+		close(m);
+		return -errno;
+	}
+	*ret_master = m;
+	*ret_slave = s;
+	return 0;
+}
+
+/* Starts a command; returns its pid or 0 when it could not be started (the owner is told). */
+static pid_t start_command(const struct init_config *cfg, struct ctl_msg *m)
+{
+	struct exec_request req;
+	int fds[3], st[2], report[2], master = -1, slave = -1, r;
+	pid_t pid;
+	ssize_t n;
+
+	r = exec_request_decode(m->payload, m->len, &req);
+	if (r < 0 || (!(req.flags & EXEC_TTY) && m->nfds != 3)) {
+		const char *msg = "malformed exec request";
+		(void) ctl_send(cfg->ctl, CTL_EXEC_FAILED, EINVAL, 0, msg, strlen(msg), NULL, 0);
+		if (r == 0)
+			exec_request_free(&req);
+		return 0;
+	}
+	if (req.flags & EXEC_TTY) {
+		r = open_pty(&master, &slave);
+		if (r < 0) {
+			(void) ctl_send(cfg->ctl, CTL_EXEC_FAILED, -r, 0, "pty", 3, NULL, 0);
+			exec_request_free(&req);
+			return 0;
+		}
+		fds[0] = fds[1] = fds[2] = slave;
+	} else {
+		memcpy(fds, m->fds, sizeof(fds));
+	}
+	if (pipe2(st, O_CLOEXEC) < 0) {
+		(void) ctl_send(cfg->ctl, CTL_EXEC_FAILED, errno, 0, "pipe", 4, NULL, 0);
+		exec_request_free(&req);
+		return 0;
+	}
+	pid = fork();
+	if (pid == 0) {
+		close(st[0]);
+		exec_command(cfg, &req, fds, st[1]);
+	}
+	close(st[1]);
+	if (slave >= 0)
+		close(slave);
+	if (pid < 0) {
+		(void) ctl_send(cfg->ctl, CTL_EXEC_FAILED, errno, 0, "fork", 4, NULL, 0);
+		close(st[0]);
+		if (master >= 0)
+			close(master);
+		exec_request_free(&req);
+		return 0;
+	}
+	do
+		n = read(st[0], report, sizeof(report));
+	while (n < 0 && errno == EINTR);
+	close(st[0]);
+	if (n == (ssize_t) sizeof(report)) {
+		char msg[300];
+		snprintf(msg, sizeof(msg), "%s: %s", report[0] ? req.argv[0] : "setting up the command",
+			 strerror(report[1]));
+		while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+			;
+		(void) ctl_send(cfg->ctl, CTL_EXEC_FAILED, report[1], report[0], msg, strlen(msg), NULL, 0);
+		if (master >= 0)
+			close(master);
+		exec_request_free(&req);
+		return 0;
+	}
+	(void) ctl_send(cfg->ctl, CTL_STARTED, pid, 0, NULL, 0, master >= 0 ? &master : NULL, master >= 0 ? 1 : 0);
+	if (master >= 0)
+		close(master);
+	exec_request_free(&req);
+	return pid;
+}
+
+/* When the command ends, so does everything it left behind. */
+static int finish_command(pid_t cmd, int status)
+{
+	(void) cmd;
+	(void) kill(-1, SIGKILL);
+	while (waitpid(-1, NULL, 0) > 0 || errno == EINTR)
+		;
+	return status;
+}
+
+void init_main(const struct init_config *cfg)
+{
+	sigset_t mask;
+	int sfd;
+	pid_t cmd = 0;
+
+	(void) prctl(PR_SET_PDEATHSIG, SIGKILL);
+	(void) prctl(PR_SET_DUMPABLE, 0); /* nothing in the sandbox may ptrace the setup */
+	build_root(cfg);
+	if (cfg->mgr >= 0)
+		close(cfg->mgr);
+
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGCHLD);
+	sigprocmask(SIG_BLOCK, &mask, NULL);
+	sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+	if (sfd < 0)
+		fail(cfg, "signalfd: %s", strerror(errno));
+	if (ctl_send(cfg->ctl, CTL_READY, 0, 0, NULL, 0, NULL, 0) < 0)
+		_exit(125);
+
+	for (;;) {
+		struct pollfd p[2] = { { cfg->ctl, POLLIN, 0 }, { sfd, POLLIN, 0 } };
+		struct ctl_msg m;
+		int r;
+
+		if (poll(p, 2, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			_exit(125);
+		}
+		if (p[1].revents & POLLIN) {
+			struct signalfd_siginfo si;
+			while (read(sfd, &si, sizeof(si)) == (ssize_t) sizeof(si))
+				;
+			for (;;) {
+				int status;
+				pid_t pid = waitpid(-1, &status, WNOHANG);
+				if (pid <= 0)
+					break;
+				if (pid == cmd) {
+					status = finish_command(cmd, status);
+					cmd = 0;
+					(void) ctl_send(cfg->ctl, CTL_EXITED, status, 0, NULL, 0, NULL, 0);
+				}
+			}
+		}
+		if (!(p[0].revents & (POLLIN | POLLHUP | POLLERR)))
+			continue;
+		r = ctl_recv(cfg->ctl, &m);
+		if (r <= 0)
+			break; /* the owner is gone: so is the sandbox */
+		if (m.type == CTL_EXEC) {
+			if (cmd)
+				(void) ctl_send(cfg->ctl, CTL_EXEC_FAILED, EBUSY, 0, "a command is running", 20, NULL, 0);
+			else
+				cmd = start_command(cfg, &m);
+		} else if (m.type == CTL_SIGNAL && cmd && m.a > 0 && m.a < _NSIG) {
+			(void) kill(cmd, m.a);
+		}
+		ctl_msg_clear(&m);
+	}
+	(void) kill(-1, SIGKILL);
+	_exit(0);
+}

@@ -1,0 +1,28 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The sandbox's pid 1: builds the root (mount table, pivot_root), then runs
+ * the commands its owner asks for, one at a time, reaping every process.
+ */
+#ifndef ISOFS_INIT_H
+#define ISOFS_INIT_H
+
+#include <stdbool.h>
+
+#include "rootfs-setup.h"
+
+struct init_config {
+	int ctl;                 /* to the owner (ctl.h) */
+	int mgr;                 /* to the manager: the /dev/fuse fd goes there; -1 with a mountpoint */
+	int sync_fd;             /* a byte arrives when the manager has written our id maps */
+	const char *mountpoint;  /* run in this existing view; NULL: mount the overlay */
+	struct setup_table *table;
+	const char *hostname;
+	bool net_none;
+	bool may_setgroups;      /* false with a single-id map (setgroups denied) */
+	const int *caps;         /* --cap-add, capability numbers */
+	int ncaps;
+};
+
+void init_main(const struct init_config *cfg) __attribute__((noreturn));
+
+#endif

@@ -1,0 +1,523 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Executor sessions.  Processes, each forked (never exec'ed):
+ *
+ *   owner (the caller) ── ctl ── init (pid 1 of the sandbox, in new user,
+ *     │                            mount, PID, IPC, UTS [, net] namespaces)
+ *     └── manager: writes the init's id maps, serves the overlay the init
+ *         mounted (its /dev/fuse fd comes over a socket), waits for it.
+ *
+ * The overlay is served from the manager, outside the sandbox's mount
+ * namespace, so pivot_root in the sandbox never moves the server's root and
+ * the server reaches its layers through fds it opened on the host.  The
+ * owner's own process and namespaces are never changed.
+ */
+#include <cap-ng.h>
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/close_range.h>
+#include <linux/sched.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "ctl.h"
+#include "error.h"
+#include "fd-util.h"
+#include "idmap.h"
+#include "image.h"
+#include "init.h"
+#include "rootfs-setup.h"
+#include "sandbox.h"
+#include "serve.h"
+#include "store.h"
+
+struct isofs_session {
+	int ctl;
+	pid_t manager;
+	char name[ISOFS_NAME_MAX + 1];
+	store_tmpdir ephemeral;  /* an ephemeral sandbox's upper and work: gone at close */
+	int lock_fd;             /* a persistent sandbox's lock */
+	int pty;
+	bool running;
+	char idmap_note[200];
+};
+
+/* What the manager needs; prepared by the owner before forking. */
+struct plan {
+	const char *lowers[2];
+	int nlowers;
+	char upper[4096], work[4096];
+	const char *mountpoint;  /* run in an existing view */
+	struct setup_table table;
+	struct idmap map;
+	const char *hostname;
+	bool net_none;
+	int caps[64];
+	int ncaps;
+};
+
+static int cap_from_name(const char *name)
+{
+	char buf[64];
+	size_t i;
+
+	if (strncasecmp(name, "cap_", 4) == 0)
+		name += 4;
+	for (i = 0; name[i] && i + 1 < sizeof(buf); i++)
+		buf[i] = (char) tolower((unsigned char) name[i]);
+	buf[i] = '\0';
+	return capng_name_to_capability(buf);
+}
+
+/* Closes every fd but those in keep[] (sorted ascending). */
+static void close_all_but(const int *keep, int n)
+{
+	unsigned from = 3;
+
+	for (int i = 0; i < n; i++) {
+		if (keep[i] < 3)
+			continue;
+		if ((unsigned) keep[i] > from)
+			(void) syscall(SYS_close_range, from, (unsigned) keep[i] - 1, 0);
+		from = (unsigned) keep[i] + 1;
+	}
+	(void) syscall(SYS_close_range, from, ~0U, 0);
+}
+
+static int cmp_int(const void *a, const void *b)
+{
+	return *(const int *) a - *(const int *) b;
+}
+
+static void stdio_to_null(void)
+{
+	int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+	if (null >= 0) {
+		(void) dup2(null, 0);
+		(void) dup2(null, 1);
+		(void) dup2(null, 2);
+		close(null);
+	}
+}
+
+/* rootless: the server becomes root of a namespace of its own, over its user's files only */
+static int manager_own_userns(uid_t uid, gid_t gid)
+{
+	char map[64];
+	int fd, r = 0;
+
+	if (unshare(CLONE_NEWUSER) < 0)
+		return -errno;
+	fd = open("/proc/self/setgroups", O_WRONLY | O_CLOEXEC);
+	if (fd >= 0) {
+		r = write(fd, "deny", 4) == 4 ? 0 : -errno;
+		close(fd);
+	}
+	snprintf(map, sizeof(map), "0 %u 1", (unsigned) uid);
+	fd = open("/proc/self/uid_map", O_WRONLY | O_CLOEXEC);
+	if (fd < 0 || write(fd, map, strlen(map)) < 0)
+		r = -errno;
+	if (fd >= 0)
+		close(fd);
+	snprintf(map, sizeof(map), "0 %u 1", (unsigned) gid);
+	fd = open("/proc/self/gid_map", O_WRONLY | O_CLOEXEC);
+	if (fd < 0 || write(fd, map, strlen(map)) < 0)
+		r = -errno;
+	if (fd >= 0)
+		close(fd);
+	return r;
+}
+
+static void __attribute__((noreturn, format(printf, 2, 3))) manager_fail(int ctl, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	(void) ctl_send(ctl, CTL_FAILED, 0, 0, msg, strlen(msg), NULL, 0);
+	_exit(125);
+}
+
+static void __attribute__((noreturn)) manager_main(struct plan *p, int ctl, int lock_fd)
+{
+	struct ovl_background *bg = NULL;
+	struct clone_args ca = { 0 };
+	isofs_error err = { 0 };
+	int mgr[2], sync[2], keep[2] = { ctl, lock_fd }, status = 0;
+	bool fuse = !p->mountpoint;
+	bool privileged = geteuid() == 0;
+	pid_t init;
+
+	(void) prctl(PR_SET_PDEATHSIG, SIGKILL);
+	qsort(keep, 2, sizeof(int), cmp_int);
+	close_all_but(keep, 2);
+	stdio_to_null();
+
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, mgr) < 0 || pipe2(sync, O_CLOEXEC) < 0)
+		manager_fail(ctl, "%s", strerror(errno));
+
+	ca.flags = CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS |
+		   (p->net_none ? CLONE_NEWNET : 0);
+	ca.exit_signal = SIGCHLD;
+	init = (pid_t) syscall(SYS_clone3, &ca, sizeof(ca));
+	if (init < 0)
+		manager_fail(ctl, "creating the namespaces: %s", strerror(errno));
+	if (init == 0) {
+		struct init_config cfg = {
+			.ctl = ctl,
+			.mgr = fuse ? mgr[1] : -1,
+			.sync_fd = sync[0],
+			.mountpoint = p->mountpoint,
+			.table = &p->table,
+			.hostname = p->hostname,
+			.net_none = p->net_none,
+			.may_setgroups = p->map.kind != IDMAP_SINGLE,
+			.caps = p->caps,
+			.ncaps = p->ncaps,
+		};
+		close(mgr[0]);
+		close(sync[1]);
+		if (!fuse)
+			close(mgr[1]);
+		init_main(&cfg);
+	}
+	close(mgr[1]);
+	close(sync[0]);
+	if (idmap_write(&p->map, init, &err) < 0) {
+		kill(init, SIGKILL);
+		manager_fail(ctl, "%s", err.message);
+	}
+	if (write(sync[1], "", 1) != 1)
+		manager_fail(ctl, "%s", "the sandbox's init died");
+	close(sync[1]);
+
+	if (fuse) {
+		struct ctl_msg m = { 0 };
+		char errbuf[512] = "";
+		struct ovl_serve_config cfg = {
+			.lowers = p->lowers,
+			.nlowers = p->nlowers,
+			.upper = p->upper,
+			.work = p->work,
+			.userxattr = -1,
+			.writeback = true,
+			.threads = 8,
+			.errbuf = errbuf,
+			.errlen = sizeof(errbuf),
+		};
+		int r = ctl_recv(mgr[0], &m);
+
+		if (r > 0 && m.type == CTL_FUSE_FD && m.nfds == 1) {
+			int fuse_fd = m.fds[0];
+			m.nfds = 0; /* the session owns it now */
+			r = privileged ? 0 : manager_own_userns(p->map.uid, p->map.gid);
+			if (r == 0)
+				r = ovl_serve_start(&cfg, fuse_fd, privileged, &bg);
+			(void) ctl_send(mgr[0], CTL_FUSE_FD, r < 0 ? -r : 0, 0, NULL, 0, NULL, 0);
+			if (r < 0 && errbuf[0])
+				(void) ctl_send(ctl, CTL_FAILED, 0, 0, errbuf, strlen(errbuf), NULL, 0);
+		}
+		if (r > 0)
+			ctl_msg_clear(&m);
+	}
+	/* From now on the owner talks to the init alone, and sees EOF when it dies. */
+	close(ctl);
+	close(mgr[0]);
+	while (waitpid(init, &status, 0) < 0 && errno == EINTR)
+		;
+	ovl_serve_stop(bg);
+	_exit(WIFEXITED(status) ? WEXITSTATUS(status) : 125);
+}
+
+/* ---- the owner ---- */
+
+static int plan_target(isofs_store *store, const isofs_session_options *o, struct plan *p, isofs_session *s,
+		       isofs_image_info *img, isofs_sandbox_info *sb, char **mp_storage, isofs_error *err)
+{
+	int r, targets = !!o->image + !!o->sandbox + !!o->mountpoint;
+
+	if (targets != 1)
+		return error_set(err, EINVAL, "give one target: an image, a sandbox or a mountpoint");
+	if (o->mountpoint) {
+		struct stat st;
+		*mp_storage = realpath(o->mountpoint, NULL);
+		if (!*mp_storage || stat(*mp_storage, &st) < 0)
+			return error_errno(err, errno, "mountpoint '%s'", o->mountpoint);
+		if (!S_ISDIR(st.st_mode))
+			return error_set(err, ENOTDIR, "mountpoint '%s' is not a directory", o->mountpoint);
+		p->mountpoint = *mp_storage;
+		snprintf(s->name, sizeof(s->name), "%s", "sandbox");
+		return 0;
+	}
+	if (o->sandbox) {
+		_cleanup_close_ int dfd = -EBADF;
+		r = isofs_sandbox_get(store, o->sandbox, sb, err);
+		if (r < 0)
+			return r;
+		snprintf(s->name, sizeof(s->name), "%s", o->sandbox);
+		if (sb->mountpoint) {
+			/* Mounted: run in that view, whose server the mount's users share. */
+			p->mountpoint = sb->mountpoint;
+			return 0;
+		}
+		r = sandbox_open_dir(store, o->sandbox, &dfd, err);
+		if (r < 0)
+			return r;
+		s->lock_fd = openat(dfd, SANDBOX_LOCK, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+		if (s->lock_fd < 0)
+			return error_errno(err, errno, "sandbox '%s': lock", o->sandbox);
+		if (flock(s->lock_fd, LOCK_EX | LOCK_NB) < 0)
+			return error_set(err, EBUSY, "sandbox '%s' is in use by another command; mount it to share it",
+					 o->sandbox);
+		r = isofs_image_get(store, sb->image, img, err);
+		if (r < 0)
+			return r;
+		snprintf(p->upper, sizeof(p->upper), "%s", sb->upper);
+		snprintf(p->work, sizeof(p->work), "%s", sb->work);
+	} else {
+		_cleanup_free_ char *name = NULL;
+		r = isofs_image_get(store, o->image, img, err);
+		if (r < 0)
+			return r;
+		name = sandbox_generate_name(o->image);
+		if (!name)
+			return error_set(err, ENOMEM, "out of memory");
+		snprintf(s->name, sizeof(s->name), "%s", name);
+		r = store_tmpdir_create(store, "run", &s->ephemeral);
+		if (r < 0)
+			return error_errno(err, r, "store %s: temporary directory", store->path);
+		if (mkdirat(s->ephemeral.fd, "upper", 0755) < 0 || mkdirat(s->ephemeral.fd, "work", 0700) < 0)
+			return error_errno(err, errno, "ephemeral sandbox");
+		snprintf(p->upper, sizeof(p->upper), "%s/tmp/%s/upper", store->path, s->ephemeral.name);
+		snprintf(p->work, sizeof(p->work), "%s/tmp/%s/work", store->path, s->ephemeral.name);
+	}
+	p->lowers[0] = img->rootfs;
+	p->nlowers = 1;
+	return 0;
+}
+
+static void session_free(isofs_session *s)
+{
+	if (s->ctl >= 0)
+		close(s->ctl);
+	if (s->manager > 0) {
+		while (waitpid(s->manager, NULL, 0) < 0 && errno == EINTR)
+			;
+	}
+	if (s->pty >= 0)
+		close(s->pty);
+	store_tmpdir_discard(&s->ephemeral);
+	if (s->lock_fd >= 0)
+		close(s->lock_fd);
+	free(s);
+}
+
+int isofs_session_start(isofs_store *store, const isofs_session_options *o, isofs_session **ret,
+			isofs_error *err)
+{
+	isofs_session *s = calloc(1, sizeof(*s));
+	struct plan p = { 0 };
+	isofs_image_info img = { 0 };
+	isofs_sandbox_info sb = { 0 };
+	struct setup_config scfg = { .share_resolv = !o->net_none, .dns = o->dns, .ndns = o->ndns };
+	_cleanup_free_ char *mp = NULL;
+	struct ctl_msg m;
+	int sv[2] = { -1, -1 }, r;
+
+	if (!s)
+		return error_set(err, ENOMEM, "out of memory");
+	s->ctl = s->pty = s->lock_fd = -1;
+	s->ephemeral.fd = -EBADF;
+
+	r = plan_target(store, o, &p, s, &img, &sb, &mp, err);
+	if (r < 0)
+		goto fail;
+	p.hostname = o->hostname ? o->hostname : s->name;
+	p.net_none = o->net_none;
+	for (size_t i = 0; i < o->ncap_add; i++) {
+		int c = cap_from_name(o->cap_add[i]);
+		if (c < 0) {
+			r = error_set(err, EINVAL, "unknown capability '%s'", o->cap_add[i]);
+			goto fail;
+		}
+		if (p.ncaps < (int) (sizeof(p.caps) / sizeof(p.caps[0])))
+			p.caps[p.ncaps++] = c;
+	}
+	if (setup_add_defaults(&p.table, &scfg) < 0) {
+		r = error_set(err, ENOMEM, "out of memory");
+		goto fail;
+	}
+	for (size_t i = 0; i < o->nbinds; i++) {
+		r = setup_add_bind_spec(&p.table, o->binds[i], err);
+		if (r < 0)
+			goto fail;
+	}
+	idmap_choose(&p.map);
+	if (p.map.kind == IDMAP_SINGLE)
+		snprintf(s->idmap_note, sizeof(s->idmap_note), "one id mapped (%s): setgroups denied", p.map.why_single);
+
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
+		r = error_errno(err, errno, "socketpair");
+		goto fail;
+	}
+	s->manager = fork();
+	if (s->manager < 0) {
+		r = error_errno(err, errno, "fork");
+		goto fail;
+	}
+	if (s->manager == 0) {
+		close(sv[0]);
+		manager_main(&p, sv[1], s->lock_fd >= 0 ? s->lock_fd : s->ephemeral.fd);
+	}
+	close(sv[1]);
+	sv[1] = -1;
+	s->ctl = sv[0];
+	sv[0] = -1;
+
+	r = ctl_recv(s->ctl, &m);
+	if (r <= 0 || m.type != CTL_READY) {
+		if (r > 0 && m.type == CTL_FAILED)
+			r = error_set(err, EIO, "sandbox setup: %s", m.payload);
+		else
+			r = error_set(err, EIO, "sandbox setup failed (the sandbox's processes died)");
+		if (r != -EIO || m.payload)
+			ctl_msg_clear(&m);
+		goto fail;
+	}
+	ctl_msg_clear(&m);
+	setup_table_free(&p.table);
+	isofs_image_info_free(&img);
+	isofs_sandbox_info_free(&sb);
+	*ret = s;
+	return 0;
+fail:
+	if (sv[0] >= 0)
+		close(sv[0]);
+	if (sv[1] >= 0)
+		close(sv[1]);
+	setup_table_free(&p.table);
+	isofs_image_info_free(&img);
+	isofs_sandbox_info_free(&sb);
+	session_free(s);
+	return r;
+}
+
+const char *isofs_session_name(const isofs_session *s)
+{
+	return s->name;
+}
+
+const char *isofs_session_idmap_note(const isofs_session *s)
+{
+	return s->idmap_note[0] ? s->idmap_note : NULL;
+}
+
+int isofs_session_exec(isofs_session *s, const isofs_exec_options *o, isofs_error *err)
+{
+	struct exec_request req = { 0 };
+	_cleanup_free_ char *buf = NULL;
+	_cleanup_close_ int null = -1;
+	struct ctl_msg m;
+	size_t len;
+	int fds[3], r;
+
+	if (!o->argv || !o->argv[0])
+		return error_set(err, EINVAL, "no command");
+	if (s->running)
+		return error_set(err, EBUSY, "a command is running");
+	req.flags = (o->new_session ? EXEC_NEW_SESSION : 0) | (o->tty ? EXEC_TTY : 0) |
+		    (o->has_user ? EXEC_HAS_USER : 0);
+	req.uid = o->uid;
+	req.gid = o->gid;
+	req.argv = (char **) o->argv;
+	req.env = (char **) (o->env ? o->env : (const char *const[]){ NULL });
+	req.cwd = (char *) o->cwd;
+	r = exec_request_encode(&req, &buf, &len);
+	if (r < 0)
+		return error_set(err, -r, r == -E2BIG ? "argument list too long" : "out of memory");
+	fds[0] = o->stdin_fd;
+	fds[1] = o->stdout_fd;
+	fds[2] = o->stderr_fd;
+	for (int i = 0; i < 3; i++)
+		if (fds[i] < 0) {
+			if (null < 0)
+				null = open("/dev/null", O_RDWR | O_CLOEXEC);
+			fds[i] = null;
+		}
+	r = ctl_send(s->ctl, CTL_EXEC, 0, 0, buf, len, fds, o->tty ? 0 : 3);
+	if (r < 0)
+		return error_errno(err, r, "the sandbox is gone");
+	r = ctl_recv(s->ctl, &m);
+	if (r <= 0)
+		return error_set(err, EPIPE, "the sandbox is gone");
+	if (m.type == CTL_STARTED) {
+		s->running = true;
+		if (m.nfds == 1) {
+			s->pty = m.fds[0];
+			m.nfds = 0;
+		}
+		ctl_msg_clear(&m);
+		return 0;
+	}
+	r = m.type == CTL_EXEC_FAILED && m.b == 1 ? error_set(err, m.a ? m.a : EIO, "%s", m.payload)
+						  : error_set(err, ECANCELED, "%s", m.payload ? m.payload : "exec");
+	ctl_msg_clear(&m);
+	return r;
+}
+
+int isofs_session_pty_fd(const isofs_session *s)
+{
+	return s->pty;
+}
+
+int isofs_session_event_fd(const isofs_session *s)
+{
+	return s->ctl;
+}
+
+int isofs_session_wait(isofs_session *s, int *ret_status, isofs_error *err)
+{
+	if (!s->running)
+		return error_set(err, ECHILD, "no command is running");
+	for (;;) {
+		struct ctl_msg m;
+		int r = ctl_recv(s->ctl, &m);
+		if (r <= 0) {
+			s->running = false;
+			return error_set(err, EPIPE, "the sandbox ended before its command");
+		}
+		if (m.type == CTL_EXITED) {
+			*ret_status = m.a;
+			s->running = false;
+			ctl_msg_clear(&m);
+			return 0;
+		}
+		ctl_msg_clear(&m);
+	}
+}
+
+int isofs_session_signal(isofs_session *s, int sig)
+{
+	return ctl_send(s->ctl, CTL_SIGNAL, sig, 0, NULL, 0, NULL, 0);
+}
+
+void isofs_session_close(isofs_session *s)
+{
+	if (s)
+		session_free(s);
+}
