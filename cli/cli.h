@@ -57,7 +57,20 @@ int cmd_mount(const struct cli_globals *g, int argc, char **argv);
 extern const char cmd_mount_usage[];
 int cmd_umount(const struct cli_globals *g, int argc, char **argv);
 extern const char cmd_umount_usage[];
+/* The options shared by `run` and `serve` that shape the sandbox. */
+#define CLI_MAX_LIST 64
+struct session_args {
+	isofs_session_options so;
+	const char *binds[CLI_MAX_LIST], *dns[CLI_MAX_LIST], *caps[CLI_MAX_LIST];
+};
+/* 0 when `c` was one (sandbox s, hostname H, net n, dns d, bind b, cap-add c), 1 when not, else an exit code. */
+int cli_session_option(int c, const char *arg, struct session_args *sa, const char *cmd);
+/* The positional target (IMAGE or MOUNTPOINT, or none with --sandbox); 0 or an exit code. */
+int cli_session_target(int n, char **args, struct session_args *sa, const char *cmd);
+
 int cmd_run(const struct cli_globals *g, int argc, char **argv);
 extern const char cmd_run_usage[];
+int cmd_serve(const struct cli_globals *g, int argc, char **argv);
+extern const char cmd_serve_usage[];
 
 #endif

@@ -15,6 +15,7 @@
 
 #include "cli.h"
 #include "fs-util.h"
+#include "relay.h"
 #include "wire.h"
 
 const char cmd_run_usage[] =
@@ -42,11 +43,10 @@ const char cmd_run_usage[] =
 	"not found.  SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1 and SIGUSR2 are\n"
 	"forwarded to the command.\n";
 
-#define MAX_LIST 64
 
 struct run_args {
-	isofs_session_options so;
-	const char *binds[MAX_LIST], *dns[MAX_LIST], *caps[MAX_LIST], *env[MAX_LIST + 2];
+	struct session_args sa;
+	const char *env[CLI_MAX_LIST + 2];
 	size_t nenv;
 	const char *workdir;
 	bool has_user, tty, interactive, json;
@@ -67,8 +67,8 @@ static void on_signal(int sig)
 
 static int push(const char **list, size_t *n, const char *v, const char *what)
 {
-	if (*n >= MAX_LIST)
-		return cli_usage_error("run ", "too many %s", what);
+	if (*n >= CLI_MAX_LIST)
+		return cli_usage_error("", "too many %s", what);
 	list[(*n)++] = v;
 	return 0;
 }
@@ -113,8 +113,7 @@ static int parse_args(int argc, char **argv, struct run_args *a)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	int c, ex = EXIT_USAGE;
-	int dashdash = -1;
+	int c, r, dashdash = -1;
 
 	/* Options end at "--": what follows is the command's. */
 	for (int i = 1; i < argc; i++)
@@ -132,11 +131,6 @@ static int parse_args(int argc, char **argv, struct run_args *a)
 	}
 	while ((c = getopt_long(dashdash, argv, "+e:w:u:tih", opts, NULL)) != -1) {
 		switch (c) {
-		case 's':
-			if (!isofs_name_is_valid(optarg))
-				return cli_usage_error("run ", "invalid sandbox name '%s'", optarg);
-			a->so.sandbox = optarg;
-			break;
 		case 'e':
 			if (!strchr(optarg, '=') || optarg[0] == '=')
 				return cli_usage_error("run ", "--env '%s': expected K=V", optarg);
@@ -152,27 +146,6 @@ static int parse_args(int argc, char **argv, struct run_args *a)
 			if (parse_user(optarg, a) < 0)
 				return cli_usage_error("run ", "--user '%s': expected UID[:GID] below 65536", optarg);
 			break;
-		case 'H':
-			a->so.hostname = optarg;
-			break;
-		case 'n':
-			if (strcmp(optarg, "none") == 0)
-				a->so.net_none = true;
-			else if (strcmp(optarg, "host") != 0)
-				return cli_usage_error("run ", "--net '%s': expected none or host", optarg);
-			break;
-		case 'd':
-			if (push(a->dns, &a->so.ndns, optarg, "--dns") != 0)
-				return EXIT_USAGE;
-			break;
-		case 'b':
-			if (push(a->binds, &a->so.nbinds, optarg, "--bind") != 0)
-				return EXIT_USAGE;
-			break;
-		case 'c':
-			if (push(a->caps, &a->so.ncap_add, optarg, "--cap-add") != 0)
-				return EXIT_USAGE;
-			break;
 		case 't':
 			a->tty = true;
 			break;
@@ -186,36 +159,76 @@ static int parse_args(int argc, char **argv, struct run_args *a)
 			fputs(cmd_run_usage, stdout);
 			return EXIT_OK;
 		default:
-			return cli_usage_error("run ", "unknown option, or one missing its value: '%s'", argv[optind - 1]);
+			r = cli_session_option(c, optarg, &a->sa, "run ");
+			if (r == 1)
+				return cli_usage_error("run ", "unknown option, or one missing its value: '%s'",
+						       argv[optind - 1]);
+			if (r != 0)
+				return r;
 		}
 	}
-	if (optind < dashdash) {
-		const char *target = argv[optind++];
-		if (a->so.sandbox)
-			return cli_usage_error("run ", "--sandbox and a target '%s' together", target);
-		if (strchr(target, '/') || strcmp(target, ".") == 0)
-			a->so.mountpoint = target;
-		else if (isofs_name_is_valid(target))
-			a->so.image = target;
-		else
-			return cli_usage_error("run ", "invalid image name '%s'", target);
-	}
-	if (optind < dashdash)
-		return cli_usage_error("run ", "unexpected argument '%s' before '--'", argv[optind]);
-	if (!a->so.image && !a->so.sandbox && !a->so.mountpoint)
-		return cli_usage_error("run ", "missing IMAGE, --sandbox NAME or MOUNTPOINT");
+	r = cli_session_target(dashdash - optind, argv + optind, &a->sa, "run ");
+	if (r != 0)
+		return r;
 	if (dashdash + 1 >= argc)
 		return cli_usage_error("run ", "missing the command after '--'");
 	if (a->tty && a->json)
 		return cli_usage_error("run ", "--tty and --json do not go together");
-	if (a->so.net_none && a->so.ndns)
-		return cli_usage_error("run ", "--dns needs the network (not --net=none)");
 	a->argv = argv + dashdash + 1;
-	a->so.binds = a->binds;
-	a->so.dns = a->dns;
-	a->so.cap_add = a->caps;
-	(void) ex;
 	return -1; /* go on */
+}
+
+int cli_session_option(int c, const char *arg, struct session_args *sa, const char *cmd)
+{
+	switch (c) {
+	case 's':
+		if (!isofs_name_is_valid(arg))
+			return cli_usage_error(cmd, "invalid sandbox name '%s'", arg);
+		sa->so.sandbox = arg;
+		return 0;
+	case 'H':
+		sa->so.hostname = arg;
+		return 0;
+	case 'n':
+		if (strcmp(arg, "none") == 0)
+			sa->so.net_none = true;
+		else if (strcmp(arg, "host") != 0)
+			return cli_usage_error(cmd, "--net '%s': expected none or host", arg);
+		return 0;
+	case 'd':
+		return push(sa->dns, &sa->so.ndns, arg, "--dns");
+	case 'b':
+		return push(sa->binds, &sa->so.nbinds, arg, "--bind");
+	case 'c':
+		return push(sa->caps, &sa->so.ncap_add, arg, "--cap-add");
+	default:
+		return 1;
+	}
+}
+
+int cli_session_target(int n, char **args, struct session_args *sa, const char *cmd)
+{
+	if (n > 0) {
+		const char *target = args[0];
+		if (sa->so.sandbox)
+			return cli_usage_error(cmd, "--sandbox and a target '%s' together", target);
+		if (strchr(target, '/') || strcmp(target, ".") == 0)
+			sa->so.mountpoint = target;
+		else if (isofs_name_is_valid(target))
+			sa->so.image = target;
+		else
+			return cli_usage_error(cmd, "invalid image name '%s'", target);
+	}
+	if (n > 1)
+		return cli_usage_error(cmd, "unexpected argument '%s'", args[1]);
+	if (!sa->so.image && !sa->so.sandbox && !sa->so.mountpoint)
+		return cli_usage_error(cmd, "missing IMAGE, --sandbox NAME or MOUNTPOINT");
+	if (sa->so.net_none && sa->so.ndns)
+		return cli_usage_error(cmd, "--dns needs the network (not --net=none)");
+	sa->so.binds = sa->binds;
+	sa->so.dns = sa->dns;
+	sa->so.cap_add = sa->caps;
+	return 0;
 }
 
 static int status_to_exit(int status)
@@ -243,33 +256,6 @@ static void emit(char *frame)
 	}
 }
 
-/* Moves bytes from `from` to `to` (or into frames); false at EOF. */
-static bool pump(int from, int to, struct wire_stream *ws)
-{
-	char buf[65536];
-	ssize_t n = read(from, buf, sizeof(buf));
-
-	if (n < 0 && (errno == EINTR || errno == EAGAIN))
-		return true;
-	if (n <= 0) {
-		if (ws)
-			emit(wire_log_frames(ws, NULL, 0, true));
-		return false;
-	}
-	if (ws)
-		emit(wire_log_frames(ws, buf, (size_t) n, false));
-	else
-		(void) write_all(to, buf, (size_t) n);
-	return true;
-}
-
-static void set_winsize(int pty)
-{
-	struct winsize ws;
-	if (ioctl(STDIN_FILENO, TIOCGWINSZ, &ws) == 0)
-		(void) ioctl(pty, TIOCSWINSZ, &ws);
-}
-
 int cmd_run(const struct cli_globals *g, int argc, char **argv)
 {
 	struct run_args a = { 0 };
@@ -277,10 +263,9 @@ int cmd_run(const struct cli_globals *g, int argc, char **argv)
 	isofs_error err = { 0 };
 	isofs_store *store = NULL;
 	isofs_session *s = NULL;
-	struct wire_stream out_ws = { .name = "stdout" }, err_ws = { .name = "stderr" };
 	int out_pipe[2] = { -1, -1 }, err_pipe[2] = { -1, -1 };
 	struct termios saved_tio;
-	bool raw = false, exited = false, out_open = false, err_open = false, in_open = false;
+	bool raw = false;
 	const char *term = getenv("TERM");
 	char termenv[256];
 	int ex, r, status = 0, pty = -1;
@@ -289,19 +274,19 @@ int cmd_run(const struct cli_globals *g, int argc, char **argv)
 	ex = parse_args(argc, argv, &a);
 	if (ex >= 0)
 		return ex;
-	if (term && (a.tty || isatty(STDOUT_FILENO)) && a.nenv < MAX_LIST + 1) {
+	if (term && (a.tty || isatty(STDOUT_FILENO)) && a.nenv < CLI_MAX_LIST + 1) {
 		snprintf(termenv, sizeof(termenv), "TERM=%s", term);
 		memmove(a.env + 1, a.env, a.nenv * sizeof(*a.env)); /* --env wins over the caller's TERM */
 		a.env[0] = termenv;
 		a.nenv++;
 	}
 	a.env[a.nenv] = NULL;
-	a.so.quiet = a.json;
+	a.sa.so.quiet = a.json;
 	if ((ex = cli_open_store(g, &store)) != EXIT_OK)
 		return a.json ? (emit(wire_error_frame(125, "cannot open the store")), emit(wire_exit_frame(125 << 8)), 125)
 			      : 125;
 
-	r = isofs_session_start(store, &a.so, &s, &err);
+	r = isofs_session_start(store, &a.sa.so, &s, &err);
 	if (r < 0) {
 		isofs_store_close(store);
 		if (a.json) {
@@ -350,7 +335,6 @@ int cmd_run(const struct cli_globals *g, int argc, char **argv)
 	if (a.json) {
 		close(out_pipe[1]);
 		close(err_pipe[1]);
-		out_open = err_open = true;
 	}
 	if (r < 0) {
 		int code = exec_failure_exit(r);
@@ -366,66 +350,34 @@ int cmd_run(const struct cli_globals *g, int argc, char **argv)
 	}
 	if (a.tty) {
 		pty = isofs_session_pty_fd(s);
-		in_open = true;
-		out_open = true;
 		if (isatty(STDIN_FILENO) && tcgetattr(STDIN_FILENO, &saved_tio) == 0) {
 			struct termios rawt = saved_tio;
 			cfmakeraw(&rawt);
 			raw = tcsetattr(STDIN_FILENO, TCSANOW, &rawt) == 0;
-			set_winsize(pty);
 		}
 	}
-
-	while (!exited || out_open || err_open) {
-		struct pollfd p[5];
-		int np = 0, iev = -1, iout = -1, ierr = -1, iin = -1;
-
-		p[np++] = (struct pollfd){ sigpipe_fds[0], POLLIN, 0 };
-		if (!exited)
-			p[iev = np++] = (struct pollfd){ isofs_session_event_fd(s), POLLIN, 0 };
-		if (out_open)
-			p[iout = np++] = (struct pollfd){ a.tty ? pty : out_pipe[0], POLLIN, 0 };
-		if (err_open)
-			p[ierr = np++] = (struct pollfd){ err_pipe[0], POLLIN, 0 };
-		if (in_open && !exited)
-			p[iin = np++] = (struct pollfd){ STDIN_FILENO, POLLIN, 0 };
-		if (poll(p, (nfds_t) np, exited ? 2000 : -1) < 0) {
-			if (errno == EINTR)
-				continue;
-			break;
-		}
-		if (np > 0 && exited && !(p[0].revents || (iout >= 0 && p[iout].revents) || (ierr >= 0 && p[ierr].revents)))
-			break; /* output still open after the command ended: a descendant holds it; stop */
-		if (p[0].revents & POLLIN) {
-			unsigned char c;
-			while (read(sigpipe_fds[0], &c, 1) == 1) {
-				if (c == SIGWINCH) {
-					if (pty >= 0)
-						set_winsize(pty);
-				} else {
-					(void) isofs_session_signal(s, c);
-				}
-			}
-		}
-		if (iout >= 0 && p[iout].revents)
-			out_open = pump(a.tty ? pty : out_pipe[0], STDOUT_FILENO, a.json ? &out_ws : NULL);
-		if (ierr >= 0 && p[ierr].revents)
-			err_open = pump(err_pipe[0], STDERR_FILENO, a.json ? &err_ws : NULL);
-		if (iin >= 0 && p[iin].revents)
-			in_open = pump(STDIN_FILENO, pty, NULL);
-		if (iev >= 0 && p[iev].revents) {
-			r = isofs_session_wait(s, &status, &err);
-			exited = true;
-			if (r < 0) {
-				if (raw)
-					tcsetattr(STDIN_FILENO, TCSANOW, &saved_tio);
-				raw = false;
-				if (a.json)
-					emit(wire_error_frame(125, err.message));
-				else
-					cli_error(125, "%s", err.message);
-				status = 125 << 8;
-			}
+	{
+		struct relay rl = {
+			.s = s,
+			.json = a.json,
+			.frames_fd = STDOUT_FILENO,
+			.out_fd = a.tty ? pty : a.json ? out_pipe[0] : -1,
+			.err_fd = a.json ? err_pipe[0] : -1,
+			.pty = pty,
+			.in_fd = a.tty ? STDIN_FILENO : -1,
+			.in_to = pty,
+			.feed_fd = -1,
+			.sig_fd = sigpipe_fds[0],
+		};
+		r = relay_run(&rl, &status, &err);
+		if (r < 0) {
+			if (raw)
+				tcsetattr(STDIN_FILENO, TCSANOW, &saved_tio);
+			raw = false;
+			if (a.json)
+				emit(wire_error_frame(125, err.message));
+			else
+				cli_error(125, "%s", err.message);
 		}
 	}
 	if (raw)

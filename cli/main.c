@@ -32,6 +32,7 @@ static const cli_command commands[] = {
 	{ "mount", cmd_mount, "mount a copy-on-write view of an image", cmd_mount_usage },
 	{ "umount", cmd_umount, "unmount a view and wait for its server", cmd_umount_usage },
 	{ "run", cmd_run, "run a command in a sandbox", cmd_run_usage },
+	{ "serve", cmd_serve, "drive a sandbox with JSON frames on stdin/stdout", cmd_serve_usage },
 	{ NULL, NULL, NULL, NULL },
 };
 

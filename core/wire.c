@@ -2,6 +2,7 @@
 #include "wire.h"
 
 #include <cjson/cJSON.h>
+#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -180,5 +181,206 @@ char *wire_error_frame(int code, const char *message)
 	cJSON_AddStringToObject(j, "type", "error");
 	cJSON_AddNumberToObject(j, "code", code);
 	cJSON_AddStringToObject(j, "message", message ? message : "");
+	return frame_line(j);
+}
+
+int base64_decode(const char *text, unsigned char **ret, size_t *ret_len)
+{
+	size_t len = strlen(text), n = 0;
+	unsigned char *out;
+	unsigned acc = 0;
+	int bits = 0, pad = 0;
+
+	if (len % 4)
+		return -EINVAL;
+	out = malloc(len / 4 * 3 + 1);
+	if (!out)
+		return -ENOMEM;
+	for (size_t i = 0; i < len; i++) {
+		char c = text[i];
+		int v;
+
+		if (c == '=') {
+			if (i + 2 < len || ++pad > 2)
+				goto bad;
+			continue;
+		}
+		if (pad)
+			goto bad;
+		if (c >= 'A' && c <= 'Z')
+			v = c - 'A';
+		else if (c >= 'a' && c <= 'z')
+			v = c - 'a' + 26;
+		else if (c >= '0' && c <= '9')
+			v = c - '0' + 52;
+		else if (c == '+')
+			v = 62;
+		else if (c == '/')
+			v = 63;
+		else
+			goto bad;
+		acc = (acc << 6) | (unsigned) v;
+		bits += 6;
+		if (bits >= 8) {
+			bits -= 8;
+			out[n++] = (unsigned char) (acc >> bits);
+		}
+	}
+	*ret = out;
+	*ret_len = n;
+	return 0;
+bad:
+	free(out);
+	return -EINVAL;
+}
+
+void wire_request_free(struct wire_request *r)
+{
+	for (char **a = r->argv; a && *a; a++)
+		free(*a);
+	for (char **e = r->env; e && *e; e++)
+		free(*e);
+	free(r->argv);
+	free(r->env);
+	free(r->cwd);
+	free(r->stdin_data);
+	memset(r, 0, sizeof(*r));
+}
+
+static int req_fail(char *errbuf, size_t errlen, const char *msg)
+{
+	snprintf(errbuf, errlen, "%s", msg);
+	return -EINVAL;
+}
+
+int wire_parse_request(const char *line, size_t len, struct wire_request *ret, char *errbuf, size_t errlen)
+{
+	struct wire_request r = { 0 };
+	cJSON *j = NULL;
+	const cJSON *type, *argv, *env, *cwd, *in, *in64, *user, *it;
+	size_t n = 0;
+	int rc = -EINVAL;
+
+	if (len > WIRE_MAX_FRAME)
+		return req_fail(errbuf, errlen, "frame too long");
+	j = cJSON_ParseWithLength(line, len);
+	if (!j)
+		return req_fail(errbuf, errlen, "malformed JSON");
+	if (!cJSON_IsObject(j)) {
+		rc = req_fail(errbuf, errlen, "a frame must be a JSON object");
+		goto out;
+	}
+	type = cJSON_GetObjectItemCaseSensitive(j, "type");
+	if (!cJSON_IsString(type)) {
+		rc = req_fail(errbuf, errlen, "missing \"type\"");
+		goto out;
+	}
+	if (strcmp(type->valuestring, "exec") != 0) {
+		snprintf(errbuf, errlen, "unknown frame type '%.64s'", type->valuestring);
+		goto out;
+	}
+	argv = cJSON_GetObjectItemCaseSensitive(j, "argv");
+	if (!cJSON_IsArray(argv) || cJSON_GetArraySize(argv) == 0) {
+		rc = req_fail(errbuf, errlen, "\"argv\" must be a non-empty array of strings");
+		goto out;
+	}
+	r.argv = calloc((size_t) cJSON_GetArraySize(argv) + 1, sizeof(char *));
+	if (!r.argv) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	cJSON_ArrayForEach(it, argv)
+	{
+		if (!cJSON_IsString(it)) {
+			rc = req_fail(errbuf, errlen, "\"argv\" must be a non-empty array of strings");
+			goto out;
+		}
+		if (!(r.argv[n++] = strdup(it->valuestring))) {
+			rc = -ENOMEM;
+			goto out;
+		}
+	}
+	env = cJSON_GetObjectItemCaseSensitive(j, "env");
+	n = 0;
+	r.env = calloc((size_t) (cJSON_IsObject(env) ? cJSON_GetArraySize(env) : 0) + 1, sizeof(char *));
+	if (!r.env) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	if (env && !cJSON_IsNull(env)) {
+		if (!cJSON_IsObject(env)) {
+			rc = req_fail(errbuf, errlen, "\"env\" must be an object of strings");
+			goto out;
+		}
+		cJSON_ArrayForEach(it, env)
+		{
+			if (!cJSON_IsString(it) || !it->string[0] || strchr(it->string, '=')) {
+				rc = req_fail(errbuf, errlen, "\"env\" must map names (without '=') to strings");
+				goto out;
+			}
+			if (asprintf(&r.env[n++], "%s=%s", it->string, it->valuestring) < 0) {
+				r.env[--n] = NULL;
+				rc = -ENOMEM;
+				goto out;
+			}
+		}
+	}
+	cwd = cJSON_GetObjectItemCaseSensitive(j, "cwd");
+	if (cwd && !cJSON_IsNull(cwd)) {
+		if (!cJSON_IsString(cwd) || cwd->valuestring[0] != '/') {
+			rc = req_fail(errbuf, errlen, "\"cwd\" must be an absolute path");
+			goto out;
+		}
+		r.cwd = strdup(cwd->valuestring);
+	}
+	in = cJSON_GetObjectItemCaseSensitive(j, "stdin");
+	in64 = cJSON_GetObjectItemCaseSensitive(j, "stdin_b64");
+	if (in && !cJSON_IsNull(in)) {
+		if (!cJSON_IsString(in)) {
+			rc = req_fail(errbuf, errlen, "\"stdin\" must be a string");
+			goto out;
+		}
+		r.stdin_len = strlen(in->valuestring);
+		r.stdin_data = (unsigned char *) strdup(in->valuestring);
+	} else if (in64 && !cJSON_IsNull(in64)) {
+		if (!cJSON_IsString(in64) || base64_decode(in64->valuestring, &r.stdin_data, &r.stdin_len) < 0) {
+			rc = req_fail(errbuf, errlen, "\"stdin_b64\" must be base64");
+			goto out;
+		}
+	}
+	user = cJSON_GetObjectItemCaseSensitive(j, "user");
+	if (user && !cJSON_IsNull(user)) {
+		char *end;
+		if (!cJSON_IsString(user)) {
+			rc = req_fail(errbuf, errlen, "\"user\" must be \"UID[:GID]\"");
+			goto out;
+		}
+		r.uid = r.gid = (unsigned) strtoul(user->valuestring, &end, 10);
+		if (end != user->valuestring && *end == ':')
+			r.gid = (unsigned) strtoul(end + 1, &end, 10);
+		if (end == user->valuestring || *end || r.uid > 65535 || r.gid > 65535) {
+			rc = req_fail(errbuf, errlen, "\"user\" must be \"UID[:GID]\" below 65536");
+			goto out;
+		}
+		r.has_user = true;
+	}
+	*ret = r;
+	memset(&r, 0, sizeof(r));
+	rc = 0;
+out:
+	wire_request_free(&r);
+	cJSON_Delete(j);
+	return rc;
+}
+
+char *wire_hello_frame(const char *sandbox)
+{
+	cJSON *j = cJSON_CreateObject();
+
+	if (!j)
+		return NULL;
+	cJSON_AddStringToObject(j, "type", "hello");
+	cJSON_AddNumberToObject(j, "version", WIRE_VERSION);
+	cJSON_AddStringToObject(j, "sandbox", sandbox);
 	return frame_line(j);
 }
