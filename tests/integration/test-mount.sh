@@ -1,0 +1,138 @@
+#!/bin/bash
+# isofs mount / isofs umount: a writable view, its sandbox, the server's life
+# cycle, a killed server, second mounts, read-only views, bad input.
+. "$(dirname "$0")/lib.sh"
+setup_tmp
+
+# Every mount of this test goes away at the end, even when a test fails.
+force_unmount() {
+	local m
+	for m in "$@"; do
+		if [ "$IS_ROOT" -eq 1 ]; then umount -l "$m"; else fusermount3 -uz "$m"; fi
+	done
+}
+at_cleanup 'for m in $(awk -v p="$T" "index(\$5, p \"/\") == 1 { print \$5 }" /proc/self/mountinfo); do force_unmount "$m"; done'
+
+mounted() { awk -v p="$1" '$5 == p { found = 1 } END { exit !found }' /proc/self/mountinfo; }
+# Alive and not a zombie (an exited daemon may wait for a reaper that is not ours).
+running() { [ -r "/proc/$1/status" ] && ! grep -q '^State:[[:space:]]*Z' "/proc/$1/status"; }
+daemon_pid() { sed -n 's/.*"pid":[[:space:]]*\([0-9]*\).*/\1/p' "$STORE/sandboxes/$1/mount.json" 2>/dev/null; }
+
+run iso image bootstrap bb --busybox
+is "$RUN_RC" 0 "bootstrap the busybox image" || true
+mkdir -p "$T/mp" "$T/mp2" "$T/ro"
+
+# ---- a new sandbox, the view ready when the command returns ---------------------
+run iso mount bb "$T/mp"
+is "$RUN_RC" 0 "mount with a generated sandbox name"
+SB=$RUN_OUT
+like "$SB" '^bb-[a-z0-9]{6}$' "the generated sandbox name is printed"
+ok "the view is ready when mount returns" test -x "$T/mp/bin/busybox"
+ok "the mount is a fuse.isofs-overlay mount" grep -q " $T/mp fuse.isofs-overlay " /proc/self/mounts
+ok "the server's log is in the store" test -f "$STORE/sandboxes/$SB/daemon.log"
+pid=$(daemon_pid "$SB")
+num "${pid:-0}" -gt 1 "mount.json names the server's pid"
+
+# ---- writes go to the upper directory ------------------------------------------
+echo "written in the view" >"$T/mp/etc/motd"
+echo "appended" >>"$T/mp/etc/passwd"
+rm "$T/mp/etc/hosts"
+mkdir "$T/mp/work"
+is "$(cat "$T/mp/etc/motd")" "written in the view" "a new file reads back"
+ok "the upper holds the new file" test -f "$STORE/sandboxes/$SB/upper/etc/motd"
+ok "the upper holds the copied-up file" grep -q appended "$STORE/sandboxes/$SB/upper/etc/passwd"
+is "$(stat -c '%t:%T %F' "$STORE/sandboxes/$SB/upper/etc/hosts" 2>&1)" "0:0 character special file" \
+	"a removed image file is a 0/0 whiteout in the upper"
+nok "the image itself is unchanged" grep -q appended "$STORE/images/bb/rootfs/etc/passwd"
+ok "the image still has the removed file" test -f "$STORE/images/bb/rootfs/etc/hosts"
+
+# ---- one server per sandbox ------------------------------------------------------
+run iso mount bb "$T/mp2" --sandbox "$SB"
+expect_refused "a second mount of a mounted sandbox"
+like "$RUN_ERR" "already mounted at $T/mp" "the error says where it is mounted"
+nok "nothing was mounted at the second mountpoint" mounted "$T/mp2"
+
+# ---- umount waits for the server ----------------------------------------------------
+run iso umount "$T/mp"
+is "$RUN_RC" 0 "umount"
+nok "the view is gone" mounted "$T/mp"
+nok "the server has exited when umount returns" running "$pid"
+ok "mount.json is gone" test ! -e "$STORE/sandboxes/$SB/mount.json"
+
+run iso mount bb "$T/mp" --sandbox "$SB"
+is "$RUN_RC" 0 "mount the sandbox again"
+is "$RUN_OUT" "$SB" "the sandbox's name is printed"
+is "$(cat "$T/mp/etc/motd" 2>&1)" "written in the view" "the new file is still there"
+ok "the copied-up file kept its change" grep -q appended "$T/mp/etc/passwd"
+ok "the removed file stays removed" test ! -e "$T/mp/etc/hosts"
+ok "the new directory is there" test -d "$T/mp/work"
+
+# ---- a killed server: no hang, nothing closed or fsync'ed lost ----------------------
+echo "closed before the kill" >"$T/mp/work/closed"
+dd if=/dev/zero of="$T/mp/work/synced" bs=64k count=4 conv=fsync status=none
+pid=$(daemon_pid "$SB")
+kill -9 "$pid"
+wait_until 5 eval "! running $pid"
+run timeout 10 ls "$T/mp"
+isnt "$RUN_RC" 0 "the mountpoint of a killed server fails"
+isnt "$RUN_RC" 124 "... without hanging"
+like "$RUN_ERR" "Transport endpoint is not connected" "... with ENOTCONN"
+run iso mount bb "$T/mp2" --sandbox "$SB"
+is "$RUN_RC" 0 "the sandbox of a killed server mounts again elsewhere"
+is "$(cat "$T/mp2/work/closed" 2>&1)" "closed before the kill" "a file closed before the kill is there"
+is "$(stat -c %s "$T/mp2/work/synced" 2>&1)" 262144 "a file fsync'ed before the kill is whole"
+run iso umount "$T/mp"
+is "$RUN_RC" 0 "umount cleans the dead mount"
+nok "the dead mount is gone" mounted "$T/mp"
+run iso umount "$T/mp2"
+is "$RUN_RC" 0 "umount the second view"
+
+# ---- read-only views ------------------------------------------------------------------
+run iso mount bb "$T/ro" --read-only
+is "$RUN_RC" 0 "a read-only view of the image"
+is "$RUN_OUT" "" "no sandbox for a read-only image view"
+run sh -c "echo x > '$T/ro/newfile'"
+like "$RUN_ERR" "Read-only file system" "writes to a read-only view fail with EROFS"
+ok "reads work in the read-only view" test -x "$T/ro/bin/sh"
+run iso umount "$T/ro"
+is "$RUN_RC" 0 "umount the read-only view"
+run iso mount bb "$T/ro" --read-only --sandbox "$SB"
+is "$RUN_RC" 0 "a read-only view of a sandbox"
+is "$(cat "$T/ro/etc/motd" 2>&1)" "written in the view" "it shows the sandbox's changes"
+ok "and its whiteouts" test ! -e "$T/ro/etc/hosts"
+run iso umount "$T/ro"
+
+# ---- busy, bad input ----------------------------------------------------------------------
+run iso mount bb "$T/mp" --sandbox "$SB"
+( cd "$T/mp" && sleep 30 ) &
+busy=$!
+bg_track "$busy"
+wait_until 5 test -d "/proc/$busy/cwd/work"
+run iso umount "$T/mp"
+expect_refused "umount of a busy view"
+like "$RUN_ERR" "busy" "the error says busy"
+ok "the busy view stays mounted" mounted "$T/mp"
+kill "$busy"
+wait "$busy" 2>/dev/null
+run iso umount "$T/mp"
+is "$RUN_RC" 0 "umount once it is no longer busy"
+
+store_snapshot
+run iso mount nosuchimage "$T/mp"
+expect_refused "mount of a missing image"
+like "$RUN_ERR" "no image named 'nosuchimage'" "the error names the image"
+run iso mount bb "$T/does-not-exist"
+expect_refused "mount on a missing mountpoint"
+run iso mount bb "$T/mp" --sandbox 'bad/name'
+expect_refused "an invalid sandbox name" 2
+run iso mount bb "$T/mp" --bogus
+expect_refused "an unknown option" 2
+run iso umount "$T/mp"
+expect_refused "umount of something not mounted"
+run iso image bootstrap other --busybox
+run iso mount other "$T/mp" --sandbox "$SB"
+expect_refused "a sandbox mounted with another image"
+like "$RUN_ERR" "is of image 'bb'" "the error names the sandbox's image"
+nok "nothing is mounted after the refusals" mounted "$T/mp"
+
+done_testing
