@@ -198,6 +198,8 @@ int cli_session_option(int c, const char *arg, struct session_args *sa, const ch
 	case 'd':
 		return push(sa->dns, &sa->so.ndns, arg, "--dns");
 	case 'b':
+		if (arg[0] != '/' || !strstr(arg, ":/"))
+			return cli_usage_error(cmd, "--bind '%s': expected HOST:SANDBOX[:ro], both absolute", arg);
 		return push(sa->binds, &sa->so.nbinds, arg, "--bind");
 	case 'c':
 		return push(sa->caps, &sa->so.ncap_add, arg, "--cap-add");

@@ -36,15 +36,25 @@ static const cli_command commands[] = {
 	{ NULL, NULL, NULL, NULL },
 };
 
+/* One line on stderr, whatever went into it: names from argv may hold newlines or escapes. */
+static void print_error_line(const char *fmt, va_list ap, const char *suffix)
+{
+	char line[1024];
+
+	vsnprintf(line, sizeof(line), fmt, ap);
+	for (char *c = line; *c; c++)
+		if ((unsigned char) *c < 0x20 || *c == 0x7f)
+			*c = '?';
+	fprintf(stderr, "isofs: %s%s\n", line, suffix ? suffix : "");
+}
+
 int cli_error(int code, const char *fmt, ...)
 {
 	va_list ap;
 
-	fputs("isofs: ", stderr);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	print_error_line(fmt, ap, NULL);
 	va_end(ap);
-	fputc('\n', stderr);
 	return code;
 }
 
@@ -55,13 +65,13 @@ int cli_fail(const isofs_error *err)
 
 int cli_usage_error(const char *command, const char *fmt, ...)
 {
+	char suffix[128];
 	va_list ap;
 
-	fputs("isofs: ", stderr);
+	snprintf(suffix, sizeof(suffix), " (see 'isofs %s--help')", command ? command : "");
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	print_error_line(fmt, ap, suffix);
 	va_end(ap);
-	fprintf(stderr, " (see 'isofs %s--help')\n", command ? command : "");
 	return EXIT_USAGE;
 }
 
@@ -166,7 +176,7 @@ int main(int argc, char **argv)
 	int c;
 
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "+hV", options, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "+:hV", options, NULL)) != -1) {
 		switch (c) {
 		case 's':
 			if (!*optarg)
@@ -183,6 +193,8 @@ int main(int argc, char **argv)
 		case 'V':
 			printf("isofs %s\n", isofs_version());
 			return EXIT_OK;
+		case ':':
+			return cli_usage_error(NULL, "option '%s' needs a value", argv[optind - 1]);
 		default:
 			if (optopt)
 				return cli_usage_error(NULL, "unknown option '-%c'", optopt);

@@ -64,7 +64,7 @@ static int find_program(const char *prog, char **ret_path)
  * Runs argv with stdout to `out_fd` and stderr to `err_fd` (-1: /dev/null for
  * both when out_fd is -1) and returns its exit status, or -errno.
  */
-static int run_program(char *const argv[], int out_fd, int err_fd)
+static int run_program(const char *path, char *const argv[], int out_fd, int err_fd)
 {
 	posix_spawn_file_actions_t fa;
 	pid_t pid;
@@ -81,7 +81,7 @@ static int run_program(char *const argv[], int out_fd, int err_fd)
 		(void) posix_spawn_file_actions_adddup2(&fa, err_fd, 2);
 	else
 		(void) posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
-	r = posix_spawn(&pid, argv[0], &fa, NULL, argv, environ);
+	r = posix_spawn(&pid, path, &fa, NULL, argv, environ);
 	posix_spawn_file_actions_destroy(&fa);
 	if (r != 0)
 		return -r;
@@ -120,7 +120,8 @@ static int elf_is_static(int fd)
 /* `busybox --list-full`: "bin/sh\nusr/bin/awk\n…" */
 static int busybox_applets(const char *busybox, char **ret_list, isofs_error *err)
 {
-	char *argv[] = { (char *) busybox, (char *) "--list-full", NULL };
+	/* argv[0] "busybox": the binary picks the applet by that name, whatever the file is called */
+	char *argv[] = { (char *) "busybox", (char *) "--list-full", NULL };
 	_cleanup_free_ char *buf = NULL;
 	size_t len = 0, cap = 0;
 	int pipefd[2], status;
@@ -129,7 +130,7 @@ static int busybox_applets(const char *busybox, char **ret_list, isofs_error *er
 		return error_errno(err, errno, "pipe");
 	/* The list is a few KiB and fits the pipe: run to the end first, then read. */
 	(void) fcntl(pipefd[1], F_SETPIPE_SZ, 1 << 20);
-	status = run_program(argv, pipefd[1], -1);
+	status = run_program(busybox, argv, pipefd[1], -1);
 	close(pipefd[1]);
 	for (;;) {
 		ssize_t n;
@@ -375,7 +376,7 @@ static int debian_build(int rootfd, int workfd, void *ctx, isofs_import_stats *s
 
 	char *argv[] = { (char *) d->debootstrap, (char *) "--variant=minbase", (char *) d->suite, rootpath,
 			 (char *) d->mirror, NULL };
-	status = run_program(argv, logfd, logfd);
+	status = run_program(argv[0], argv, logfd, logfd);
 	if (status < 0)
 		return error_errno(err, status, "running %s", d->debootstrap);
 	if (status != 0) {

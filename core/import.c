@@ -16,6 +16,7 @@
 #include "error.h"
 #include "fd-util.h"
 #include "image.h"
+#include "source-read.h"
 #include "isofs.h"
 #include "tree-write.h"
 
@@ -39,6 +40,7 @@ struct import_source {
 	uint64_t bytes_total; /* a regular file's size, for the progress bar */
 	const isofs_import_options *opts;
 	struct archive *a;
+	struct source_reader *reader;
 	isofs_progress progress;
 };
 
@@ -46,7 +48,8 @@ static void report(struct import_source *src)
 {
 	if (!src->opts || !src->opts->progress)
 		return;
-	src->progress.bytes_done = src->is_dir ? src->progress.bytes_done : (uint64_t) archive_filter_bytes(src->a, -1);
+	if (!src->is_dir)
+		src->progress.bytes_done = source_reader_consumed(src->reader);
 	src->opts->progress(&src->progress, src->opts->userdata);
 }
 
@@ -126,7 +129,9 @@ static int import_build(int rootfd, int workfd, void *ctx, isofs_import_stats *s
 			return error_set(err, ENOMEM, "out of memory");
 		archive_read_support_filter_all(a);
 		archive_read_support_format_tar(a);
-		if (archive_read_open_fd(a, src->fd, 1 << 16) != ARCHIVE_OK)
+		if (source_reader_new(src->fd, &src->reader) < 0)
+			return error_set(err, ENOMEM, "out of memory");
+		if (source_reader_open(a, src->reader) != ARCHIVE_OK)
 			return error_set(err, EINVAL, "source '%s' is not a tar archive: %s", src->path ?: "-",
 					 archive_error_string(a));
 	}
@@ -178,7 +183,7 @@ out:
 	if (src->is_dir && e)
 		archive_entry_free(e);
 	tree_writer_free(tw);
-	return r;
+	return r; /* the archive goes now, the reader it reads from after it (isofs_image_import) */
 }
 
 int isofs_image_import(isofs_store *store, const char *name, const char *source, int stdin_fd,
@@ -186,7 +191,7 @@ int isofs_image_import(isofs_store *store, const char *name, const char *source,
 {
 	struct import_source src = { .opts = opts, .fd = -EBADF };
 	_cleanup_close_ int fd = -EBADF;
-	_cleanup_free_ char *desc = NULL;
+	_cleanup_free_ char *desc = NULL, *real = NULL;
 	struct stat st;
 	int r;
 
@@ -207,6 +212,11 @@ int isofs_image_import(isofs_store *store, const char *name, const char *source,
 			return error_errno(err, errno, "source '%s'", source);
 		src.path = source;
 		if (S_ISDIR(st.st_mode)) {
+			/* The directory itself, named without a trailing slash or a symlink, as the walk names it. */
+			real = realpath(source, NULL);
+			if (!real)
+				return error_errno(err, errno, "source '%s'", source);
+			src.path = real;
 			src.is_dir = true;
 			closep(&fd);
 			fd = -EBADF;
@@ -223,5 +233,7 @@ int isofs_image_import(isofs_store *store, const char *name, const char *source,
 	if (!desc)
 		return error_set(err, ENOMEM, "out of memory");
 	src.progress.bytes_total = src.bytes_total;
-	return image_create(store, name, desc, import_build, &src, ret_stats, err);
+	r = image_create(store, name, desc, import_build, &src, ret_stats, err);
+	source_reader_free(src.reader);
+	return r;
 }

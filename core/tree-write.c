@@ -361,7 +361,7 @@ static int write_directory(tree_writer *tw, struct archive_entry *e, int parentf
 	return 0;
 }
 
-/* Symlinks, fifos, device nodes: no fd to hold, so metadata goes by (parentfd, name). */
+/* Symlinks, fifos, device nodes: no fd to hold, so metadata goes by (parentfd, name).  1: skipped. */
 static int write_special(tree_writer *tw, struct archive_entry *e, int parentfd, const char *name,
 			 const char *entry, isofs_error *err)
 {
@@ -382,7 +382,7 @@ static int write_special(tree_writer *tw, struct archive_entry *e, int parentfd,
 		r = mknodat(parentfd, name, type | 0600, archive_entry_rdev(e));
 		if (r < 0 && (errno == EPERM || errno == EACCES)) {
 			tw->stats.devices_skipped++; /* rootless, or a namespace without CAP_MKNOD */
-			return 0;
+			return 1;                    /* not written: not an entry of the image */
 		}
 	}
 	if (r < 0)
@@ -491,7 +491,8 @@ int tree_writer_add(tree_writer *tw, struct archive_entry *e, tree_data_fn data,
 		return error_set(err, EINVAL, "entry '%s' has an unknown file type 0%o", entry, (unsigned) type);
 	if (r < 0)
 		return r;
-	tw->stats.entries++;
+	if (r == 0)
+		tw->stats.entries++;
 	return 0;
 }
 
