@@ -34,6 +34,8 @@ const char cmd_run_usage[] =
 	"      --dns IP          a resolv.conf with this server (repeatable; default: the host's)\n"
 	"      --bind HOST:SANDBOX[:ro]  bind a host path (read-only recursively with :ro)\n"
 	"      --cap-add CAP     keep this capability (all are dropped otherwise)\n"
+	"      --memory SIZE     memory limit (k, m, g); --pids N: processes; --cpus N: CPU time\n"
+	"                        (cgroup v2 where delegated; the v1 controllers as root)\n"
 	"  -t, --tty             a pty inside the sandbox; the terminal in raw mode\n"
 	"  -i, --interactive     keep stdin (otherwise /dev/null)\n"
 	"      --json            output as JSON frames (docs/protocol.md)\n"
@@ -107,6 +109,9 @@ static int parse_args(int argc, char **argv, struct run_args *a)
 		{ "dns", required_argument, NULL, 'd' },
 		{ "bind", required_argument, NULL, 'b' },
 		{ "cap-add", required_argument, NULL, 'c' },
+		{ "memory", required_argument, NULL, 'M' },
+		{ "pids", required_argument, NULL, 'P' },
+		{ "cpus", required_argument, NULL, 'C' },
 		{ "tty", no_argument, NULL, 't' },
 		{ "interactive", no_argument, NULL, 'i' },
 		{ "json", no_argument, NULL, 'j' },
@@ -203,6 +208,37 @@ int cli_session_option(int c, const char *arg, struct session_args *sa, const ch
 		return push(sa->binds, &sa->so.nbinds, arg, "--bind");
 	case 'c':
 		return push(sa->caps, &sa->so.ncap_add, arg, "--cap-add");
+	case 'M': {
+		char *end;
+		double v = strtod(arg, &end);
+		uint64_t mult = 1;
+		if (*end == 'k' || *end == 'K')
+			mult = 1024, end++;
+		else if (*end == 'm' || *end == 'M')
+			mult = 1024 * 1024, end++;
+		else if (*end == 'g' || *end == 'G')
+			mult = 1024ull * 1024 * 1024, end++;
+		if (end == arg || *end || v < 1 || v * (double) mult < 1024 * 1024)
+			return cli_usage_error(cmd, "--memory '%s': expected a size of at least 1m (k, m, g)", arg);
+		sa->so.memory = (uint64_t) (v * (double) mult);
+		return 0;
+	}
+	case 'P': {
+		char *end;
+		unsigned long long v = strtoull(arg, &end, 10);
+		if (end == arg || *end || v < 1)
+			return cli_usage_error(cmd, "--pids '%s': expected a positive number", arg);
+		sa->so.pids = v;
+		return 0;
+	}
+	case 'C': {
+		char *end;
+		double v = strtod(arg, &end);
+		if (end == arg || *end || v < 0.01 || v > 1024)
+			return cli_usage_error(cmd, "--cpus '%s': expected a number of CPUs like 0.5 or 2", arg);
+		sa->so.cpus = v;
+		return 0;
+	}
 	default:
 		return 1;
 	}

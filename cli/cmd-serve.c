@@ -23,7 +23,7 @@ const char cmd_serve_usage[] =
 	"EOF on stdin ends the session (an ephemeral sandbox's writes are discarded).\n"
 	"\n"
 	"  --sandbox NAME, --hostname NAME, --net=none, --dns IP, --bind HOST:SANDBOX[:ro],\n"
-	"  --cap-add CAP: as for isofs run.\n";
+	"  --cap-add CAP, --memory SIZE, --pids N, --cpus N: as for isofs run.\n";
 
 #define BAD_REQUEST 400 /* the code of an error frame about a request itself */
 
@@ -135,6 +135,9 @@ int cmd_serve(const struct cli_globals *g, int argc, char **argv)
 		{ "dns", required_argument, NULL, 'd' },
 		{ "bind", required_argument, NULL, 'b' },
 		{ "cap-add", required_argument, NULL, 'c' },
+		{ "memory", required_argument, NULL, 'M' },
+		{ "pids", required_argument, NULL, 'P' },
+		{ "cpus", required_argument, NULL, 'C' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};

@@ -33,6 +33,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "cgroup.h"
 #include "ctl.h"
 #include "error.h"
 #include "fd-util.h"
@@ -53,6 +54,7 @@ struct isofs_session {
 	int pty;
 	bool running;
 	char idmap_note[200];
+	struct cgroup_handle cgroup;
 };
 
 /* What the manager needs; prepared by the owner before forking. */
@@ -67,6 +69,7 @@ struct plan {
 	bool net_none;
 	int caps[64];
 	int ncaps;
+	const struct cgroup_handle *cgroup;
 };
 
 static int cap_from_name(const char *name)
@@ -202,6 +205,12 @@ static void __attribute__((noreturn)) manager_main(struct plan *p, int ctl, int 
 		kill(init, SIGKILL);
 		manager_fail(ctl, "%s", err.message);
 	}
+	/* Into the sandbox's cgroups before it runs anything: every process it makes follows. */
+	if (p->cgroup->n && cgroup_attach(p->cgroup, init) < 0) {
+		int e = errno;
+		kill(init, SIGKILL);
+		manager_fail(ctl, "resource limits: moving the sandbox into its cgroup: %s", strerror(e));
+	}
 	if (write(sync[1], "", 1) != 1)
 		manager_fail(ctl, "%s", "the sandbox's init died");
 	close(sync[1]);
@@ -321,6 +330,7 @@ static void session_free(isofs_session *s)
 	}
 	if (s->pty >= 0)
 		close(s->pty);
+	cgroup_destroy(&s->cgroup);
 	store_tmpdir_discard(&s->ephemeral);
 	if (s->lock_fd >= 0)
 		close(s->lock_fd);
@@ -366,6 +376,15 @@ int isofs_session_start(isofs_store *store, const isofs_session_options *o, isof
 		r = setup_add_bind_spec(&p.table, o->binds[i], err);
 		if (r < 0)
 			goto fail;
+	}
+	{
+		struct cgroup_limits lim = { .memory = o->memory, .pids = o->pids, .cpus = o->cpus };
+		char cgname[ISOFS_NAME_MAX + 24];
+		snprintf(cgname, sizeof(cgname), "%s-%d", s->name, (int) getpid());
+		r = cgroup_create(cgname, &lim, &s->cgroup, err);
+		if (r < 0)
+			goto fail;
+		p.cgroup = &s->cgroup;
 	}
 	idmap_choose(&p.map);
 	if (p.map.kind == IDMAP_SINGLE)

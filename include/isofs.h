@@ -192,7 +192,11 @@ typedef struct isofs_session_options {
 	size_t nbinds;
 	const char *const *cap_add; /* capability names ("CAP_NET_RAW" or "net_raw") kept for commands */
 	size_t ncap_add;
-	bool quiet;                /* do not say on stderr that only one id is mapped */
+	bool quiet;                /* (unused by the library, which never prints) */
+	/* Resource limits (0: none): cgroup v2 where delegated, v1 controllers as root on hybrid hosts. */
+	uint64_t memory;           /* bytes */
+	uint64_t pids;
+	double cpus;
 } isofs_session_options;
 
 int isofs_session_start(isofs_store *store, const isofs_session_options *opts, isofs_session **ret_session,

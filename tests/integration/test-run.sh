@@ -197,6 +197,23 @@ run iso run --sandbox keep1 -- cat /root/both
 is "$RUN_OUT" both "--sandbox of a mounted sandbox runs in its view"
 iso umount "$T/mp" >/dev/null 2>&1
 
+# ---- resource limits -------------------------------------------------------------------------
+if [ "$IS_ROOT" -eq 1 ] || [ "$(stat -f -c %T /sys/fs/cgroup)" = cgroup2fs ]; then
+	run iso run --pids 8 bb -- /bin/sh -c 'for i in 1 2 3 4 5 6 7 8 9 10; do sleep 2 & done'
+	like "$RUN_ERR" "can't fork" "--pids: the sandbox cannot make more processes"
+	run iso run --memory 16m bb -- /bin/sh -c 'awk "BEGIN { s = \"xxxxxxxxxxxxxxxx\"; while (1) s = s s }"'
+	is "$RUN_RC" 137 "--memory: a command beyond the limit is killed (137)"
+	run iso run --cpus 0.5 bb -- /bin/sh -c 'cat /proc/self/cgroup'
+	is "$RUN_RC" 0 "--cpus: runs"
+	is "$(find /sys/fs/cgroup -maxdepth 4 -name 'isofs-*' 2>/dev/null | head -1)" "" "the sandbox's cgroups are gone afterwards"
+else
+	run iso run --memory 16m bb -- true
+	is "$RUN_RC" 125 "rootless on a cgroup v1 host: --memory is a setup error"
+	like "$RUN_ERR" "cgroup v1" "... that says why"
+fi
+run iso run --memory lots bb -- true
+is "$RUN_RC" 2 "--memory with a bad size is a usage error"
+
 # ---- the library ---------------------------------------------------------------------------------
 EXAMPLE=$(dirname "$ISOFS_BIN")/../examples/run-in-sandbox
 if [ -x "$EXAMPLE" ]; then
