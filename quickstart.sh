@@ -1,6 +1,6 @@
 #!/bin/bash
 # The quick start: installs what isofs needs (Debian packages), builds it,
-# bootstraps the default busybox image and shows it.  Run as root
+# bootstraps the default busybox image and runs a command in a sandbox of it.  Run as root
 # (sudo ./quickstart.sh) or as a user with sudo for the package step.
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -23,6 +23,5 @@ isofs=build/cli/isofs
 $isofs image inspect busybox >/dev/null 2>&1 || $isofs image bootstrap busybox --busybox
 $isofs image ls
 echo
-echo "The image's /bin/sh, run in a user namespace (isofs run comes with the executor):"
-unshare -Ur chroot "$($isofs image inspect busybox | sed -n 's/.*"rootfs":[[:space:]]*"\(.*\)".*/\1/p')" \
-	/bin/sh -c 'echo "hello from $(uname -s) busybox $(busybox | head -1 | cut -d" " -f2)"; ls /'
+echo "A command in an ephemeral sandbox of it (every write discarded):"
+$isofs run busybox -- /bin/sh -c 'echo "hello from $(hostname), pid $$, uid $(id -u)"; echo scratch > /etc/motd; ls /'
