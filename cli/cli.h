@@ -53,6 +53,8 @@ extern const struct option cli_help_only[];
 
 int cmd_image(const struct cli_globals *g, int argc, char **argv);
 extern const char cmd_image_usage[];
+int cmd_sandbox(const struct cli_globals *g, int argc, char **argv);
+extern const char cmd_sandbox_usage[];
 int cmd_mount(const struct cli_globals *g, int argc, char **argv);
 extern const char cmd_mount_usage[];
 int cmd_umount(const struct cli_globals *g, int argc, char **argv);

@@ -19,7 +19,8 @@ const char cmd_image_usage[] =
 	"  bootstrap NAME --debian SUITE [--mirror URL]  a Debian minbase image (debootstrap, root)\n"
 	"  ls [--json]                   list images: name, size, files, created\n"
 	"  inspect NAME                  an image's metadata as JSON\n"
-	"  rm NAME…                      remove images\n"
+	"  rm NAME…                      remove images (refused for an image others are built on)\n"
+	"  export NAME FILE|-            the image flattened to a tar (- for stdout)\n"
 	"\n"
 	"Image names: 1-64 characters of A-Z a-z 0-9 . _ -, starting with a letter or digit.\n";
 
@@ -285,7 +286,36 @@ static int image_rm(const struct cli_globals *g, int argc, char **argv)
 	return ex;
 }
 
+static const char export_usage[] =
+	"Usage: isofs image export NAME FILE|-\n"
+	"\n"
+	"Writes the image — all its layers flattened — as a pax tar to FILE (written under\n"
+	"a temporary name and renamed when complete) or to stdout with -.  `isofs image\n"
+	"import` reads it back to the same tree.\n";
+
+static int image_export(const struct cli_globals *g, int argc, char **argv)
+{
+	isofs_error err = { 0 };
+	isofs_store *store = NULL;
+	int c, ex = EXIT_OK, r;
+
+	while ((c = cli_getopt(argc, argv, cli_help_only, export_usage, "image export ", &ex)) != -1)
+		return ex;
+	if (argc - optind != 2)
+		return cli_usage_error("image export ", "expected NAME FILE|-");
+	if (!isofs_name_is_valid(argv[optind]))
+		return cli_usage_error("image ", "invalid image name '%s'", argv[optind]);
+	if (strcmp(argv[optind + 1], "-") == 0 && isatty(STDOUT_FILENO))
+		return cli_usage_error("image export ", "refusing to write a tarball to a terminal");
+	if ((ex = cli_open_store(g, &store)) != EXIT_OK)
+		return ex;
+	r = isofs_image_export(store, argv[optind], argv[optind + 1], STDOUT_FILENO, &err);
+	isofs_store_close(store);
+	return r < 0 ? cli_fail(&err) : EXIT_OK;
+}
+
 static const cli_command image_commands[] = {
+	{ "export", image_export, "write an image as a tar", export_usage },
 	{ "import", image_import, "import a tarball, a directory or - (stdin)", import_usage },
 	{ "bootstrap", image_bootstrap, "make an image from busybox or debootstrap", bootstrap_usage },
 	{ "ls", image_ls, "list images", ls_usage },

@@ -29,6 +29,7 @@ static const char main_usage[] =
 
 static const cli_command commands[] = {
 	{ "image", cmd_image, "manage images: import, bootstrap, ls, inspect, rm", cmd_image_usage },
+	{ "sandbox", cmd_sandbox, "persistent sandboxes: create, ls, rm, reset, diff, commit", cmd_sandbox_usage },
 	{ "mount", cmd_mount, "mount a copy-on-write view of an image", cmd_mount_usage },
 	{ "umount", cmd_umount, "unmount a view and wait for its server", cmd_umount_usage },
 	{ "run", cmd_run, "run a command in a sandbox", cmd_run_usage },

@@ -16,6 +16,7 @@
 #include "fd-util.h"
 #include "fs-util.h"
 #include "json-util.h"
+#include "sandbox.h"
 #include "store.h"
 
 #define META_FILE "meta.json"
@@ -244,6 +245,29 @@ int isofs_image_inspect_json(isofs_store *store, const char *name, char **ret_js
 	return 0;
 }
 
+/* -EBUSY when an image is built on `name` or a sandbox uses it. */
+static int image_check_unused(isofs_store *store, const char *name, isofs_error *err)
+{
+	isofs_image_info *infos = NULL;
+	isofs_sandbox_info *sbs = NULL;
+	size_t n = 0, nsb = 0;
+	int r = 0;
+
+	if (isofs_image_list(store, &infos, &n, NULL) == 0)
+		for (size_t i = 0; i < n && r == 0; i++)
+			if (infos[i].parent && strcmp(infos[i].parent, name) == 0)
+				r = error_set(err, EBUSY, "image '%s' is the parent of image '%s'; remove that first", name,
+					      infos[i].name);
+	isofs_image_info_list_free(infos, n);
+	if (r == 0 && sandbox_list_names(store, &sbs, &nsb, NULL) == 0)
+		for (size_t i = 0; i < nsb && r == 0; i++)
+			if (strcmp(sbs[i].image, name) == 0)
+				r = error_set(err, EBUSY, "image '%s' is used by sandbox '%s'; remove that first", name,
+					      sbs[i].name);
+	isofs_sandbox_info_list_free(sbs, nsb);
+	return r;
+}
+
 int isofs_image_remove(isofs_store *store, const char *name, isofs_error *err)
 {
 	_cleanup_tmpdir_ store_tmpdir gone = { .fd = -EBADF };
@@ -255,9 +279,14 @@ int isofs_image_remove(isofs_store *store, const char *name, isofs_error *err)
 	r = store_lock(store);
 	if (r < 0)
 		return error_errno(err, r, "store %s: lock", store->path);
+	/* Under the lock: no image can be committed on it meanwhile (image_commit checks the parent). */
+	r = image_check_unused(store, name, err);
 	/* Out of sight in one rename; the slow removal happens outside the lock. */
-	r = store_tmpdir_adopt(store, store->images_fd, name, &gone);
+	if (r == 0)
+		r = store_tmpdir_adopt(store, store->images_fd, name, &gone);
 	store_unlock(store);
+	if (r == -EBUSY)
+		return r;
 	if (r == -ENOENT)
 		return error_set(err, ENOENT, "no image named '%s'", name);
 	if (r < 0)
@@ -268,16 +297,11 @@ int isofs_image_remove(isofs_store *store, const char *name, isofs_error *err)
 
 /* ---- creation ------------------------------------------------------------ */
 
-int image_create(isofs_store *store, const char *name, const char *source, image_build_fn build, void *ctx,
-		 isofs_import_stats *ret_stats, isofs_error *err)
+int image_begin(isofs_store *store, const char *name, store_tmpdir *ret_tmp, int *ret_rootfd, isofs_error *err)
 {
-	_cleanup_tmpdir_ store_tmpdir tmp = { .fd = -EBADF };
-	_cleanup_close_ int rootfd = -EBADF;
-	_cleanup_json_ cJSON *j = NULL;
-	_cleanup_free_ char *text = NULL;
-	isofs_image_info info = { 0 };
+	store_tmpdir tmp = { .fd = -EBADF };
 	char prefix[16 + ISOFS_NAME_MAX];
-	int r;
+	int r, rootfd;
 
 	r = image_check_name(name, err);
 	if (r < 0)
@@ -285,25 +309,36 @@ int image_create(isofs_store *store, const char *name, const char *source, image
 	/* Fail before any work; checked again, atomically, at the rename. */
 	if (faccessat(store->images_fd, name, F_OK, AT_SYMLINK_NOFOLLOW) == 0)
 		return error_set(err, EEXIST, "image '%s' already exists", name);
-
 	snprintf(prefix, sizeof(prefix), "new.%s", name);
 	r = store_tmpdir_create(store, prefix, &tmp);
 	if (r < 0)
 		return error_errno(err, r, "store %s: temporary directory", store->path);
-	if (mkdirat(tmp.fd, ROOTFS_DIR, 0755) < 0)
-		return error_errno(err, errno, "store %s: temporary directory", store->path);
-	rootfd = openat(tmp.fd, ROOTFS_DIR, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (rootfd < 0)
-		return error_errno(err, errno, "store %s: temporary directory", store->path);
-
-	r = build(rootfd, tmp.fd, ctx, &info.stats, err);
-	if (r < 0)
+	if (mkdirat(tmp.fd, ROOTFS_DIR, 0755) < 0 ||
+	    (rootfd = openat(tmp.fd, ROOTFS_DIR, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0) {
+		r = error_errno(err, errno, "store %s: temporary directory", store->path);
+		store_tmpdir_discard(&tmp);
 		return r;
+	}
+	*ret_tmp = tmp;
+	*ret_rootfd = rootfd;
+	return 0;
+}
+
+int image_commit(isofs_store *store, const char *name, const char *source, const char *parent, store_tmpdir *tmp,
+		 int rootfd, const isofs_import_stats *stats, isofs_error *err)
+{
+	_cleanup_json_ cJSON *j = NULL;
+	_cleanup_free_ char *text = NULL;
+	isofs_image_info info = { 0 };
+	int r;
 
 	snprintf(info.name, sizeof(info.name), "%s", name);
 	info.source = (char *) source;
+	info.parent = (char *) parent;
 	info.created = (int64_t) time(NULL);
 	info.rootless = geteuid() != 0;
+	if (stats)
+		info.stats = *stats;
 	r = tree_usage_at(rootfd, &info.size, &info.files);
 	if (r < 0)
 		return error_errno(err, r, "image '%s': measuring it", name);
@@ -311,7 +346,7 @@ int image_create(isofs_store *store, const char *name, const char *source, image
 	text = j ? cJSON_Print(j) : NULL;
 	if (!text)
 		return error_set(err, ENOMEM, "out of memory");
-	r = write_file_atomic_at(tmp.fd, META_FILE, text, strlen(text), 0644);
+	r = write_file_atomic_at(tmp->fd, META_FILE, text, strlen(text), 0644);
 	if (r < 0)
 		return error_errno(err, r, "image '%s': writing %s", name, META_FILE);
 	/* Durable before it becomes visible: a crash leaves no half image under the name. */
@@ -321,13 +356,39 @@ int image_create(isofs_store *store, const char *name, const char *source, image
 	r = store_lock(store);
 	if (r < 0)
 		return error_errno(err, r, "store %s: lock", store->path);
-	r = store_tmpdir_commit(&tmp, store->images_fd, name);
+	/* A parent removed meanwhile would leave the new image without its lower layers. */
+	if (parent && faccessat(store->images_fd, parent, F_OK, AT_SYMLINK_NOFOLLOW) < 0)
+		r = -ENOENT;
+	else
+		r = store_tmpdir_commit(tmp, store->images_fd, name);
 	store_unlock(store);
 	if (r == -EEXIST)
 		return error_set(err, EEXIST, "image '%s' already exists", name);
+	if (r == -ENOENT && parent)
+		return error_set(err, ENOENT, "image '%s' was removed meanwhile", parent);
 	if (r < 0)
 		return error_errno(err, r, "image '%s': committing it", name);
+	return 0;
+}
+
+int image_create(isofs_store *store, const char *name, const char *source, image_build_fn build, void *ctx,
+		 isofs_import_stats *ret_stats, isofs_error *err)
+{
+	_cleanup_tmpdir_ store_tmpdir tmp = { .fd = -EBADF };
+	_cleanup_close_ int rootfd = -EBADF;
+	isofs_import_stats stats = { 0 };
+	int r;
+
+	r = image_begin(store, name, &tmp, &rootfd, err);
+	if (r < 0)
+		return r;
+	r = build(rootfd, tmp.fd, ctx, &stats, err);
+	if (r < 0)
+		return r;
+	r = image_commit(store, name, source, NULL, &tmp, rootfd, &stats, err);
+	if (r < 0)
+		return r;
 	if (ret_stats)
-		*ret_stats = info.stats;
+		*ret_stats = stats;
 	return 0;
 }

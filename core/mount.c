@@ -30,6 +30,7 @@
 #include "fs-util.h"
 #include "image.h"
 #include "json-util.h"
+#include "layers.h"
 #include "sandbox.h"
 #include "serve.h"
 #include "store.h"
@@ -186,7 +187,9 @@ int isofs_mount(isofs_store *store, const char *image, const char *mountpoint, c
 	isofs_sandbox_info sb = { 0 };
 	const char *name = opts ? opts->sandbox : NULL;
 	bool read_only = opts && opts->read_only;
-	const char *lowers[2];
+	const char *lowers[LAYERS_MAX + 2];
+	struct layer_chain chain = { 0 };
+	_cleanup_free_ char *stub = NULL;
 	struct ovl_serve_config cfg = { .userxattr = -1, .writeback = true, .threads = 16 };
 	struct stat st;
 	int r;
@@ -246,18 +249,24 @@ int isofs_mount(isofs_store *store, const char *image, const char *mountpoint, c
 		sandbox_name = strdup(name);
 	}
 
-	/* Layers: the sandbox's upper (writable, or read-only on top), then the image. */
-	if (read_only && name) {
-		lowers[0] = sb.upper;
-		lowers[1] = img.rootfs;
-		cfg.nlowers = 2;
-	} else {
-		lowers[0] = img.rootfs;
-		cfg.nlowers = 1;
-		if (!read_only) {
-			cfg.upper = sb.upper;
-			cfg.work = sb.work;
-		}
+	/* Layers: the sandbox's upper (writable, or read-only on top), then the image's stack. */
+	r = layer_chain_get(store, name ? sb.image : image, &chain, err);
+	if (r < 0)
+		goto out;
+	if (read_only && name)
+		lowers[cfg.nlowers++] = sb.upper;
+	for (int i = 0; i < chain.n; i++)
+		lowers[cfg.nlowers++] = chain.paths[i];
+	/* The mountpoints `isofs run` in this view needs, below everything (see store_stub_layer). */
+	r = store_stub_layer(store, &stub);
+	if (r < 0) {
+		r = error_errno(err, r, "store %s: stub layer", store->path);
+		goto out;
+	}
+	lowers[cfg.nlowers++] = stub;
+	if (!read_only) {
+		cfg.upper = sb.upper;
+		cfg.work = sb.work;
 	}
 	cfg.lowers = lowers;
 	cfg.mountpoint = mp;
@@ -269,6 +278,7 @@ int isofs_mount(isofs_store *store, const char *image, const char *mountpoint, c
 	if (ret_sandbox)
 		*ret_sandbox = TAKE_PTR(sandbox_name);
 out:
+	layer_chain_free(&chain);
 	isofs_image_info_free(&img);
 	isofs_sandbox_info_free(&sb);
 	return r;

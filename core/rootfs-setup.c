@@ -321,8 +321,9 @@ static int apply_one(struct setup_op *op, int rootfd, int stagingfd, char *errbu
 			return 0; /* an optional source that is not there */
 		if (fstat(op->source_fd, &st) < 0)
 			return -errno;
+		/* An optional bind does not make its mountpoint (the stub layer provides the usual ones). */
 		r = open_target(rootfd, op->target, user, S_ISDIR(st.st_mode),
-				op->kind == SETUP_BIND, &tfd);
+				op->kind == SETUP_BIND && !(op->flags & SETUP_OPTIONAL), &tfd);
 		if (r == -ENOENT && (op->flags & SETUP_OPTIONAL))
 			return 0;
 		if (r < 0)

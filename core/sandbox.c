@@ -126,6 +126,7 @@ static void read_mount(int dfd, isofs_sandbox_info *info)
 		return;
 	if (flock(lock, LOCK_SH | LOCK_NB) == 0)
 		return; /* nobody serves it */
+	info->in_use = true;
 	if (read_file_at(dfd, SANDBOX_MOUNT, 65536, &text, NULL) < 0)
 		return;
 	j = cJSON_Parse(text);

@@ -12,9 +12,12 @@
 #define SANDBOX_LOCK "lock"
 #define SANDBOX_MOUNT "mount.json"
 #define SANDBOX_LOG "daemon.log"
+#define SANDBOX_OWNER "owner.pid" /* the pid of the session that runs in it (for rm --force) */
 
 /* Opens the sandbox directory (O_PATH). */
 int sandbox_open_dir(isofs_store *store, const char *name, int *ret_fd, isofs_error *err);
+/* The sandboxes without measuring their changes (cheap). */
+int sandbox_list_names(isofs_store *store, isofs_sandbox_info **ret, size_t *ret_n, isofs_error *err);
 /* A fresh name "IMAGE-xxxxxx" (malloc'ed). */
 char *sandbox_generate_name(const char *image);
 

@@ -37,9 +37,11 @@
 #include "ctl.h"
 #include "error.h"
 #include "fd-util.h"
+#include "fs-util.h"
 #include "idmap.h"
 #include "image.h"
 #include "init.h"
+#include "layers.h"
 #include "rootfs-setup.h"
 #include "sandbox.h"
 #include "serve.h"
@@ -59,8 +61,10 @@ struct isofs_session {
 
 /* What the manager needs; prepared by the owner before forking. */
 struct plan {
-	const char *lowers[2];
+	const char *lowers[LAYERS_MAX + 1];
 	int nlowers;
+	struct layer_chain chain;
+	char *stub;
 	char upper[4096], work[4096];
 	const char *mountpoint;  /* run in an existing view */
 	struct setup_table table;
@@ -315,8 +319,16 @@ static int plan_target(isofs_store *store, const isofs_session_options *o, struc
 		snprintf(p->upper, sizeof(p->upper), "%s/tmp/%s/upper", store->path, s->ephemeral.name);
 		snprintf(p->work, sizeof(p->work), "%s/tmp/%s/work", store->path, s->ephemeral.name);
 	}
-	p->lowers[0] = img->rootfs;
-	p->nlowers = 1;
+	r = layer_chain_get(store, o->sandbox ? sb->image : o->image, &p->chain, err);
+	if (r < 0)
+		return r;
+	for (int i = 0; i < p->chain.n; i++)
+		p->lowers[p->nlowers++] = p->chain.paths[i];
+	/* Lowest of all: mountpoints the image may lack, never written into the sandbox. */
+	r = store_stub_layer(store, &p->stub);
+	if (r < 0)
+		return error_errno(err, r, "store %s: stub layer", store->path);
+	p->lowers[p->nlowers++] = p->stub;
 	return 0;
 }
 
@@ -403,6 +415,15 @@ int isofs_session_start(isofs_store *store, const isofs_session_options *o, isof
 		close(sv[0]);
 		manager_main(&p, sv[1], s->lock_fd >= 0 ? s->lock_fd : s->ephemeral.fd);
 	}
+	if (s->lock_fd >= 0 && o->sandbox) {
+		/* Who holds the sandbox: `isofs sandbox rm --force` ends it through this pid. */
+		_cleanup_close_ int dfd = -1;
+		char pid[32];
+		if (sandbox_open_dir(store, o->sandbox, &dfd, NULL) == 0) {
+			snprintf(pid, sizeof(pid), "%d\n", (int) s->manager);
+			(void) write_file_atomic_at(dfd, SANDBOX_OWNER, pid, strlen(pid), 0644);
+		}
+	}
 	close(sv[1]);
 	sv[1] = -1;
 	s->ctl = sv[0];
@@ -420,6 +441,8 @@ int isofs_session_start(isofs_store *store, const isofs_session_options *o, isof
 	}
 	ctl_msg_clear(&m);
 	setup_table_free(&p.table);
+	layer_chain_free(&p.chain);
+	free(p.stub);
 	isofs_image_info_free(&img);
 	isofs_sandbox_info_free(&sb);
 	*ret = s;
@@ -430,6 +453,8 @@ fail:
 	if (sv[1] >= 0)
 		close(sv[1]);
 	setup_table_free(&p.table);
+	layer_chain_free(&p.chain);
+	free(p.stub);
 	isofs_image_info_free(&img);
 	isofs_sandbox_info_free(&sb);
 	session_free(s);

@@ -320,3 +320,42 @@ void store_tmpdir_discard(store_tmpdir *tmp)
 		closep(&tmp->fd);
 	tmp->fd = -EBADF;
 }
+
+int store_stub_layer(isofs_store *store, char **ret_path)
+{
+	static const char *const dirs[] = { "dev", "etc", "proc", "sys", "tmp" };
+	_cleanup_tmpdir_ store_tmpdir tmp = { .fd = -EBADF };
+	char *path;
+	int r, fd;
+
+	if (asprintf(&path, "%s/stub", store->path) < 0)
+		return -ENOMEM;
+	if (faccessat(store->dirfd, "stub/etc/resolv.conf", F_OK, AT_SYMLINK_NOFOLLOW) == 0) {
+		*ret_path = path;
+		return 0;
+	}
+	r = store_tmpdir_create(store, "stub", &tmp);
+	for (size_t i = 0; r == 0 && i < sizeof(dirs) / sizeof(dirs[0]); i++)
+		if (mkdirat(tmp.fd, dirs[i], strcmp(dirs[i], "tmp") ? 0755 : 01777) < 0)
+			r = -errno;
+	if (r == 0 && fchmodat(tmp.fd, "tmp", 01777, 0) < 0)
+		r = -errno;
+	if (r == 0) {
+		fd = openat(tmp.fd, "etc/resolv.conf", O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+		r = fd < 0 ? -errno : 0;
+		if (fd >= 0)
+			close(fd);
+	}
+	if (r == 0 && (r = store_lock(store)) == 0) {
+		r = store_tmpdir_commit(&tmp, store->dirfd, "stub");
+		store_unlock(store);
+		if (r == -EEXIST || r == -ENOTEMPTY)
+			r = 0; /* made by another command meanwhile */
+	}
+	if (r < 0) {
+		free(path);
+		return r;
+	}
+	*ret_path = path;
+	return 0;
+}

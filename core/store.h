@@ -42,6 +42,14 @@ void store_tmpdir_discard(store_tmpdir *tmp);
 
 #define _cleanup_tmpdir_ __attribute__((cleanup(store_tmpdir_discard)))
 
+/*
+ * STORE/stub: a tiny layer put below every sandbox's image, so that the
+ * mountpoints a sandbox needs (/etc/resolv.conf, /dev, /proc, /sys, /tmp)
+ * exist even when the image lacks them — without writing them into the
+ * sandbox's changes (or a commit).  Created on first use.
+ */
+int store_stub_layer(isofs_store *store, char **ret_path);
+
 /* Removes temp dirs nobody holds.  Caller holds the store lock. */
 int store_clean_stale(isofs_store *store);
 

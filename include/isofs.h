@@ -125,7 +125,14 @@ int isofs_image_get(isofs_store *store, const char *name, isofs_image_info *ret_
 int isofs_image_list(isofs_store *store, isofs_image_info **ret_infos, size_t *ret_n, isofs_error *err);
 /* The image's metadata as a JSON document (malloc'ed). */
 int isofs_image_inspect_json(isofs_store *store, const char *name, char **ret_json, isofs_error *err);
+/* Refuses (-EBUSY) an image other images are built on or sandboxes use. */
 int isofs_image_remove(isofs_store *store, const char *name, isofs_error *err);
+/*
+ * Writes the image's merged tree — all its layers flattened — as a pax tar to
+ * FILE (through a temporary name, renamed when complete) or to stdout_fd for
+ * "-".  `isofs image import` reads it back to the same tree.
+ */
+int isofs_image_export(isofs_store *store, const char *name, const char *file, int stdout_fd, isofs_error *err);
 
 /* ---- sandboxes ------------------------------------------------------- */
 
@@ -138,9 +145,27 @@ typedef struct isofs_sandbox_info {
 	int64_t created;
 	char *mountpoint;          /* where it is mounted now, NULL when not */
 	pid_t daemon;              /* the overlay server serving that mount, 0 when none */
+	bool in_use;               /* mounted, or a command runs in it */
+	uint64_t changes;          /* bytes in its upper directory (isofs_sandbox_list only) */
 } isofs_sandbox_info;
 
 void isofs_sandbox_info_free(isofs_sandbox_info *info);
+void isofs_sandbox_info_list_free(isofs_sandbox_info *infos, size_t n);
+/* All sandboxes, sorted by name. */
+int isofs_sandbox_list(isofs_store *store, isofs_sandbox_info **ret_infos, size_t *ret_n, isofs_error *err);
+/* Refuses (-EBUSY) while mounted or running, unless `force`, which unmounts and stops it first. */
+int isofs_sandbox_remove(isofs_store *store, const char *name, bool force, isofs_error *err);
+/* Drops every change (refused while in use). */
+int isofs_sandbox_reset(isofs_store *store, const char *name, isofs_error *err);
+/* The changes against the image: 'A' added, 'C' changed, 'D' deleted, with "/path"; a non-zero return stops. */
+typedef int (*isofs_diff_fn)(char kind, const char *path, void *userdata);
+int isofs_sandbox_diff(isofs_store *store, const char *name, isofs_diff_fn fn, void *userdata, isofs_error *err);
+/*
+ * Makes the sandbox's changes a new image NEW_IMAGE layered on the sandbox's
+ * image (no copy: the changes move; whiteouts and opaque markers kept); the
+ * sandbox then stands on NEW_IMAGE with no changes.  Refused while in use.
+ */
+int isofs_sandbox_commit(isofs_store *store, const char *name, const char *new_image, isofs_error *err);
 /* Creates sandbox NAME of IMAGE (an empty upper). -EEXIST when it exists. */
 int isofs_sandbox_create(isofs_store *store, const char *name, const char *image, isofs_error *err);
 int isofs_sandbox_get(isofs_store *store, const char *name, isofs_sandbox_info *ret_info, isofs_error *err);

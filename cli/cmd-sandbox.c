@@ -1,0 +1,251 @@
+/* SPDX-License-Identifier: MIT */
+/* `isofs sandbox …`: create, ls, rm, reset, diff, commit. */
+#include <cjson/cJSON.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cli.h"
+
+const char cmd_sandbox_usage[] =
+	"Usage: isofs sandbox COMMAND …\n"
+	"\n"
+	"  create NAME IMAGE          a persistent sandbox of IMAGE (no changes yet)\n"
+	"  ls [--json]                name, image, size of changes, where mounted, in use\n"
+	"  rm [--force] NAME…         remove (refused while mounted or running, unless --force)\n"
+	"  reset NAME                 drop every change\n"
+	"  diff [--json] NAME         the changes against the image: A added, C changed, D deleted\n"
+	"  commit NAME NEW_IMAGE      the changes as a new image layered on the sandbox's image;\n"
+	"                             the sandbox then stands on NEW_IMAGE with no changes\n"
+	"\n"
+	"Use a sandbox with `isofs mount IMAGE MOUNTPOINT --sandbox NAME` and\n"
+	"`isofs run --sandbox NAME -- CMD`.\n";
+
+static int sandbox_create(const struct cli_globals *g, int argc, char **argv)
+{
+	isofs_error err = { 0 };
+	isofs_store *store = NULL;
+	int c, ex = EXIT_OK, r;
+
+	while ((c = cli_getopt(argc, argv, cli_help_only, cmd_sandbox_usage, "sandbox ", &ex)) != -1)
+		return ex;
+	if (argc - optind != 2)
+		return cli_usage_error("sandbox ", "create: expected NAME IMAGE");
+	if (!isofs_name_is_valid(argv[optind]) || !isofs_name_is_valid(argv[optind + 1]))
+		return cli_usage_error("sandbox ", "invalid name '%s'",
+				       isofs_name_is_valid(argv[optind]) ? argv[optind + 1] : argv[optind]);
+	if ((ex = cli_open_store(g, &store)) != EXIT_OK)
+		return ex;
+	r = isofs_sandbox_create(store, argv[optind], argv[optind + 1], &err);
+	isofs_store_close(store);
+	return r < 0 ? cli_fail(&err) : EXIT_OK;
+}
+
+static int sandbox_ls(const struct cli_globals *g, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "json", no_argument, NULL, 'j' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	isofs_sandbox_info *v = NULL;
+	isofs_error err = { 0 };
+	isofs_store *store = NULL;
+	bool json = false;
+	size_t n = 0;
+	int c, ex = EXIT_OK, r;
+
+	while ((c = cli_getopt(argc, argv, opts, cmd_sandbox_usage, "sandbox ", &ex)) != -1) {
+		if (c != 'j')
+			return ex;
+		json = true;
+	}
+	if (optind != argc)
+		return cli_usage_error("sandbox ", "ls: unexpected argument '%s'", argv[optind]);
+	if ((ex = cli_open_store(g, &store)) != EXIT_OK)
+		return ex;
+	r = isofs_sandbox_list(store, &v, &n, &err);
+	isofs_store_close(store);
+	if (r < 0)
+		return cli_fail(&err);
+	if (json) {
+		cJSON *arr = cJSON_CreateArray();
+		char *text;
+		for (size_t i = 0; arr && i < n; i++) {
+			cJSON *o = cJSON_CreateObject();
+			cJSON_AddStringToObject(o, "name", v[i].name);
+			cJSON_AddStringToObject(o, "image", v[i].image);
+			cJSON_AddNumberToObject(o, "changes", (double) v[i].changes);
+			if (v[i].mountpoint)
+				cJSON_AddStringToObject(o, "mountpoint", v[i].mountpoint);
+			else
+				cJSON_AddNullToObject(o, "mountpoint");
+			cJSON_AddBoolToObject(o, "in_use", v[i].in_use);
+			cJSON_AddBoolToObject(o, "running", v[i].in_use && !v[i].mountpoint);
+			cJSON_AddNumberToObject(o, "created_unix", (double) v[i].created);
+			cJSON_AddItemToArray(arr, o);
+		}
+		text = arr ? cJSON_Print(arr) : NULL;
+		cJSON_Delete(arr);
+		if (text)
+			puts(text);
+		free(text);
+	} else {
+		printf("%-24s %-20s %10s  %-8s %s\n", "NAME", "IMAGE", "CHANGES", "STATE", "MOUNTED AT");
+		for (size_t i = 0; i < n; i++) {
+			char size[32];
+			cli_format_size(size, sizeof(size), v[i].changes);
+			printf("%-24s %-20s %10s  %-8s %s\n", v[i].name, v[i].image, size,
+			       v[i].mountpoint ? "mounted" : v[i].in_use ? "running" : "idle",
+			       v[i].mountpoint ? v[i].mountpoint : "-");
+		}
+	}
+	isofs_sandbox_info_list_free(v, n);
+	return EXIT_OK;
+}
+
+static int sandbox_rm(const struct cli_globals *g, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "force", no_argument, NULL, 'f' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	isofs_store *store = NULL;
+	bool force = false;
+	int c, ex = EXIT_OK;
+
+	while ((c = cli_getopt(argc, argv, opts, cmd_sandbox_usage, "sandbox ", &ex)) != -1) {
+		if (c != 'f')
+			return ex;
+		force = true;
+	}
+	if (optind >= argc)
+		return cli_usage_error("sandbox ", "rm: expected at least one NAME");
+	for (int i = optind; i < argc; i++)
+		if (!isofs_name_is_valid(argv[i]))
+			return cli_usage_error("sandbox ", "invalid sandbox name '%s'", argv[i]);
+	if ((ex = cli_open_store(g, &store)) != EXIT_OK)
+		return ex;
+	for (int i = optind; i < argc; i++) {
+		isofs_error err = { 0 };
+		if (isofs_sandbox_remove(store, argv[i], force, &err) < 0)
+			ex = cli_fail(&err);
+	}
+	isofs_store_close(store);
+	return ex;
+}
+
+static int sandbox_reset(const struct cli_globals *g, int argc, char **argv)
+{
+	isofs_error err = { 0 };
+	isofs_store *store = NULL;
+	int c, ex = EXIT_OK, r;
+
+	while ((c = cli_getopt(argc, argv, cli_help_only, cmd_sandbox_usage, "sandbox ", &ex)) != -1)
+		return ex;
+	if (argc - optind != 1 || !isofs_name_is_valid(argv[optind]))
+		return cli_usage_error("sandbox ", "reset: expected one valid NAME");
+	if ((ex = cli_open_store(g, &store)) != EXIT_OK)
+		return ex;
+	r = isofs_sandbox_reset(store, argv[optind], &err);
+	isofs_store_close(store);
+	return r < 0 ? cli_fail(&err) : EXIT_OK;
+}
+
+static int print_change(char kind, const char *path, void *userdata)
+{
+	cJSON *arr = userdata;
+
+	if (arr) {
+		cJSON *o = cJSON_CreateObject();
+		char k[2] = { kind, 0 };
+		cJSON_AddStringToObject(o, "kind", k);
+		cJSON_AddStringToObject(o, "path", path);
+		cJSON_AddItemToArray(arr, o);
+	} else {
+		printf("%c %s\n", kind, path);
+	}
+	return 0;
+}
+
+static int sandbox_diff(const struct cli_globals *g, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "json", no_argument, NULL, 'j' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	isofs_error err = { 0 };
+	isofs_store *store = NULL;
+	cJSON *arr = NULL;
+	int c, ex = EXIT_OK, r;
+
+	while ((c = cli_getopt(argc, argv, opts, cmd_sandbox_usage, "sandbox ", &ex)) != -1) {
+		if (c != 'j')
+			return ex;
+		arr = cJSON_CreateArray();
+	}
+	if (argc - optind != 1 || !isofs_name_is_valid(argv[optind])) {
+		cJSON_Delete(arr);
+		return cli_usage_error("sandbox ", "diff: expected one valid NAME");
+	}
+	if ((ex = cli_open_store(g, &store)) != EXIT_OK) {
+		cJSON_Delete(arr);
+		return ex;
+	}
+	r = isofs_sandbox_diff(store, argv[optind], print_change, arr, &err);
+	isofs_store_close(store);
+	if (r < 0) {
+		cJSON_Delete(arr);
+		return cli_fail(&err);
+	}
+	if (arr) {
+		char *text = cJSON_Print(arr);
+		if (text)
+			puts(text);
+		free(text);
+		cJSON_Delete(arr);
+	}
+	return EXIT_OK;
+}
+
+static int sandbox_commit(const struct cli_globals *g, int argc, char **argv)
+{
+	isofs_error err = { 0 };
+	isofs_store *store = NULL;
+	int c, ex = EXIT_OK, r;
+
+	while ((c = cli_getopt(argc, argv, cli_help_only, cmd_sandbox_usage, "sandbox ", &ex)) != -1)
+		return ex;
+	if (argc - optind != 2)
+		return cli_usage_error("sandbox ", "commit: expected NAME NEW_IMAGE");
+	for (int i = optind; i < argc; i++)
+		if (!isofs_name_is_valid(argv[i]))
+			return cli_usage_error("sandbox ", "invalid name '%s'", argv[i]);
+	if ((ex = cli_open_store(g, &store)) != EXIT_OK)
+		return ex;
+	r = isofs_sandbox_commit(store, argv[optind], argv[optind + 1], &err);
+	isofs_store_close(store);
+	if (r < 0)
+		return cli_fail(&err);
+	printf("committed sandbox '%s' as image '%s'\n", argv[optind], argv[optind + 1]);
+	return EXIT_OK;
+}
+
+static const cli_command sandbox_commands[] = {
+	{ "create", sandbox_create, "a persistent sandbox of an image", cmd_sandbox_usage },
+	{ "ls", sandbox_ls, "list sandboxes", cmd_sandbox_usage },
+	{ "rm", sandbox_rm, "remove sandboxes", cmd_sandbox_usage },
+	{ "reset", sandbox_reset, "drop every change", cmd_sandbox_usage },
+	{ "diff", sandbox_diff, "the changes against the image", cmd_sandbox_usage },
+	{ "commit", sandbox_commit, "the changes as a new image", cmd_sandbox_usage },
+	{ NULL, NULL, NULL, NULL },
+};
+
+int cmd_sandbox(const struct cli_globals *g, int argc, char **argv)
+{
+	return cli_dispatch(g, "sandbox ", sandbox_commands, argc - 1, argv + 1);
+}
