@@ -1,0 +1,132 @@
+#!/bin/bash
+# isofs sandbox …: create, ls, rm, reset, diff, commit; images that stack; export.
+. "$(dirname "$0")/lib.sh"
+setup_tmp
+
+force_unmount() {
+	if [ "$IS_ROOT" -eq 1 ]; then umount -l "$1"; else fusermount3 -uz "$1"; fi
+}
+at_cleanup 'for m in $(awk -v p="$T" "index(\$5, p \"/\") == 1 { print \$5 }" /proc/self/mountinfo); do force_unmount "$m"; done'
+mkdir -p "$T/mp" "$T/mp2"
+
+run iso image bootstrap bb --busybox
+is "$RUN_RC" 0 "bootstrap the busybox image" || true
+
+# ---- create, ls ------------------------------------------------------------------
+run iso sandbox create dev bb
+is "$RUN_RC" 0 "sandbox create"
+run iso sandbox create dev bb
+expect_refused "a duplicate sandbox name"
+run iso sandbox create other nosuchimage
+expect_refused "a sandbox of a missing image"
+run iso sandbox create 'bad/name' bb
+expect_refused "an invalid sandbox name" 2
+run iso sandbox ls --json
+is "$(echo "$RUN_OUT" | "$PYTHON" -c 'import json,sys; print([(s["name"], s["image"], s["mountpoint"], s["in_use"]) for s in json.load(sys.stdin)])')" \
+	"[('dev', 'bb', None, False)]" "sandbox ls --json: name, image, not mounted, not in use"
+
+# ---- changes, diff ---------------------------------------------------------------------
+run iso run --sandbox dev -- /bin/sh -c 'echo hi > /etc/motd; rm /etc/hosts; mkdir -p /opt/x; echo y > /opt/x/y; echo more >> /etc/passwd'
+is "$RUN_RC" 0 "changes made in the sandbox"
+run iso sandbox diff dev
+is "$RUN_OUT" "C /etc
+D /etc/hosts
+A /etc/motd
+C /etc/passwd
+C /opt
+A /opt/x
+A /opt/x/y" "sandbox diff: A added, C changed, D deleted (mountpoints like resolv.conf never show)"
+run iso sandbox diff --json dev
+like "$RUN_OUT" '"kind":[[:space:]]*"D",[[:space:]]*"path":[[:space:]]*"/etc/hosts"' "sandbox diff --json"
+run iso sandbox ls
+like "$RUN_OUT" 'dev +bb +[0-9.]+ (B|KiB|MiB) +idle' "sandbox ls: the size of the changes, idle"
+
+# ---- in use: mounted and running -------------------------------------------------------
+run iso mount bb "$T/mp" --sandbox dev
+is "$RUN_RC" 0 "mount the sandbox"
+run iso sandbox ls --json
+like "$RUN_OUT" "\"mountpoint\":[[:space:]]*\"$T/mp\"" "sandbox ls shows where it is mounted"
+run iso run --sandbox dev -- cat /etc/motd
+is "$RUN_OUT" hi "a run in a mounted sandbox uses its view"
+iso run --sandbox dev -- /bin/sh -c 'echo from-run > /root/r' >/dev/null 2>&1
+is "$(cat "$T/mp/root/r" 2>&1)" from-run "... its writes are seen in the mount at once"
+echo from-host >"$T/mp/root/h"
+run iso run --sandbox dev -- cat /root/h
+is "$RUN_OUT" from-host "... and the mount's writes in the run"
+run iso mount bb "$T/mp2" --sandbox dev
+expect_refused "a second mount of a mounted sandbox"
+run iso sandbox reset dev
+expect_refused "reset of a mounted sandbox"
+run iso sandbox commit dev img1
+expect_refused "commit of a mounted sandbox"
+run iso sandbox rm dev
+expect_refused "rm of a mounted sandbox"
+like "$RUN_ERR" "mounted at $T/mp" "... says where"
+run iso umount "$T/mp"
+
+"$ISOFS_BIN" --store "$STORE" run --sandbox dev -- /bin/sh -c 'echo ready; sleep 30' >"$T/running" 2>&1 &
+runpid=$!
+bg_track "$runpid"
+wait_until 10 grep -q ready "$T/running"
+run iso sandbox ls --json
+like "$RUN_OUT" '"running":[[:space:]]*true' "sandbox ls shows a running command"
+run iso run --sandbox dev -- true
+expect_refused "a second run while one runs in the unmounted sandbox" 125
+run iso sandbox rm --force dev-missing
+isnt "$RUN_RC" 0 "rm of a missing sandbox fails"
+
+# ---- commit: images that stack -----------------------------------------------------------------
+kill "$runpid" 2>/dev/null
+wait "$runpid" 2>/dev/null
+run iso sandbox commit dev img1
+is "$RUN_RC" 0 "commit"
+run iso image inspect img1
+like "$RUN_OUT" '"parent":[[:space:]]*"bb"' "the new image records its parent"
+num "$(du -sk "$STORE/images/img1/rootfs" | cut -f1)" -lt 200 "the new image is a layer of the changes, not a copy"
+run iso sandbox diff dev
+is "$RUN_OUT" "" "the sandbox stands on the new image with no changes"
+run iso run img1 -- /bin/sh -c 'cat /etc/motd; ls /etc/hosts; cat /opt/x/y'
+is "$RUN_OUT" $'hi\ny' "a run of the new image sees the changes"
+like "$RUN_ERR" "hosts" "... and the deletion (whiteout kept)"
+run iso run --sandbox dev -- /bin/sh -c 'rm /etc/motd; mkdir /opt/x2; echo z > /root/z'
+run iso sandbox commit dev img2
+run iso run img2 -- /bin/sh -c 'ls /etc/motd 2>&1; cat /root/z /opt/x/y; ls -d /opt/x2'
+is "$RUN_OUT" $'ls: /etc/motd: No such file or directory\nz\ny\n/opt/x2' "three layers deep: whiteouts and files of every layer"
+run iso image rm img1
+expect_refused "image rm of an image another is built on"
+run iso image rm bb
+expect_refused "image rm of the base of a stack"
+
+# ---- export ------------------------------------------------------------------------------------------
+run iso image export img2 "$T/img2.tar"
+is "$RUN_RC" 0 "export a stacked image"
+ok "export wrote no temporary file next to it" test -z "$(ls "$T" | grep isofs-tmp)"
+run iso image import img2copy "$T/img2.tar"
+is "$RUN_RC" 0 "import the export"
+run iso image export img2copy "$T/img2copy.tar"
+is "$(tar --full-time -tvf "$T/img2copy.tar" | LC_ALL=C sort)" "$(tar --full-time -tvf "$T/img2.tar" | LC_ALL=C sort)" \
+	"the export imports back to the same tree (types, modes, owners, sizes, times)"
+is "$(tar -xOf "$T/img2.tar" ./root/z)" z "the export holds the top layer's files"
+unlike "$(tar -tf "$T/img2.tar")" 'etc/motd' "... and not what a whiteout removed"
+run sh -c "'$ISOFS_BIN' --store '$STORE' image export img2 - | tar -tf - | wc -l"
+is "$RUN_OUT" "$(tar -tf "$T/img2.tar" | wc -l)" "export to stdout"
+run iso image export nosuch "$T/x.tar"
+expect_refused "export of a missing image"
+ok "no file left for a failed export" test ! -e "$T/x.tar"
+
+# ---- reset, rm ---------------------------------------------------------------------------------------------
+run iso run --sandbox dev -- /bin/sh -c 'echo junk > /junk'
+run iso sandbox reset dev
+is "$RUN_RC" 0 "reset"
+run iso sandbox diff dev
+is "$RUN_OUT" "" "reset drops every change"
+run iso mount img2 "$T/mp" --sandbox dev
+run iso sandbox rm --force dev
+is "$RUN_RC" 0 "rm --force of a mounted sandbox"
+run sh -c "awk -v p='$T/mp' '\$5 == p' /proc/self/mountinfo | wc -l"
+is "$RUN_OUT" 0 "... unmounted it first"
+run iso sandbox ls --json
+is "$RUN_OUT" "[]" "... and it is gone"
+ok "nothing left in the store's tmp/" tmp_is_empty
+
+done_testing
