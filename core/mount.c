@@ -428,3 +428,40 @@ int isofs_umount(isofs_store *store, const char *mountpoint, isofs_error *err)
 		(void) unlinkat(dfd, SANDBOX_MOUNT, 0);
 	return 0;
 }
+
+int mount_clean_stale(isofs_store *store)
+{
+	_cleanup_closedir_ DIR *d = NULL;
+	struct dirent *de;
+	int fd = openat(store->sandboxes_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+	if (fd < 0)
+		return -errno;
+	d = fdopendir(fd);
+	if (!d) {
+		close(fd);
+		return -ENOMEM;
+	}
+	while ((de = readdir(d))) {
+		_cleanup_close_ int dfd = -EBADF, lock = -EBADF;
+		_cleanup_free_ char *text = NULL;
+		_cleanup_json_ cJSON *j = NULL;
+		const cJSON *m;
+
+		if (!isofs_name_is_valid(de->d_name))
+			continue;
+		dfd = openat(store->sandboxes_fd, de->d_name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (dfd < 0 || faccessat(dfd, SANDBOX_MOUNT, F_OK, AT_SYMLINK_NOFOLLOW) < 0)
+			continue;
+		lock = openat(dfd, SANDBOX_LOCK, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+		if (lock < 0 || flock(lock, LOCK_SH | LOCK_NB) < 0)
+			continue; /* its server is alive */
+		/* A server that died (kill -9, a crash) left its record, and maybe a mount that only fails. */
+		if (read_file_at(dfd, SANDBOX_MOUNT, 65536, &text, NULL) == 0 && (j = cJSON_Parse(text)) &&
+		    cJSON_IsString(m = cJSON_GetObjectItemCaseSensitive(j, "mountpoint")) &&
+		    is_overlay_mount(m->valuestring))
+			(void) unmount_path(m->valuestring, true);
+		(void) unlinkat(dfd, SANDBOX_MOUNT, 0);
+	}
+	return 0;
+}

@@ -80,6 +80,8 @@ static int sandbox_list(isofs_store *store, bool with_changes, isofs_sandbox_inf
 
 int isofs_sandbox_list(isofs_store *store, isofs_sandbox_info **ret, size_t *ret_n, isofs_error *err)
 {
+	/* The truth after a crash: dead servers' mounts and records go first. */
+	(void) mount_clean_stale(store);
 	return sandbox_list(store, true, ret, ret_n, err);
 }
 

@@ -16,6 +16,8 @@
 
 /* Opens the sandbox directory (O_PATH). */
 int sandbox_open_dir(isofs_store *store, const char *name, int *ret_fd, isofs_error *err);
+/* Unmounts (lazily) what killed overlay servers left mounted, and forgets their records. */
+int mount_clean_stale(isofs_store *store);
 /* The sandboxes without measuring their changes (cheap). */
 int sandbox_list_names(isofs_store *store, isofs_sandbox_info **ret, size_t *ret_n, isofs_error *err);
 /* A fresh name "IMAGE-xxxxxx" (malloc'ed). */

@@ -114,6 +114,20 @@ run iso image export nosuch "$T/x.tar"
 expect_refused "export of a missing image"
 ok "no file left for a failed export" test ! -e "$T/x.tar"
 
+# ---- recovery after a crash ---------------------------------------------------------------------------
+run iso mount img2 "$T/mp" --sandbox dev
+echo "before the crash" >"$T/mp/root/crash"
+pid=$(sed -n 's/.*"pid":[[:space:]]*\([0-9]*\).*/\1/p' "$STORE/sandboxes/dev/mount.json")
+kill -9 "$pid"
+wait_until 5 sh -c "! grep -q '^State:[[:space:]]*[RSD]' /proc/$pid/status 2>/dev/null"
+run iso sandbox ls --json
+is "$(echo "$RUN_OUT" | "$PYTHON" -c 'import json,sys; print([(s["name"], s["mountpoint"], s["in_use"]) for s in json.load(sys.stdin)])')" \
+	"[('dev', None, False)]" "after the server was killed, sandbox ls tells the truth"
+run sh -c "awk -v p='$T/mp' '\$5 == p' /proc/self/mountinfo | wc -l"
+is "$RUN_OUT" 0 "... and the dead mount was cleaned"
+run iso run --sandbox dev -- cat /root/crash
+is "$RUN_OUT" "before the crash" "... and nothing that reached the upper was lost"
+
 # ---- reset, rm ---------------------------------------------------------------------------------------------
 run iso run --sandbox dev -- /bin/sh -c 'echo junk > /junk'
 run iso sandbox reset dev
