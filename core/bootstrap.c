@@ -387,6 +387,64 @@ static int debian_build(int rootfd, int workfd, void *ctx, isofs_import_stats *s
 	return 0;
 }
 
+/*
+ * As a user: debootstrap needs root, mmdebstrap does not (--mode=unshare,
+ * with the user's subordinate ids); its tar stream is imported as it comes.
+ */
+static int bootstrap_debian_rootless(isofs_store *store, const char *name, const isofs_import_options *opts,
+				     isofs_import_stats *ret_stats, isofs_error *err)
+{
+	_cleanup_free_ char *mmdebstrap = NULL;
+	const char *mirror = opts->mirror && *opts->mirror ? opts->mirror : "http://deb.debian.org/debian";
+	posix_spawn_file_actions_t fa;
+	isofs_error ignored = { 0 };
+	int pipefd[2], status, r, spawned;
+	pid_t pid;
+
+	if (find_program("mmdebstrap", &mmdebstrap) < 0)
+		return error_set(err, EPERM, "a Debian image as a user needs mmdebstrap (package mmdebstrap); "
+					     "debootstrap needs root");
+	if (pipe2(pipefd, O_CLOEXEC) < 0)
+		return error_errno(err, errno, "pipe");
+	char *argv[] = { mmdebstrap, (char *) "--quiet", (char *) "--mode=unshare", (char *) "--variant=minbase",
+			 (char *) opts->suite, (char *) "-", (char *) mirror, NULL };
+	posix_spawn_file_actions_init(&fa);
+	(void) posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+	(void) posix_spawn_file_actions_adddup2(&fa, pipefd[1], 1);
+	(void) posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
+	{
+		/*
+		 * Its root lives in TMPDIR and must be reachable by the subordinate ids
+		 * it maps, which a private TMPDIR (0700) is not: the shared /tmp is.
+		 */
+		char *envp[64];
+		int n = 0;
+		for (char **e = environ; *e && n < 62; e++)
+			if (strncmp(*e, "TMPDIR=", 7) != 0)
+				envp[n++] = *e;
+		envp[n++] = (char *) "TMPDIR=/tmp";
+		envp[n] = NULL;
+		spawned = posix_spawn(&pid, mmdebstrap, &fa, NULL, argv, envp);
+	}
+	posix_spawn_file_actions_destroy(&fa);
+	close(pipefd[1]);
+	if (spawned != 0) {
+		close(pipefd[0]);
+		return error_errno(err, spawned, "running %s", mmdebstrap);
+	}
+	r = isofs_image_import(store, name, "-", pipefd[0], opts, ret_stats, err);
+	close(pipefd[0]);
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+		if (r == 0)
+			(void) isofs_image_remove(store, name, &ignored); /* a whole tar, but mmdebstrap failed */
+		return error_set(err, EIO, "mmdebstrap %s failed (status %d)", opts->suite,
+				 WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
+	}
+	return r;
+}
+
 int isofs_image_bootstrap_debian(isofs_store *store, const char *name, const isofs_import_options *opts,
 				 isofs_import_stats *ret_stats, isofs_error *err)
 {
@@ -403,10 +461,7 @@ int isofs_image_bootstrap_debian(isofs_store *store, const char *name, const iso
 		if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '-'))
 			return error_set(err, EINVAL, "invalid Debian suite '%s'", opts->suite);
 	if (geteuid() != 0)
-		return error_set(err, EPERM,
-				 "debootstrap needs root; as a user, make a tarball with "
-				 "'mmdebstrap --mode=unshare --variant=minbase %s out.tar' and import it",
-				 opts->suite);
+		return bootstrap_debian_rootless(store, name, opts, ret_stats, err);
 	if (find_program("debootstrap", &debootstrap) < 0)
 		return error_set(err, ENOENT, "debootstrap not found; install the debootstrap package");
 	d.debootstrap = debootstrap;

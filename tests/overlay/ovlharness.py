@@ -901,9 +901,12 @@ def snapshot(root, content=True, dir_nlink=False):
     return entries
 
 
-def diff_snapshots(a, b, la="kernel", lb="isofs", limit=40):
-    """Lines describing how b differs from a (empty when equal)."""
+def diff_snapshots(a, b, la="kernel", lb="isofs", limit=40, ignore=()):
+    """Lines describing how b differs from a (empty when equal); fields in `ignore` are not compared."""
     out = []
+    if ignore:
+        a = {p: {k: v for k, v in e.items() if k not in ignore} for p, e in a.items()}
+        b = {p: {k: v for k, v in e.items() if k not in ignore} for p, e in b.items()}
     for p in sorted(set(a) | set(b)):
         if p not in b:
             out.append(f"{p}: only in {la}: {a[p]}")

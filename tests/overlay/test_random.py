@@ -267,6 +267,12 @@ def documented(mode, op, ko, io):
     return None
 
 
+ROOTLESS_LINKS = ("rootless kernel overlayfs (userxattr) presents the names of a hard-linked copied-up file with "
+                  "different st_ino: hard-link groups are not compared rootless")
+ROOTLESS_REDIRECT = ("rootless kernel overlayfs (userxattr, redirect_dir=nofollow) refuses directories carrying a "
+                     "redirect: the isofs upper through the kernel is not compared after a directory rename")
+
+
 def undo_isofs(runner, op):
     """After a documented divergence: bring isofs back to the kernel's state."""
     if op[0] == "rename":
@@ -296,6 +302,9 @@ def run_seed(tap, mode, seed, nops, check_every, verbose, tmp):
     failed = None
     ndoc = {}
     snaps = {}
+    ignore = ("links",) if mode != "root" else ()
+    if ignore:
+        ndoc[ROOTLESS_LINKS] = 0
     with H.Watchdog(1800, f"seed {seed}"):
         mk = H.mount("kernel", lk, mode)
         mi = H.mount("isofs", li, mode)
@@ -316,7 +325,7 @@ def run_seed(tap, mode, seed, nops, check_every, verbose, tmp):
                     if ko[0] == "err" and io[0] == "ok":
                         undo_isofs(ri, op)
                 if check_every and (i + 1) % check_every == 0:
-                    d = H.diff_snapshots(H.snapshot(mk.root), H.snapshot(mi.root))
+                    d = H.diff_snapshots(H.snapshot(mk.root), H.snapshot(mi.root), ignore=ignore)
                     if d:
                         failed = (f"seed {seed}: trees differ after op #{i} {short(op)}",
                                   f"replay: {sys.argv[0]} --mode {mode} --seed {seed} --ops {i + 1} -v", *d)
@@ -335,12 +344,14 @@ def run_seed(tap, mode, seed, nops, check_every, verbose, tmp):
                 tap.ok(False, f"{tag}: isofs-overlay exits cleanly", str(e))
     tap.ok(failed is None, f"{tag}: every operation gives the same result", *(failed or ()))
     for why, n in ndoc.items():
-        tap.diag(f"DOCUMENTED DIFFERENCE ({n}x, isofs brought back in line): {why}")
+        tap.diag(f"DOCUMENTED DIFFERENCE ({n}x, isofs brought back in line): {why}" if n else
+                 f"DOCUMENTED DIFFERENCE: {why}")
     if failed:
         H.rm_tree(base)
         return
-    d = H.diff_snapshots(snaps["kernel"], snaps["isofs"])
+    d = H.diff_snapshots(snaps["kernel"], snaps["isofs"], ignore=ignore)
     tap.ok(not d, f"{tag}: the final trees agree", *d)
+    renamed_dirs = any(k.startswith("rootless kernel overlayfs (userxattr, redirect_dir") for k in ndoc)
     for tagu, layers, ref in (("kernel's upper", lk, "kernel"), ("isofs's upper", li, "isofs")):
         for kind in ("kernel", "isofs"):
             with H.Watchdog(600, f"seed {seed} remount"):
@@ -350,7 +361,10 @@ def run_seed(tap, mode, seed, nops, check_every, verbose, tmp):
                 finally:
                     m.umount(force=True)
             what = "after remount" if kind == ref else f"{tagu} mounted by {kind}"
-            d = H.diff_snapshots(snaps[ref], s, ref, f"{kind} remount")
+            d = H.diff_snapshots(snaps[ref], s, ref, f"{kind} remount", ignore=ignore)
+            if d and renamed_dirs and ref == "isofs" and kind == "kernel":
+                tap.documented_difference(f"{tag}: {what}: same tree", ROOTLESS_REDIRECT)
+                continue
             tap.ok(not d, f"{tag}: {what}: same tree", *d)
     H.rm_tree(base)
 
