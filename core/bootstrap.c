@@ -23,6 +23,7 @@
 #include "fs-util.h"
 #include "image.h"
 #include "isofs.h"
+#include "spawn-util.h"
 #include "tree-write.h"
 
 extern char **environ;
@@ -60,38 +61,6 @@ static int find_program(const char *prog, char **ret_path)
 	return -ENOENT;
 }
 
-/*
- * Runs argv with stdout to `out_fd` and stderr to `err_fd` (-1: /dev/null for
- * both when out_fd is -1) and returns its exit status, or -errno.
- */
-static int run_program(const char *path, char *const argv[], int out_fd, int err_fd)
-{
-	posix_spawn_file_actions_t fa;
-	pid_t pid;
-	int r, status;
-
-	if (posix_spawn_file_actions_init(&fa) != 0)
-		return -ENOMEM;
-	(void) posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-	if (out_fd >= 0)
-		(void) posix_spawn_file_actions_adddup2(&fa, out_fd, 1);
-	else
-		(void) posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
-	if (err_fd >= 0)
-		(void) posix_spawn_file_actions_adddup2(&fa, err_fd, 2);
-	else
-		(void) posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
-	r = posix_spawn(&pid, path, &fa, NULL, argv, environ);
-	posix_spawn_file_actions_destroy(&fa);
-	if (r != 0)
-		return -r;
-	while (waitpid(pid, &status, 0) < 0)
-		if (errno != EINTR)
-			return -errno;
-	if (WIFEXITED(status))
-		return WEXITSTATUS(status);
-	return 128 + WTERMSIG(status);
-}
 
 /* ---- busybox ---------------------------------------------------------------- */
 
@@ -130,7 +99,7 @@ static int busybox_applets(const char *busybox, char **ret_list, isofs_error *er
 		return error_errno(err, errno, "pipe");
 	/* The list is a few KiB and fits the pipe: run to the end first, then read. */
 	(void) fcntl(pipefd[1], F_SETPIPE_SZ, 1 << 20);
-	status = run_program(busybox, argv, pipefd[1], -1);
+	status = spawn_wait(busybox, argv, pipefd[1], -1);
 	close(pipefd[1]);
 	for (;;) {
 		ssize_t n;
@@ -376,7 +345,7 @@ static int debian_build(int rootfd, int workfd, void *ctx, isofs_import_stats *s
 
 	char *argv[] = { (char *) d->debootstrap, (char *) "--variant=minbase", (char *) d->suite, rootpath,
 			 (char *) d->mirror, NULL };
-	status = run_program(argv[0], argv, logfd, logfd);
+	status = spawn_wait(argv[0], argv, logfd, logfd);
 	if (status < 0)
 		return error_errno(err, status, "running %s", d->debootstrap);
 	if (status != 0) {

@@ -40,8 +40,8 @@ static int open_dir_for_removal(int dirfd, const char *name)
 	return fd < 0 ? -errno : fd;
 }
 
-/* A DIR* reading `dfd` from its start (a dup shares the offset, so rewind). */
-static DIR *opendir_fd(int dfd)
+/* A dup shares the offset with `dfd`: rewind. */
+DIR *opendir_fd(int dfd)
 {
 	int dupfd = fcntl(dfd, F_DUPFD_CLOEXEC, 3);
 	DIR *d;
@@ -100,6 +100,22 @@ static int rm_children(int dfd)
 		}
 	}
 	return -errno;
+}
+
+DIR *opendir_at(int dirfd, const char *name)
+{
+	int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	DIR *d;
+
+	if (fd < 0)
+		return NULL;
+	d = fdopendir(fd);
+	if (!d) {
+		int e = errno;
+		close(fd);
+		errno = e;
+	}
+	return d;
 }
 
 int rm_rf_at(int dirfd, const char *name)

@@ -5,6 +5,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <dirent.h>
 #include <sys/types.h>
 
 /*
@@ -25,6 +26,11 @@ int read_file_at(int dirfd, const char *name, size_t max, char **ret_data, size_
 
 /* Copies all data from `in` (at its offset) to `out`. */
 int copy_data_fd(int in, int out);
+
+/* A DIR* reading directory `fd` from its start (on a dup: `fd` stays the caller's). NULL with errno. */
+DIR *opendir_fd(int fd);
+/* A DIR* of `name` below dirfd ("." for dirfd itself); no symlink followed. NULL with errno. */
+DIR *opendir_at(int dirfd, const char *name);
 
 /* Writes all of `buf` (retrying short writes and EINTR). */
 int write_all(int fd, const void *buf, size_t len);

@@ -4,7 +4,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pwd.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,10 +13,10 @@
 #include "error.h"
 #include "fd-util.h"
 #include "fs-util.h"
+#include "spawn-util.h"
 
 #define RANGE 65536u
 
-extern char **environ;
 
 /* The first range of at least RANGE-1 ids for `user` (name or uid) in /etc/subuid or /etc/subgid. */
 static bool find_subid(const char *file, const char *name, unsigned id, unsigned *ret_start)
@@ -99,20 +98,8 @@ static int write_file(const char *path, const char *text)
 
 static int run_wait(char *const argv[])
 {
-	posix_spawn_file_actions_t fa;
-	pid_t pid;
-	int status, r;
-
-	posix_spawn_file_actions_init(&fa);
-	(void) posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
-	r = posix_spawnp(&pid, argv[0], &fa, NULL, argv, environ);
-	posix_spawn_file_actions_destroy(&fa);
-	if (r != 0)
-		return -r;
-	while (waitpid(pid, &status, 0) < 0)
-		if (errno != EINTR)
-			return -errno;
-	return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -EPERM;
+	int r = spawn_wait(argv[0], argv, -1, -1);
+	return r == 0 ? 0 : r < 0 ? r : -EPERM;
 }
 
 /* Run by a helper outside the new namespace: the maps of `pid`. */

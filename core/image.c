@@ -185,14 +185,10 @@ int isofs_image_list(isofs_store *store, isofs_image_info **ret_infos, size_t *r
 	isofs_image_info *infos = NULL;
 	size_t n = 0, cap = 0;
 	struct dirent *de;
-	int fd = openat(store->images_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 
-	if (fd < 0 || !(d = fdopendir(fd))) {
-		int e = errno;
-		if (fd >= 0)
-			close(fd);
-		return error_errno(err, e, "store %s: images", store->path);
-	}
+	d = opendir_at(store->images_fd, ".");
+	if (!d)
+		return error_errno(err, errno, "store %s: images", store->path);
 	while ((errno = 0, de = readdir(d))) {
 		isofs_image_info info;
 

@@ -14,6 +14,7 @@
 
 #include "error.h"
 #include "fd-util.h"
+#include "fs-util.h"
 #include "strset.h"
 
 int layer_chain_get(isofs_store *store, const char *name, struct layer_chain *ret, isofs_error *err)
@@ -133,17 +134,13 @@ static int walk_dir(const int *rootfds, int nroots, const char *path, struct wal
 
 	/* Names in the merged directory: each once, the topmost copy wins, whiteouts hide lower ones. */
 	for (int i = 0; i < ndirs && r == 0; i++) {
-		int dupfd = fcntl(dirs[i].fd, F_DUPFD_CLOEXEC, 3);
-		_cleanup_closedir_ DIR *d = dupfd >= 0 ? fdopendir(dupfd) : NULL;
+		_cleanup_closedir_ DIR *d = opendir_fd(dirs[i].fd);
 		struct dirent *de;
 
 		if (!d) {
-			if (dupfd >= 0)
-				close(dupfd);
 			r = -errno;
 			break;
 		}
-		rewinddir(d);
 		while (r == 0 && (errno = 0, de = readdir(d))) {
 			struct stat st;
 			char *child = NULL;

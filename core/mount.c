@@ -14,7 +14,6 @@
 #include <limits.h>
 #include <poll.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,9 +32,9 @@
 #include "layers.h"
 #include "sandbox.h"
 #include "serve.h"
+#include "spawn-util.h"
 #include "store.h"
 
-extern char **environ;
 
 /* An absolute, lexically normalised path; does not touch the path (a dead FUSE mount fails stat). */
 static int absolute_path(const char *path, char **ret)
@@ -289,15 +288,10 @@ static int find_mounted_sandbox(isofs_store *store, const char *mp, int *ret_dfd
 {
 	_cleanup_closedir_ DIR *d = NULL;
 	struct dirent *de;
-	int fd = openat(store->sandboxes_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 
-	if (fd < 0)
+	d = opendir_at(store->sandboxes_fd, ".");
+	if (!d)
 		return -errno;
-	d = fdopendir(fd);
-	if (!d) {
-		close(fd);
-		return -ENOMEM;
-	}
 	while ((de = readdir(d))) {
 		_cleanup_close_ int dfd = -EBADF;
 		_cleanup_free_ char *text = NULL;
@@ -348,22 +342,8 @@ static bool is_overlay_mount(const char *mp)
 static int run_fusermount(const char *mp, bool lazy)
 {
 	char *argv[] = { (char *) "fusermount3", (char *) (lazy ? "-uz" : "-u"), (char *) mp, NULL };
-	posix_spawn_file_actions_t fa;
-	pid_t pid;
-	int status, r;
-
-	if (posix_spawn_file_actions_init(&fa) != 0)
-		return -ENOMEM;
-	(void) posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
-	(void) posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
-	r = posix_spawnp(&pid, "fusermount3", &fa, NULL, argv, environ);
-	posix_spawn_file_actions_destroy(&fa);
-	if (r != 0)
-		return -r;
-	while (waitpid(pid, &status, 0) < 0)
-		if (errno != EINTR)
-			return -errno;
-	return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -EBUSY;
+	int r = spawn_wait("fusermount3", argv, -1, -1);
+	return r == 0 ? 0 : r < 0 ? r : -EBUSY;
 }
 
 static int unmount_path(const char *mp, bool lazy)
@@ -433,15 +413,10 @@ int mount_clean_stale(isofs_store *store)
 {
 	_cleanup_closedir_ DIR *d = NULL;
 	struct dirent *de;
-	int fd = openat(store->sandboxes_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 
-	if (fd < 0)
+	d = opendir_at(store->sandboxes_fd, ".");
+	if (!d)
 		return -errno;
-	d = fdopendir(fd);
-	if (!d) {
-		close(fd);
-		return -ENOMEM;
-	}
 	while ((de = readdir(d))) {
 		_cleanup_close_ int dfd = -EBADF, lock = -EBADF;
 		_cleanup_free_ char *text = NULL;

@@ -42,14 +42,10 @@ static int sandbox_list(isofs_store *store, bool with_changes, isofs_sandbox_inf
 	isofs_sandbox_info *v = NULL;
 	size_t n = 0, cap = 0;
 	struct dirent *de;
-	int fd = openat(store->sandboxes_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 
-	if (fd < 0 || !(d = fdopendir(fd))) {
-		int e = errno;
-		if (fd >= 0)
-			close(fd);
-		return error_errno(err, e, "store %s: sandboxes", store->path);
-	}
+	d = opendir_at(store->sandboxes_fd, ".");
+	if (!d)
+		return error_errno(err, errno, "store %s: sandboxes", store->path);
 	while ((de = readdir(d))) {
 		isofs_sandbox_info info;
 		if (!isofs_name_is_valid(de->d_name) || isofs_sandbox_get(store, de->d_name, &info, NULL) < 0)
@@ -132,17 +128,13 @@ static int empty_dir(int dfd, const char *name)
 	_cleanup_close_ int fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	_cleanup_closedir_ DIR *d = NULL;
 	struct dirent *de;
-	int dupfd, r = 0;
+	int r = 0;
 
 	if (fd < 0)
 		return -errno;
-	dupfd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
-	d = dupfd >= 0 ? fdopendir(dupfd) : NULL;
-	if (!d) {
-		if (dupfd >= 0)
-			close(dupfd);
+	d = opendir_fd(fd);
+	if (!d)
 		return -errno;
-	}
 	while ((de = readdir(d)))
 		if (strcmp(de->d_name, ".") && strcmp(de->d_name, "..")) {
 			int k = rm_rf_at(fd, de->d_name);
@@ -275,18 +267,13 @@ static int cmp_str(const void *a, const void *b)
 /* Sorted names of a directory (malloc'ed array of malloc'ed strings). */
 static int sorted_names(int dfd, char ***ret, size_t *ret_n)
 {
-	int dupfd = fcntl(dfd, F_DUPFD_CLOEXEC, 3);
-	_cleanup_closedir_ DIR *d = dupfd >= 0 ? fdopendir(dupfd) : NULL;
+	_cleanup_closedir_ DIR *d = opendir_fd(dfd);
 	char **v = NULL;
 	size_t n = 0, cap = 0;
 	struct dirent *de;
 
-	if (!d) {
-		if (dupfd >= 0)
-			close(dupfd);
+	if (!d)
 		return -errno;
-	}
-	rewinddir(d);
 	while ((de = readdir(d))) {
 		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
 			continue;

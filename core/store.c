@@ -182,16 +182,10 @@ int store_clean_stale(isofs_store *store)
 {
 	_cleanup_closedir_ DIR *d = NULL;
 	struct dirent *de;
-	int fd = openat(store->tmp_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 
-	if (fd < 0)
+	d = opendir_at(store->tmp_fd, ".");
+	if (!d)
 		return -errno;
-	d = fdopendir(fd);
-	if (!d) {
-		int e = errno;
-		close(fd);
-		return -e;
-	}
 	while ((errno = 0, de = readdir(d))) {
 		_cleanup_close_ int child = -EBADF;
 		int r;
