@@ -109,6 +109,8 @@ static void build_root(const struct init_config *cfg)
 	if (read(cfg->sync_fd, &c, 1) != 1)
 		_exit(125); /* the manager is gone */
 	close(cfg->sync_fd);
+	/* Only now: a user's manager writes our maps through /proc/PID, which non-dumpable would close to it. */
+	(void) prctl(PR_SET_DUMPABLE, 0); /* nothing in the sandbox may ptrace the setup */
 	if (cfg->may_setgroups)
 		(void) setgroups(0, NULL); /* host groups mean nothing here */
 
@@ -377,7 +379,6 @@ void init_main(const struct init_config *cfg)
 	pid_t cmd = 0;
 
 	(void) prctl(PR_SET_PDEATHSIG, SIGKILL);
-	(void) prctl(PR_SET_DUMPABLE, 0); /* nothing in the sandbox may ptrace the setup */
 	build_root(cfg);
 	if (cfg->mgr >= 0)
 		close(cfg->mgr);

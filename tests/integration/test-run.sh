@@ -35,6 +35,29 @@ if [ "$IS_ROOT" -eq 1 ] || grep -q "^$(id -un):" /etc/subuid 2>/dev/null; then
 	is "$RUN_OUT" $'1000:1000\n1000:1000' "with CAP_CHOWN, chown to another id works (tmpfs and the overlay)"
 fi
 
+# One id when the user has no subordinate range: said once on stderr, and it still works.
+if [ "$IS_ROOT" -eq 1 ] && command -v useradd >/dev/null; then
+	nosub=isofs-nosub$$
+	if useradd -M -N -s /bin/sh "$nosub" 2>/dev/null; then
+		at_cleanup "userdel '$nosub'"
+		usermod --del-subuids 1-4294967294 --del-subgids 1-4294967294 "$nosub" 2>/dev/null
+		sed -i "/^$nosub:/d" /etc/subuid /etc/subgid 2>/dev/null
+		mkdir -p "$T/nosub" && chown "$nosub" "$T/nosub"
+		run setpriv --reuid="$nosub" --regid="$(id -g "$nosub")" --clear-groups env HOME="$T/nosub" \
+			"$ISOFS_BIN" --store "$T/nosub/store" image bootstrap b1 --busybox
+		run setpriv --reuid="$nosub" --regid="$(id -g "$nosub")" --clear-groups env HOME="$T/nosub" \
+			"$ISOFS_BIN" --store "$T/nosub/store" run b1 -- /bin/sh -c 'id -u; cat /proc/self/uid_map | wc -l; cat /proc/self/setgroups'
+		is "$RUN_OUT" $'0\n1\ndeny' "a user without a subordinate range: one id mapped, setgroups denied"
+		like "$RUN_ERR" '^isofs: one id mapped \(no range' "... said once on stderr"
+		is "$RUN_ERR_LINES" 1 "... in one line"
+	fi
+fi
+
+# The old root is detached: nothing of the host's mount table is left inside.
+run sh_bb 'cat /proc/self/mountinfo'
+unlike "$RUN_OUT" "$STORE" "the host's mounts (the store) are not in the sandbox's mount table"
+unlike "$RUN_OUT" ' /tmp/root ' "... nor the staging root"
+
 # ---- pid 1, reaping ----------------------------------------------------------------
 run sh_bb 'echo $$; cat /proc/1/comm'
 is "$RUN_OUT" $'2\nisofs' "the command is pid 2; pid 1 is the sandbox's init"

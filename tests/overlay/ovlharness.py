@@ -203,7 +203,7 @@ def reexec_rootless(mode, argv):
         "LANG": "C.UTF-8",
         "ISOFS_TEST_USER": user,
     }
-    for k in ("ISOFS_OVERLAY_BIN", "ISOFS_TEST_TIMEOUT", "OVL_SEEDS", "OVL_OPS"):
+    for k in ("ISOFS_OVERLAY_BIN", "ISOFS_OVERLAY_OPTS", "ISOFS_TEST_TIMEOUT", "OVL_SEEDS", "OVL_OPS"):
         if k in os.environ:
             env[k] = os.environ[k]
     cmd = ["setpriv", f"--reuid={pw.pw_uid}", f"--regid={pw.pw_gid}", "--init-groups", "--",
@@ -681,9 +681,11 @@ class IsofsMount(Mount):
 
     kind = "isofs"
 
-    def __init__(self, layers, mode, extra_opts=""):
+    def __init__(self, layers, mode, extra_opts=None):
         super().__init__(layers, mode)
         self.bin = overlay_bin()
+        if extra_opts is None:
+            extra_opts = os.environ.get("ISOFS_OVERLAY_OPTS", "")  # e.g. writeback=0,timeout=0
         opts = layers.opts() + (f",{extra_opts}" if extra_opts else "")
         self.log = open(f"{layers.base}/isofs-overlay.log", "w+")
         self.cmd = [self.bin, "-f", "-o", opts, layers.mnt]
@@ -750,9 +752,11 @@ class UsernsIsofsMount(Mount):
 
     def __init__(self, layers, mode):
         super().__init__(layers, mode)
+        extra = "," + os.environ["ISOFS_OVERLAY_OPTS"] if os.environ.get("ISOFS_OVERLAY_OPTS") else ""
         script = (
             "set -u\n"
-            f"'{overlay_bin()}' -f -o '{layers.opts()},userxattr' '{layers.mnt}' >'{layers.base}/isofs-overlay.log' 2>&1 &\n"
+            f"'{overlay_bin()}' -f -o '{layers.opts()},userxattr{extra}' '{layers.mnt}' "
+            f">'{layers.base}/isofs-overlay.log' 2>&1 &\n"
             "d=$!\n"
             f"i=0; until grep -q ' {layers.mnt} ' /proc/self/mountinfo; do i=$((i+1)); [ $i -gt 2000 ] && exit 1;"
             " kill -0 $d || exit 1; sleep 0.01; done\n"

@@ -372,7 +372,7 @@ def run_seed(tap, mode, seed, nops, check_every, verbose, tmp):
 def main(argv):
     mode, rest = H.parse_mode(argv[1:])
     H.reexec_rootless(mode, [argv[0]] + rest)
-    seeds = [int(s) for s in os.environ.get("OVL_SEEDS", "1,2,3,4").split(",")]
+    seeds = [int(s) for s in os.environ.get("OVL_SEEDS", "1,2,3,4,5,6,7,8").split(",")]
     nops = int(os.environ.get("OVL_OPS", "2000"))
     check_every = 250
     verbose = False
