@@ -7,8 +7,10 @@
  * with its own credentials: no write permission on it is needed (sed -i, 0444
  * files, 0555 directories).
  */
+#define FUSE_USE_VERSION 34
 #include <errno.h>
 #include <fcntl.h>
+#include <fuse_lowlevel.h>
 #include <limits.h>
 #include <linux/fs.h>
 #include <stdio.h>
@@ -33,8 +35,7 @@ static int copy_xattrs(struct ovl_fs *fs, const char *src, const char *dst)
 		ssize_t vn;
 
 		/* Overlay metadata of the lower layer describes that layer, not the copy. */
-		if (strncmp(name, fs->xprefix, strlen(fs->xprefix)) == 0 || strcmp(name, "user.isofs.origin") == 0 ||
-		    strcmp(name, "user.isofs.impure") == 0)
+		if (ovl_is_layer_metadata(fs, name))
 			continue;
 		vn = lgetxattr(src, name, value, sizeof(value));
 		if (vn < 0) {
@@ -100,24 +101,49 @@ static int copy_data(int in, int out, off_t size)
 	return ftruncate(out, size) < 0 ? -errno : 0;
 }
 
-static void set_origin(int workfd, const char *tmp, uint64_t ino)
+static void set_origin(struct ovl_fs *fs, const char *tmp, uint64_t ino)
 {
-	char path[64 + NAME_MAX], v[32];
+	char path[64 + NAME_MAX], key[64], v[32];
 
-	snprintf(path, sizeof(path), "/proc/self/fd/%d/%s", workfd, tmp);
+	snprintf(path, sizeof(path), "/proc/self/fd/%d/%s", fs->workfd, tmp);
 	snprintf(v, sizeof(v), "%llu", (unsigned long long) ino);
-	(void) lsetxattr(path, "user.isofs.origin", v, strlen(v), 0);
+	ovl_xattr_name(fs, "isofs.origin", key, sizeof(key));
+	(void) lsetxattr(path, key, v, strlen(v), 0);
 }
 
-static void mark_impure(int dirfd)
+/*
+ * The parent of a copied-up object is "impure", in the kernel's format: its
+ * upper entries may present other inode numbers than their own, so the kernel
+ * (and dir.c) map d_ino to st_ino in its listings.
+ */
+void ovl_mark_impure(struct ovl_fs *fs, int dirfd)
 {
-	char path[64];
+	char path[64], key[64];
 
 	snprintf(path, sizeof(path), "/proc/self/fd/%d", dirfd);
-	(void) setxattr(path, "user.isofs.impure", "y", 1, XATTR_CREATE);
+	ovl_xattr_name(fs, "impure", key, sizeof(key));
+	(void) setxattr(path, key, "y", 1, XATTR_CREATE);
 }
 
-/* Metadata of `st` onto work/tmp; then renamed to name in dstdir. */
+/* The kernel's cached attributes of `node` no longer hold (it cannot see a copy-up change them). */
+static void notify_attrs_changed(struct ovl_fs *fs, struct ovl_node *node)
+{
+	/* attributes only (offset -1): no page or inode lock taken, so safe from inside a request */
+	if (fs->se)
+		(void) fuse_lowlevel_notify_inval_inode(fs->se, ovl_nodeid(fs, node), -1, 0);
+}
+
+/* A copy-up is no change of its parent: its times are put back as they were (the kernel does too). */
+static void restore_times(int dirfd, const struct stat *st)
+{
+	char path[64];
+	struct timespec ts[2] = { st->st_atim, st->st_mtim };
+
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", dirfd);
+	(void) utimensat(AT_FDCWD, path, ts, 0);
+}
+
+/* Metadata of `st` onto work/tmp; then renamed to name in dstdir.  `ino` 0: no origin recorded. */
 static int finish_copy(struct ovl_fs *fs, const struct stat *st, int srcdir, const char *srcname, const char *tmp,
 		       uint64_t ino)
 {
@@ -135,7 +161,8 @@ static int finish_copy(struct ovl_fs *fs, const struct stat *st, int srcdir, con
 	if (!S_ISLNK(st->st_mode)) {
 		if (fchmodat(fs->workfd, tmp, st->st_mode & 07777, 0) < 0)
 			return -errno;
-		set_origin(fs->workfd, tmp, ino);
+		if (ino)
+			set_origin(fs, tmp, ino);
 	}
 	if (utimensat(fs->workfd, tmp, times, AT_SYMLINK_NOFOLLOW) < 0)
 		return -errno;
@@ -152,7 +179,7 @@ int ovl_upper_dir(struct ovl_fs *fs, struct ovl_node *dir)
 	struct ovl_node *parent = NULL;
 	char name[NAME_MAX + 1], tmp[64];
 	int pfd, srcfd, fd, r;
-	struct stat st, ust;
+	struct stat st, ust, pst;
 
 	if (fs->read_only)
 		return -EROFS;
@@ -180,7 +207,7 @@ int ovl_upper_dir(struct ovl_fs *fs, struct ovl_node *dir)
 		pthread_mutex_unlock(&dir->copyup_lock);
 		return fd >= 0 ? fd : -ENOENT;
 	}
-	if (fstat(srcfd, &st) < 0) {
+	if (fstat(srcfd, &st) < 0 || fstat(pfd, &pst) < 0) {
 		r = -errno;
 		goto out;
 	}
@@ -206,7 +233,8 @@ int ovl_upper_dir(struct ovl_fs *fs, struct ovl_node *dir)
 		r = -errno;
 		goto out;
 	}
-	mark_impure(pfd);
+	ovl_mark_impure(fs, pfd);
+	restore_times(pfd, &pst);
 	pthread_mutex_lock(&fs->lock);
 	dir->upper_fd = fd;
 	ovl_node_rekey_locked(fs, dir, ust.st_dev, ust.st_ino);
@@ -214,6 +242,9 @@ int ovl_upper_dir(struct ovl_fs *fs, struct ovl_node *dir)
 	r = fd;
 out:
 	pthread_mutex_unlock(&dir->copyup_lock);
+	/* Now merged, its link count reads 1 (as in the kernel): what the kernel cached is stale. */
+	if (r >= 0 && dir->nlower)
+		notify_attrs_changed(fs, dir);
 	return r;
 }
 
@@ -222,7 +253,8 @@ int ovl_copy_up(struct ovl_fs *fs, struct ovl_node *node, bool truncate)
 	struct ovl_node *parent = NULL;
 	char name[NAME_MAX + 1], tmp[64];
 	int pfd, lfd, layer, r;
-	struct stat st, ust;
+	struct stat st, ust, pst;
+	bool split = false; /* a hard-linked lower file copied up by one of its names */
 
 	if (fs->read_only)
 		return -EROFS;
@@ -252,7 +284,7 @@ int ovl_copy_up(struct ovl_fs *fs, struct ovl_node *node, bool truncate)
 		goto out;
 	}
 	lfd = ovl_dir_fd(fs, parent, layer);
-	if (lfd < 0 || fstatat(lfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+	if (lfd < 0 || fstatat(lfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0 || fstat(pfd, &pst) < 0) {
 		r = -ENOENT;
 		goto out;
 	}
@@ -285,7 +317,12 @@ int ovl_copy_up(struct ovl_fs *fs, struct ovl_node *node, bool truncate)
 		remove_tmp(fs, tmp, false);
 		goto out;
 	}
-	r = finish_copy(fs, &st, lfd, name, tmp, node->ino);
+	/*
+	 * A lower file with other names keeps them there: the copy is a file of
+	 * its own, which must not present the inode number they share (the
+	 * kernel without index=on does the same).
+	 */
+	r = finish_copy(fs, &st, lfd, name, tmp, st.st_nlink > 1 ? 0 : node->ino);
 	if (r == 0 && renameat(fs->workfd, tmp, pfd, name) < 0)
 		r = -errno;
 	if (r < 0) {
@@ -296,14 +333,23 @@ int ovl_copy_up(struct ovl_fs *fs, struct ovl_node *node, bool truncate)
 		r = -errno;
 		goto out;
 	}
-	mark_impure(pfd);
+	ovl_mark_impure(fs, pfd);
+	restore_times(pfd, &pst);
 	pthread_mutex_lock(&fs->lock);
 	node->layer = OVL_UPPER;
 	node->copyup_gen++;
+	if (st.st_nlink > 1)
+		node->ino = ovl_present_ino(fs, OVL_UPPER, ust.st_ino);
 	ovl_node_rekey_locked(fs, node, ust.st_dev, ust.st_ino);
 	pthread_mutex_unlock(&fs->lock);
+	split = st.st_nlink > 1;
 out:
 	pthread_mutex_unlock(&node->copyup_lock);
+	if (split) {
+		/* a copy of its own now: link count 1, its own inode number */
+		ovl_dir_listing_drop(fs, parent); /* its d_ino changed with st_ino */
+		notify_attrs_changed(fs, node);
+	}
 	return r;
 }
 

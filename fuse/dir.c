@@ -116,25 +116,27 @@ static mode_t dtype_to_mode(unsigned char t)
 	}
 }
 
-static uint64_t upper_origin(int dirfd, const char *name)
+static uint64_t upper_origin(struct ovl_fs *fs, int dirfd, const char *name)
 {
-	char path[64 + NAME_MAX], v[32];
+	char path[64 + NAME_MAX], key[64], v[32];
 	ssize_t n;
 
 	snprintf(path, sizeof(path), "/proc/self/fd/%d/%s", dirfd, name);
-	n = lgetxattr(path, "user.isofs.origin", v, sizeof(v) - 1);
+	ovl_xattr_name(fs, "isofs.origin", key, sizeof(key));
+	n = lgetxattr(path, key, v, sizeof(v) - 1);
 	if (n <= 0)
 		return 0;
 	v[n] = '\0';
 	return strtoull(v, NULL, 10);
 }
 
-static bool dir_is_impure(int dirfd)
+static bool dir_is_impure(struct ovl_fs *fs, int dirfd)
 {
-	char path[64], v;
+	char path[64], key[64], v;
 
 	snprintf(path, sizeof(path), "/proc/self/fd/%d", dirfd);
-	return getxattr(path, "user.isofs.impure", &v, 1) == 1;
+	ovl_xattr_name(fs, "impure", key, sizeof(key));
+	return getxattr(path, key, &v, 1) == 1;
 }
 
 /* Adds one layer's entries; names already seen (or whited out above) are skipped. */
@@ -143,7 +145,7 @@ static int read_layer(struct ovl_fs *fs, int layer, int dirfd, struct name_set *
 {
 	_cleanup_closedir_ DIR *d = NULL;
 	struct dirent *de;
-	bool impure = layer == OVL_UPPER && dir_is_impure(dirfd);
+	bool impure = layer == OVL_UPPER && dir_is_impure(fs, dirfd);
 	int fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 
 	if (fd < 0)
@@ -189,7 +191,7 @@ static int read_layer(struct ovl_fs *fs, int layer, int dirfd, struct name_set *
 		if (name_set_contains(hidden, de->d_name) || name_set_contains(seen, de->d_name))
 			continue;
 		if (impure)
-			ino = upper_origin(dirfd, de->d_name);
+			ino = upper_origin(fs, dirfd, de->d_name);
 		if (!ino)
 			ino = ovl_present_ino(fs, layer, de->d_ino);
 		r = dirlist_add(out, de->d_name, ino, type, &stored);
@@ -250,7 +252,8 @@ int ovl_dir_read(struct ovl_fs *fs, struct ovl_node *dir, bool with_dots, struct
 		bool dot = with_dots && i < 2;
 		out.ents[i].off = dot ? i + 1 : (name_hash(out.ents[i].name) >> 2) + 3;
 	}
-	qsort(out.ents, out.n, sizeof(*out.ents), dirent_cmp);
+	if (out.n > 1) /* an empty listing has no array: qsort(NULL, 0) is undefined */
+		qsort(out.ents, out.n, sizeof(*out.ents), dirent_cmp);
 	for (size_t i = 1; i < out.n; i++)
 		if (out.ents[i].off <= out.ents[i - 1].off)
 			out.ents[i].off = out.ents[i - 1].off + 1; /* a hash collision: next free cookie */

@@ -68,7 +68,9 @@ int ovl_set_owner(struct ovl_fs *fs, int fd, int dirfd, const char *name, uid_t 
 	int r;
 
 	if (fs->privileged) {
-		r = fd >= 0 ? fchown(fd, uid, gid) : fchownat(dirfd, name, uid, gid, AT_SYMLINK_NOFOLLOW);
+		/* AT_EMPTY_PATH: fd may be an O_PATH one (directories, removed files), which fchown refuses */
+		r = fd >= 0 ? fchownat(fd, "", uid, gid, AT_EMPTY_PATH)
+			    : fchownat(dirfd, name, uid, gid, AT_SYMLINK_NOFOLLOW);
 		return r < 0 ? -errno : 0;
 	}
 	/* Logical ids: the presented root is 0. */
@@ -76,11 +78,18 @@ int ovl_set_owner(struct ovl_fs *fs, int fd, int dirfd, const char *name, uid_t 
 		uid = 0;
 	if (gid == fs->root_gid)
 		gid = 0;
+	r = fd >= 0 ? fstat(fd, &st) : fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW);
+	if (r < 0)
+		return -errno;
+	/*
+	 * user.* xattrs exist on regular files and directories only: symlinks,
+	 * fifos, sockets and devices belong to the presented root, and can
+	 * belong to nobody else.
+	 */
+	if (!S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode))
+		return uid == 0 && gid == 0 ? 0 : -EPERM;
 	if (uid == 0 && gid == 0)
 		return xattr_remove(fd, dirfd, name, OWNER_XATTR);
-	r = fd >= 0 ? fstat(fd, &st) : fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW);
-	if (r == 0 && S_ISLNK(st.st_mode))
-		return -EPERM; /* no user.* xattr on a symlink: a rootless symlink belongs to root */
 	snprintf(value, sizeof(value), "%u:%u", (unsigned) uid, (unsigned) gid);
 	return xattr_set(fd, dirfd, name, OWNER_XATTR, value);
 }

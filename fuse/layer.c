@@ -122,6 +122,47 @@ bool ovl_is_private_xattr(const struct ovl_fs *fs, const char *name)
 	       strncmp(name, "trusted.overlay.", 16) == 0;
 }
 
+#define ESCAPE "overlay."
+
+int ovl_xattr_to_real(const struct ovl_fs *fs, const char *name, char *buf, size_t size)
+{
+	size_t plen = strlen(fs->xprefix);
+	int n;
+
+	if (strncmp(name, fs->xprefix, plen) == 0)
+		n = snprintf(buf, size, "%s" ESCAPE "%s", fs->xprefix, name + plen);
+	else if (ovl_is_private_xattr(fs, name))
+		return -EPERM; /* isofs's own (user.isofs.*), or the other mode's overlay namespace */
+	else
+		n = snprintf(buf, size, "%s", name);
+	return n < 0 || (size_t) n >= size ? -ERANGE : 0;
+}
+
+const char *ovl_xattr_from_real(const struct ovl_fs *fs, const char *real, char *buf, size_t size)
+{
+	size_t plen = strlen(fs->xprefix);
+
+	if (strncmp(real, fs->xprefix, plen) == 0) {
+		/* <prefix>overlay.X is the user's <prefix>X; every other <prefix>* is the overlay's */
+		if (strncmp(real + plen, ESCAPE, strlen(ESCAPE)) != 0)
+			return NULL;
+		if ((size_t) snprintf(buf, size, "%s%s", fs->xprefix, real + plen + strlen(ESCAPE)) >= size)
+			return NULL;
+		return buf;
+	}
+	return ovl_is_private_xattr(fs, real) ? NULL : real;
+}
+
+bool ovl_is_layer_metadata(const struct ovl_fs *fs, const char *name)
+{
+	size_t plen = strlen(fs->xprefix);
+
+	if (strncmp(name, fs->xprefix, plen) == 0)
+		return strncmp(name + plen, ESCAPE, strlen(ESCAPE)) != 0;
+	/* legacy names of isofs's origin and impure marks; user.isofs.owner is the owner and travels */
+	return strcmp(name, "user.isofs.origin") == 0 || strcmp(name, "user.isofs.impure") == 0;
+}
+
 int ovl_dir_is_opaque(const struct ovl_fs *fs, int dirfd_path)
 {
 	char name[64], path[64], v;

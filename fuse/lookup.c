@@ -50,7 +50,7 @@ static int add_lower_dir(struct ovl_fs *fs, struct ovl_found *f, int layer, int 
 	return 0;
 }
 
-/* Reads <prefix>redirect of an upper directory: where its lower part was before a rename. */
+/* Reads <prefix>redirect of a directory: where its lower parts were before a rename. */
 static int read_redirect(struct ovl_fs *fs, int fd, char *buf, size_t size)
 {
 	char key[64], path[64];
@@ -60,7 +60,7 @@ static int read_redirect(struct ovl_fs *fs, int fd, char *buf, size_t size)
 	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
 	n = getxattr(path, key, buf, size - 1);
 	if (n < 0)
-		return errno == ENODATA || errno == ENOTSUP ? 0 : -errno;
+		return errno == ENODATA || errno == ENOTSUP ? 0 : errno == ERANGE ? -ENAMETOOLONG : -errno;
 	buf[n] = '\0';
 	return n > 0 ? 1 : 0;
 }
@@ -102,12 +102,87 @@ static int walk_lower_path(struct ovl_fs *fs, int layer, const char *path, int *
 	}
 }
 
+/* Where the lower layers are searched: a name in the parent's lower dirs, or an absolute path. */
+struct lookup_state {
+	char path[PATH_MAX]; /* the name, or "/a/b" once a redirect made it absolute */
+	bool absolute;
+	bool stop;
+};
+
+/*
+ * A redirect found on a directory (in any layer: the kernel follows those of
+ * lower layers too) changes where the layers below are searched.  A relative
+ * one replaces the last component of the current name or path.
+ */
+static int apply_redirect(struct lookup_state *ls, const char *redirect)
+{
+	if (redirect[0] == '/') {
+		if (strlen(redirect) >= sizeof(ls->path))
+			return -ENAMETOOLONG;
+		strcpy(ls->path, redirect);
+		ls->absolute = true;
+		ls->stop = false; /* an absolute redirect goes on below an opaque ancestor */
+		return 0;
+	}
+	if (strchr(redirect, '/') || strlen(redirect) > NAME_MAX)
+		return -EINVAL; /* relative redirects are one name */
+	if (ls->absolute) {
+		char *slash = strrchr(ls->path, '/');
+		if ((size_t) (slash + 1 - ls->path) + strlen(redirect) >= sizeof(ls->path))
+			return -ENAMETOOLONG;
+		strcpy(slash + 1, redirect);
+	} else {
+		strcpy(ls->path, redirect);
+	}
+	return 0;
+}
+
+/* Looks the current name up in one lower layer's directory; merges what it finds into f. */
+static int lookup_lower(struct ovl_fs *fs, struct ovl_found *f, struct lookup_state *ls, int layer, int parentfd,
+			const char *name)
+{
+	char redirect[PATH_MAX];
+	struct stat st;
+	bool opaque = false;
+	int r;
+
+	if (fstatat(parentfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return errno == ENOENT || errno == ENOTDIR ? 0 : -errno;
+	if (ovl_is_whiteout(&st)) {
+		ls->stop = true;
+		return 0;
+	}
+	f->in_lower = true;
+	if (f->layer < 0) {
+		f->layer = layer;
+		f->st = st;
+		if (!S_ISDIR(st.st_mode)) {
+			ls->stop = true;
+			return 0;
+		}
+	} else if (!S_ISDIR(f->st.st_mode) || !S_ISDIR(st.st_mode) || f->opaque) {
+		ls->stop = true; /* a non-directory hides what is below; opaque hides all */
+		return 0;
+	}
+	r = add_lower_dir(fs, f, layer, parentfd, name, &opaque);
+	if (r < 0)
+		return r;
+	if (opaque) {
+		ls->stop = true;
+		return 0;
+	}
+	r = read_redirect(fs, f->lowers[f->nlower - 1].fd, redirect, sizeof(redirect));
+	if (r > 0)
+		r = apply_redirect(ls, redirect);
+	return r < 0 ? r : 0;
+}
+
 int ovl_lookup_name(struct ovl_fs *fs, struct ovl_node *parent, const char *name, struct ovl_found *f)
 {
 	struct ovl_lower_dir plowers[OVL_MAX_LAYERS];
+	struct lookup_state ls = { .absolute = false };
 	char redirect[PATH_MAX];
-	int upperfd, nplower, r;
-	bool stop = false, redirected = false;
+	int upperfd, nplower, next_layer = 1, r;
 	struct stat st;
 
 	memset(f, 0, offsetof(struct ovl_found, lowers));
@@ -115,11 +190,13 @@ int ovl_lookup_name(struct ovl_fs *fs, struct ovl_node *parent, const char *name
 	f->upper_fd = -1;
 	if (strlen(name) > NAME_MAX)
 		return -ENAMETOOLONG;
+	strcpy(ls.path, name);
 
 	pthread_mutex_lock(&fs->lock);
 	upperfd = parent->upper_fd;
 	nplower = parent->nlower;
-	memcpy(plowers, parent->lowers, sizeof(*plowers) * (size_t) nplower);
+	if (nplower) /* a directory without lower parts may have no array: memcpy from NULL is undefined */
+		memcpy(plowers, parent->lowers, sizeof(*plowers) * (size_t) nplower);
 	pthread_mutex_unlock(&fs->lock);
 
 	if (upperfd >= 0) {
@@ -142,67 +219,63 @@ int ovl_lookup_name(struct ovl_fs *fs, struct ovl_node *parent, const char *name
 				r = read_redirect(fs, f->upper_fd, redirect, sizeof(redirect));
 				if (r < 0)
 					return r;
-				redirected = r > 0;
-				if (redirected && !(f->redirect = strdup(redirect)))
-					return -ENOMEM;
+				if (r > 0) {
+					if (!(f->redirect = strdup(redirect)))
+						return -ENOMEM;
+					r = apply_redirect(&ls, redirect);
+					if (r < 0)
+						return r;
+				}
 			}
 		} else if (errno != ENOENT) {
 			return -errno;
 		}
 	}
 
-	if (redirected && redirect[0] == '/') {
-		/* A lower directory renamed here: its lower parts live at the old path. */
-		for (int layer = 1; layer < fs->nlayers && !f->opaque && !stop; layer++) {
-			char last[NAME_MAX + 1];
-			int pfd = -1;
-
-			r = 0;
-			if (walk_lower_path(fs, layer, redirect, &pfd, last) < 0)
-				continue;
-			if (fstatat(pfd, last, &st, AT_SYMLINK_NOFOLLOW) == 0) {
-				if (ovl_is_whiteout(&st) || !S_ISDIR(st.st_mode))
-					stop = true;
-				else
-					r = add_lower_dir(fs, f, layer, pfd, last, &stop);
-				f->in_lower = true;
-			}
-			close(pfd);
-			if (r < 0)
-				return r;
-		}
-		return 0;
-	}
-
-	for (int i = 0; i < nplower && !stop; i++) {
-		const char *lname = redirected ? redirect : name;
-
-		if (fstatat(plowers[i].fd, lname, &st, AT_SYMLINK_NOFOLLOW) < 0) {
-			if (errno == ENOENT)
-				continue;
-			return -errno;
-		}
-		if (ovl_is_whiteout(&st))
-			break;
-		f->in_lower = true;
-		if (f->layer < 0) {
-			f->layer = plowers[i].layer;
-			f->st = st;
-			if (!S_ISDIR(st.st_mode))
-				break;
-		} else if (!S_ISDIR(f->st.st_mode) || !S_ISDIR(st.st_mode) || f->opaque) {
-			break; /* a non-directory hides what is below; opaque hides all */
-		}
-		r = add_lower_dir(fs, f, plowers[i].layer, plowers[i].fd, lname, &stop);
+	/* The parent's lower dirs, by name, until a redirect makes the search absolute. */
+	for (int i = 0; i < nplower && !ls.stop && !ls.absolute; i++) {
+		r = lookup_lower(fs, f, &ls, plowers[i].layer, plowers[i].fd, ls.path);
 		if (r < 0)
 			return r;
+		next_layer = plowers[i].layer + 1;
+	}
+	/* From the layer roots below the one that had the absolute redirect. */
+	for (int layer = next_layer; ls.absolute && layer < fs->nlayers && !ls.stop; layer++) {
+		char last[NAME_MAX + 1];
+		int pfd = -1;
+
+		if (walk_lower_path(fs, layer, ls.path, &pfd, last) < 0)
+			continue;
+		r = lookup_lower(fs, f, &ls, layer, pfd, last);
+		close(pfd);
+		if (r < 0)
+			return r;
+	}
+	if (f->redirect) {
+		/*
+		 * Whether removing or moving the name needs a whiteout depends on
+		 * the name in the parent's lower dirs (the kernel's
+		 * ovl_lower_positive), not on where a redirect found the lower
+		 * part: a whiteout where no lower entry is would show as a phantom
+		 * entry in a directory the kernel lists without merging.
+		 */
+		f->in_lower = false;
+		for (int i = 0; i < nplower; i++) {
+			if (fstatat(plowers[i].fd, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+				if (errno == ENOENT || errno == ENOTDIR)
+					continue;
+				return -errno;
+			}
+			f->in_lower = !ovl_is_whiteout(&st);
+			break;
+		}
 	}
 	return 0;
 }
 
 static uint64_t origin_ino(struct ovl_fs *fs, const struct ovl_found *f, int parentfd, const char *name)
 {
-	char path[64 + NAME_MAX], value[32];
+	char path[64 + NAME_MAX], key[64], value[32];
 	ssize_t n;
 
 	if (f->layer != OVL_UPPER || S_ISLNK(f->st.st_mode))
@@ -211,8 +284,8 @@ static uint64_t origin_ino(struct ovl_fs *fs, const struct ovl_found *f, int par
 		snprintf(path, sizeof(path), "/proc/self/fd/%d", f->upper_fd);
 	else
 		snprintf(path, sizeof(path), "/proc/self/fd/%d/%s", parentfd, name);
-	n = lgetxattr(path, "user.isofs.origin", value, sizeof(value) - 1);
-	(void) fs;
+	ovl_xattr_name(fs, "isofs.origin", key, sizeof(key));
+	n = lgetxattr(path, key, value, sizeof(value) - 1);
 	if (n <= 0)
 		return 0;
 	value[n] = '\0';
@@ -232,7 +305,19 @@ int ovl_node_for_found(struct ovl_fs *fs, struct ovl_node *parent, const char *n
 	}
 
 	pthread_mutex_lock(&fs->lock);
-	node = ovl_node_find_locked(fs, f->st.st_dev, f->st.st_ino);
+	node = ovl_node_find_alias_locked(fs, f->st.st_dev, f->st.st_ino, parent, name);
+	if (node && f->layer != OVL_UPPER && !S_ISDIR(f->st.st_mode) && f->st.st_nlink > 1) {
+		/*
+		 * Each name of a lower file with several gets a node of its own: a
+		 * copy-up through one name must not move the others (they stay
+		 * in the lower layer, as in the kernel without index=on).
+		 */
+		bool mine = false;
+		for (struct ovl_alias *a = node->aliases; a && !mine; a = a->next)
+			mine = a->parent == parent && strcmp(a->name, name) == 0;
+		if (!mine)
+			node = NULL;
+	}
 	if (node && node->type != (f->st.st_mode & S_IFMT)) {
 		node->dead = true; /* its inode number was reused: a removed object */
 		node = NULL;
@@ -260,6 +345,7 @@ int ovl_node_for_found(struct ovl_fs *fs, struct ovl_node *parent, const char *n
 	node->type = f->st.st_mode & S_IFMT;
 	node->layer = f->layer;
 	node->upper_fd = f->upper_fd;
+	node->orphan_fd = -1;
 	node->opaque = f->opaque;
 	node->redirect = f->redirect;
 	f->redirect = NULL;
@@ -299,8 +385,15 @@ int ovl_getattr_node(struct ovl_fs *fs, struct ovl_node *node, int fd, struct st
 {
 	struct ovl_node *parent = NULL;
 	char name[NAME_MAX + 1];
-	int dfd = -1, layer, r;
+	int dfd = -1, ofd, layer, r;
+	bool merged = false, dead_lower;
 
+	pthread_mutex_lock(&fs->lock);
+	ofd = node->orphan_fd;
+	dead_lower = node->dead && node->layer != OVL_UPPER;
+	pthread_mutex_unlock(&fs->lock);
+	if (fd < 0 && !S_ISDIR(node->type) && ovl_node_first_alias(fs, node, &parent, name, sizeof(name)) < 0)
+		fd = ofd; /* no name left, still open: the real object through the fd kept at removal */
 	if (fd >= 0) {
 		if (fstat(fd, st) < 0)
 			return -errno;
@@ -308,10 +401,14 @@ int ovl_getattr_node(struct ovl_fs *fs, struct ovl_node *node, int fd, struct st
 	} else if (S_ISDIR(node->type)) {
 		pthread_mutex_lock(&fs->lock);
 		dfd = node->upper_fd >= 0 ? node->upper_fd : node->nlower ? node->lowers[0].fd : -1;
+		/* like the kernel: a directory merged from several layers has no meaningful link count */
+		merged = (node->upper_fd >= 0) + node->nlower > 1;
 		pthread_mutex_unlock(&fs->lock);
 		if (dfd < 0 || fstat(dfd, st) < 0)
 			return -ENOENT;
 		ovl_present_owner(fs, dfd, -1, NULL, st);
+		if (merged)
+			st->st_nlink = 1;
 	} else {
 		r = ovl_node_first_alias(fs, node, &parent, name, sizeof(name));
 		if (r < 0)
@@ -324,6 +421,9 @@ int ovl_getattr_node(struct ovl_fs *fs, struct ovl_node *node, int fd, struct st
 			return -ENOENT;
 		ovl_present_owner(fs, -1, dfd, name, st);
 	}
+	/* A removed file still open: a lower one keeps its links down there, it has none in the view. */
+	if (dead_lower && !S_ISDIR(node->type))
+		st->st_nlink = 0;
 	st->st_ino = node->ino;
 	return 0;
 }

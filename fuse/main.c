@@ -227,5 +227,8 @@ int main(int argc, char **argv)
 	if (r < 0 && errbuf[0])
 		fprintf(stderr, "isofs-overlay: %s\n", errbuf);
 	free(lowers);
+	free(o.lowerdir);
+	free(o.upperdir);
+	free(o.workdir);
 	return r < 0 ? 1 : 0;
 }

@@ -84,6 +84,33 @@ struct ovl_node *ovl_node_find_locked(struct ovl_fs *fs, dev_t dev, ino_t ino)
 	return NULL;
 }
 
+static bool has_alias(const struct ovl_node *node, const struct ovl_node *parent, const char *name)
+{
+	for (const struct ovl_alias *a = node->aliases; a; a = a->next)
+		if (a->parent == parent && strcmp(a->name, name) == 0)
+			return true;
+	return false;
+}
+
+struct ovl_node *ovl_node_find_alias_locked(struct ovl_fs *fs, dev_t dev, ino_t ino, struct ovl_node *parent,
+					    const char *name)
+{
+	struct ovl_node *first = NULL;
+
+	if (!fs->nbuckets)
+		return NULL;
+	/* Several nodes share a key when a lower file has several names (one node per name, as in the kernel). */
+	for (struct ovl_node *n = fs->buckets[bucket_of(fs, dev, ino)]; n; n = n->hnext) {
+		if (n->key_ino != ino || n->key_dev != dev || n->dead)
+			continue;
+		if (has_alias(n, parent, name))
+			return n;
+		if (!first)
+			first = n;
+	}
+	return first;
+}
+
 void ovl_node_insert_locked(struct ovl_fs *fs, struct ovl_node *node)
 {
 	hash_insert_locked(fs, node);
@@ -151,6 +178,8 @@ static void node_free_locked(struct ovl_fs *fs, struct ovl_node *node)
 	node->aliases = NULL;
 	if (node->upper_fd >= 0)
 		close(node->upper_fd);
+	if (node->orphan_fd >= 0)
+		close(node->orphan_fd);
 	for (int i = 0; i < node->nlower; i++)
 		close(node->lowers[i].fd);
 	free(node->lowers);

@@ -126,12 +126,16 @@ static void ovl_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_da
 	fuse_reply_none(req);
 }
 
+static int handle_fd(struct ovl_fs *fs, struct ovl_node *node, struct ovl_handle *h);
+
 static void ovl_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct ovl_fs *fs = FS(req);
+	struct ovl_node *node = NODE(req, ino);
 	struct ovl_handle *h = fi ? (struct ovl_handle *) (uintptr_t) fi->fh : NULL;
 	struct stat st;
-	int r = ovl_getattr_node(fs, NODE(req, ino), h ? h->fd : -1, &st);
+	/* a handle opened before a copy-up follows the file up first: the lower file's size is stale */
+	int r = ovl_getattr_node(fs, node, h ? handle_fd(fs, node, h) : -1, &st);
 
 	if (r < 0)
 		fuse_reply_err(req, -r);
@@ -157,21 +161,40 @@ static int ovl_do_setattr(struct ovl_fs *fs, fuse_req_t req, struct ovl_node *no
 			  struct ovl_handle *h, struct stat *ret_st)
 {
 	char name[NAME_MAX + 1], path[64 + NAME_MAX];
-	bool isdir = S_ISDIR(node->type);
+	struct ovl_node *parent;
+	bool isdir = S_ISDIR(node->type), by_fd = isdir;
 	int pfd = -1, dfd = -1, r;
 
 	(void) req;
-	r = ovl_copy_up(fs, node, (valid & FUSE_SET_ATTR_SIZE) && attr->st_size == 0 && !h);
-	if (r < 0)
-		return r;
-	if (isdir) {
-		dfd = ovl_dir_fd(fs, node, OVL_UPPER);
+	/* Only ctime: the kernel's writeback cache flushing times after unlink or rename; no copy-up for that. */
+	if (!(valid & ~FUSE_SET_ATTR_CTIME))
+		return ovl_getattr_node(fs, node, h ? handle_fd(fs, node, h) : -1, ret_st);
+	if (!isdir && ovl_node_first_alias(fs, node, &parent, name, sizeof(name)) < 0) {
+		/* Removed but still open (fchmod, ftruncate, futimens): the fd kept at removal, if it is ours to change. */
+		pthread_mutex_lock(&fs->lock);
+		dfd = node->layer == OVL_UPPER ? node->orphan_fd : -1;
+		pthread_mutex_unlock(&fs->lock);
+		/* A removed lower file cannot be copied up any more: times (the kernel flushing them at close) are moot. */
+		if (dfd < 0 && !(valid & ~(FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME | FUSE_SET_ATTR_ATIME_NOW |
+					   FUSE_SET_ATTR_MTIME_NOW | FUSE_SET_ATTR_CTIME)))
+			return ovl_getattr_node(fs, node, h ? handle_fd(fs, node, h) : -1, ret_st);
+		if (dfd < 0)
+			return -ENOENT;
+		by_fd = true;
 		snprintf(path, sizeof(path), "/proc/self/fd/%d", dfd);
 	} else {
-		r = real_location(fs, node, &pfd, name, sizeof(name));
+		r = ovl_copy_up(fs, node, (valid & FUSE_SET_ATTR_SIZE) && attr->st_size == 0 && !h);
 		if (r < 0)
 			return r;
-		snprintf(path, sizeof(path), "/proc/self/fd/%d/%s", pfd, name);
+		if (isdir) {
+			dfd = ovl_dir_fd(fs, node, OVL_UPPER);
+			snprintf(path, sizeof(path), "/proc/self/fd/%d", dfd);
+		} else {
+			r = real_location(fs, node, &pfd, name, sizeof(name));
+			if (r < 0)
+				return r;
+			snprintf(path, sizeof(path), "/proc/self/fd/%d/%s", pfd, name);
+		}
 	}
 
 	if (valid & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID)) {
@@ -179,7 +202,7 @@ static int ovl_do_setattr(struct ovl_fs *fs, fuse_req_t req, struct ovl_node *no
 		r = ovl_getattr_node(fs, node, -1, &cur);
 		if (r < 0)
 			return r;
-		r = ovl_set_owner(fs, isdir ? dfd : -1, isdir ? -1 : pfd, isdir ? NULL : name,
+		r = ovl_set_owner(fs, by_fd ? dfd : -1, by_fd ? -1 : pfd, by_fd ? NULL : name,
 				  (valid & FUSE_SET_ATTR_UID) ? attr->st_uid : cur.st_uid,
 				  (valid & FUSE_SET_ATTR_GID) ? attr->st_gid : cur.st_gid);
 		if (r < 0)
@@ -197,7 +220,8 @@ static int ovl_do_setattr(struct ovl_fs *fs, fuse_req_t req, struct ovl_node *no
 		if (h && (h->flags & O_ACCMODE) != O_RDONLY && h->layer == OVL_UPPER)
 			r = ftruncate(h->fd, attr->st_size);
 		else {
-			_cleanup_close_ int fd = openat(pfd, name, O_WRONLY | O_NOFOLLOW | O_CLOEXEC);
+			_cleanup_close_ int fd = by_fd ? open(path, O_WRONLY | O_CLOEXEC)
+						      : openat(pfd, name, O_WRONLY | O_NOFOLLOW | O_CLOEXEC);
 			r = fd < 0 ? -1 : ftruncate(fd, attr->st_size);
 		}
 		if (r < 0)
@@ -214,7 +238,7 @@ static int ovl_do_setattr(struct ovl_fs *fs, fuse_req_t req, struct ovl_node *no
 			ts[1].tv_nsec = UTIME_NOW;
 		else if (valid & FUSE_SET_ATTR_MTIME)
 			ts[1] = attr->st_mtim;
-		r = isdir ? utimensat(AT_FDCWD, path, ts, 0) : utimensat(pfd, name, ts, AT_SYMLINK_NOFOLLOW);
+		r = by_fd ? utimensat(AT_FDCWD, path, ts, 0) : utimensat(pfd, name, ts, AT_SYMLINK_NOFOLLOW);
 		if (r < 0)
 			return -errno;
 	}
@@ -298,6 +322,16 @@ static int make_object(struct ovl_fs *fs, int dirfd, const char *name, struct ne
 	return -EINVAL;
 }
 
+/*
+ * Rootless, an owner other than root is kept in a user.* xattr, which only
+ * regular files and directories can carry: symlinks, fifos, sockets and
+ * devices of other users are created as root's rather than refused.
+ */
+static bool owner_optional(enum new_kind kind)
+{
+	return kind == NEW_SYMLINK || kind == NEW_NODE;
+}
+
 static int ovl_do_create(fuse_req_t req, struct ovl_fs *fs, struct ovl_node *parent, const char *name,
 			 struct new_entry *ne, struct fuse_entry_param *e)
 {
@@ -335,7 +369,7 @@ static int ovl_do_create(fuse_req_t req, struct ovl_fs *fs, struct ovl_node *par
 			return r;
 		if (ne->kind != NEW_LINK) {
 			r = ovl_set_owner(fs, ne->ret_fd, pfd, name, uid, gid);
-			if (r < 0 && !(r == -EPERM && ne->kind == NEW_SYMLINK))
+			if (r < 0 && !(r == -EPERM && owner_optional(ne->kind)))
 				goto undo;
 		}
 	} else {
@@ -347,7 +381,7 @@ static int ovl_do_create(fuse_req_t req, struct ovl_fs *fs, struct ovl_node *par
 			return r;
 		if (ne->kind != NEW_LINK) {
 			r = ovl_set_owner(fs, ne->ret_fd, fs->workfd, tmp, uid, gid);
-			if (r == -EPERM && ne->kind == NEW_SYMLINK)
+			if (r == -EPERM && owner_optional(ne->kind))
 				r = 0;
 		}
 		if (r == 0 && ne->kind == NEW_DIR) {
@@ -393,6 +427,10 @@ static void ovl_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 	if (S_ISREG(mode)) {
 		ne.kind = NEW_FILE;
 		ne.open_flags = O_WRONLY;
+	}
+	if (S_ISCHR(mode) && rdev == makedev(0, 0)) {
+		fuse_reply_err(req, EPERM); /* that is a whiteout in the upper layer: the kernel refuses it too */
+		return;
 	}
 	r = ovl_do_create(req, FS(req), NODE(req, parent), name, &ne, &e);
 	if (ne.ret_fd >= 0)
@@ -476,12 +514,51 @@ static void ovl_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode
 
 /* ---- removing entries ---- */
 
+/*
+ * Before a non-directory loses its last known name: an O_PATH fd to the real
+ * object, so that fstat/fchmod/ftruncate of a handle still open work once the
+ * name is gone.  -1 when not needed.
+ */
+static int orphan_fd_open(struct ovl_fs *fs, struct ovl_node *node, struct ovl_node *parent, int layer,
+			  const char *name)
+{
+	bool last;
+	int dfd;
+
+	if (!node || S_ISDIR(node->type))
+		return -1;
+	pthread_mutex_lock(&fs->lock);
+	last = node->aliases && !node->aliases->next && node->aliases->parent == parent &&
+	       strcmp(node->aliases->name, name) == 0 && node->orphan_fd < 0;
+	pthread_mutex_unlock(&fs->lock);
+	dfd = last ? ovl_dir_fd(fs, parent, layer) : -1;
+	return dfd < 0 ? -1 : openat(dfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+}
+
+/* After the removal of `name`: the node loses that alias, and keeps ofd (or closes it). */
+static void node_removed(struct ovl_fs *fs, struct ovl_node *node, struct ovl_node *parent, const char *name,
+			 bool dead, int ofd)
+{
+	pthread_mutex_lock(&fs->lock);
+	ovl_node_del_alias_locked(fs, node, parent, name);
+	/* a lower file's node stands for one name: without it, it is gone from the view */
+	if (dead || (node->layer != OVL_UPPER && !S_ISDIR(node->type) && !node->aliases))
+		node->dead = true;
+	if (ofd >= 0 && node->orphan_fd < 0 && !node->aliases) {
+		node->orphan_fd = ofd;
+		ofd = -1;
+	}
+	pthread_mutex_unlock(&fs->lock);
+	if (ofd >= 0)
+		close(ofd);
+}
+
 static int ovl_do_remove(struct ovl_fs *fs, struct ovl_node *parent, const char *name, bool dir)
 {
 	struct ovl_found f;
 	struct ovl_node *node;
 	char tmp[64];
-	int pfd, r;
+	int pfd, ofd = -1, r;
 
 	if (fs->read_only)
 		return -EROFS;
@@ -497,7 +574,7 @@ static int ovl_do_remove(struct ovl_fs *fs, struct ovl_node *parent, const char 
 		return -EISDIR;
 
 	pthread_mutex_lock(&fs->lock);
-	node = ovl_node_find_locked(fs, f.st.st_dev, f.st.st_ino);
+	node = ovl_node_find_alias_locked(fs, f.st.st_dev, f.st.st_ino, parent, name);
 	if (node)
 		node->refs++;
 	pthread_mutex_unlock(&fs->lock);
@@ -538,21 +615,22 @@ static int ovl_do_remove(struct ovl_fs *fs, struct ovl_node *parent, const char 
 					(void) unlinkat(dfd, de->d_name, 0);
 		}
 		(void) unlinkat(fs->workfd, tmp, AT_REMOVEDIR);
-	} else if (f.layer == OVL_UPPER && !f.in_lower) {
-		r = unlinkat(pfd, name, 0) < 0 ? -errno : 0;
 	} else {
-		r = ovl_make_whiteout(fs, pfd, name);
+		ofd = orphan_fd_open(fs, node, parent, f.layer, name);
+		if (f.layer == OVL_UPPER && !f.in_lower)
+			r = unlinkat(pfd, name, 0) < 0 ? -errno : 0;
+		else
+			r = ovl_make_whiteout(fs, pfd, name);
 	}
 	if (r == 0)
 		ovl_dir_listing_drop(fs, parent);
 	if (r == 0 && node) {
-		pthread_mutex_lock(&fs->lock);
-		ovl_node_del_alias_locked(fs, node, parent, name);
-		/* Gone for good (its inode number may come back); a lower file under another name lives on. */
-		if (dir || (f.layer == OVL_UPPER && f.st.st_nlink <= 1))
-			node->dead = true;
-		pthread_mutex_unlock(&fs->lock);
+		/* Gone for good (its inode number may come back); an upper file under another name lives on. */
+		node_removed(fs, node, parent, name, dir || (f.layer == OVL_UPPER && f.st.st_nlink <= 1), ofd);
+		ofd = -1;
 	}
+	if (ofd >= 0)
+		close(ofd);
 out:
 	if (node) {
 		pthread_mutex_lock(&fs->lock);
@@ -574,11 +652,16 @@ static void ovl_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 
 /* ---- rename ---- */
 
-/* The path of a directory's lower part, from the layer root ("/a/b"). */
+/*
+ * The path of a directory's lower part, from the layer root ("/a/b"), as the
+ * kernel computes it: an absolute redirect on the way up ends the walk, a
+ * relative one stands in for its directory's name.
+ */
 static int lower_path(struct ovl_fs *fs, struct ovl_node *node, char *buf, size_t size)
 {
 	struct ovl_node *parent;
-	char name[NAME_MAX + 1];
+	char name[NAME_MAX + 1], own[NAME_MAX + 1];
+	int kind = 0; /* 0: no redirect, 1: relative (in name), 2: absolute (in buf), -1: too long */
 	size_t n;
 	int r;
 
@@ -586,15 +669,26 @@ static int lower_path(struct ovl_fs *fs, struct ovl_node *node, char *buf, size_
 		buf[0] = '\0';
 		return 0;
 	}
-	if (node->redirect) {
-		if (strlen(node->redirect) >= size)
-			return -ENAMETOOLONG;
-		strcpy(buf, node->redirect);
-		return 0;
+	pthread_mutex_lock(&fs->lock);
+	if (node->redirect && node->redirect[0] == '/') {
+		kind = strlen(node->redirect) < size ? 2 : -1;
+		if (kind == 2)
+			strcpy(buf, node->redirect);
+	} else if (node->redirect) {
+		kind = strlen(node->redirect) < sizeof(name) ? 1 : -1;
+		if (kind == 1)
+			strcpy(name, node->redirect);
 	}
-	r = ovl_node_first_alias(fs, node, &parent, name, sizeof(name));
+	pthread_mutex_unlock(&fs->lock);
+	if (kind < 0)
+		return -ENAMETOOLONG;
+	if (kind == 2)
+		return 0;
+	r = ovl_node_first_alias(fs, node, &parent, own, sizeof(own));
 	if (r < 0)
 		return r;
+	if (kind == 0)
+		strcpy(name, own);
 	r = lower_path(fs, parent, buf, size);
 	if (r < 0)
 		return r;
@@ -606,16 +700,33 @@ static int lower_path(struct ovl_fs *fs, struct ovl_node *node, char *buf, size_
 	return 0;
 }
 
-/* A directory with a lower part that moves records where that part lives. */
-static int set_redirect(struct ovl_fs *fs, struct ovl_node *dir)
+/*
+ * A directory with a lower part that moves records where that part lives, as
+ * the kernel does: within the same parent its old name (relative), else the
+ * absolute lower path; a redirect it has already is kept when it still holds
+ * (absolute, or relative and the parent stays).
+ */
+static int set_redirect(struct ovl_fs *fs, struct ovl_node *dir, bool samedir)
 {
 	char path[PATH_MAX], key[64], fdpath[64];
+	struct ovl_node *parent;
+	bool keep;
 	char *copy;
 	int fd, r;
 
-	if (!dir->nlower || dir->redirect)
+	if (!dir->nlower)
 		return 0;
-	r = lower_path(fs, dir, path, sizeof(path));
+	pthread_mutex_lock(&fs->lock);
+	keep = dir->redirect && (samedir || dir->redirect[0] == '/');
+	pthread_mutex_unlock(&fs->lock);
+	if (keep)
+		return 0;
+	if (samedir)
+		r = ovl_node_first_alias(fs, dir, &parent, path, sizeof(path));
+	else
+		r = lower_path(fs, dir, path, sizeof(path));
+	if (r == -ENAMETOOLONG)
+		return -EXDEV; /* a redirect that cannot be written: mv(1) copies instead, as with the kernel */
 	if (r < 0)
 		return r;
 	fd = ovl_upper_dir(fs, dir);
@@ -624,7 +735,7 @@ static int set_redirect(struct ovl_fs *fs, struct ovl_node *dir)
 	ovl_xattr_name(fs, "redirect", key, sizeof(key));
 	snprintf(fdpath, sizeof(fdpath), "/proc/self/fd/%d", fd);
 	if (setxattr(fdpath, key, path, strlen(path), 0) < 0)
-		return -errno;
+		return errno == E2BIG || errno == ENOSPC ? -EXDEV : -errno;
 	copy = strdup(path);
 	if (!copy)
 		return -ENOMEM;
@@ -635,18 +746,29 @@ static int set_redirect(struct ovl_fs *fs, struct ovl_node *dir)
 	return 0;
 }
 
-static struct ovl_node *node_ref_found(struct ovl_fs *fs, const struct ovl_found *f)
+static struct ovl_node *node_ref_found(struct ovl_fs *fs, const struct ovl_found *f, struct ovl_node *parent,
+				       const char *name)
 {
 	struct ovl_node *node;
 
 	if (f->layer < 0)
 		return NULL;
 	pthread_mutex_lock(&fs->lock);
-	node = ovl_node_find_locked(fs, f->st.st_dev, f->st.st_ino);
+	node = ovl_node_find_alias_locked(fs, f->st.st_dev, f->st.st_ino, parent, name);
 	if (node)
 		node->refs++;
 	pthread_mutex_unlock(&fs->lock);
 	return node;
+}
+
+static bool presents_origin(struct ovl_fs *fs, struct ovl_node *node)
+{
+	bool r;
+
+	pthread_mutex_lock(&fs->lock);
+	r = node->ino != ovl_present_ino(fs, OVL_UPPER, node->key_ino);
+	pthread_mutex_unlock(&fs->lock);
+	return r;
 }
 
 static void node_unref(struct ovl_fs *fs, struct ovl_node *node)
@@ -664,7 +786,7 @@ static int ovl_do_rename(struct ovl_fs *fs, struct ovl_node *parent, const char 
 	struct ovl_found sf, df;
 	struct ovl_node *src = NULL, *dst = NULL;
 	bool exchange = flags & RENAME_EXCHANGE;
-	int spfd, dpfd, r;
+	int spfd, dpfd, dofd = -1, r;
 
 	if (fs->read_only)
 		return -EROFS;
@@ -689,8 +811,8 @@ static int ovl_do_rename(struct ovl_fs *fs, struct ovl_node *parent, const char 
 	if (exchange && df.layer < 0)
 		return -ENOENT;
 
-	src = node_ref_found(fs, &sf);
-	dst = node_ref_found(fs, &df);
+	src = node_ref_found(fs, &sf, parent, name);
+	dst = node_ref_found(fs, &df, newparent, newname);
 	if (!src || (df.layer >= 0 && !dst && S_ISDIR(df.st.st_mode))) {
 		r = -ENOENT; /* the kernel looked both up before renaming */
 		goto out;
@@ -711,11 +833,11 @@ static int ovl_do_rename(struct ovl_fs *fs, struct ovl_node *parent, const char 
 	/* Both ends in the upper layer: copy-up, and a redirect for directories with a lower part. */
 	r = ovl_copy_up(fs, src, false);
 	if (r == 0 && S_ISDIR(src->type))
-		r = set_redirect(fs, src);
+		r = set_redirect(fs, src, parent == newparent);
 	if (r == 0 && exchange) {
 		r = ovl_copy_up(fs, dst, false);
 		if (r == 0 && S_ISDIR(dst->type))
-			r = set_redirect(fs, dst);
+			r = set_redirect(fs, dst, parent == newparent);
 	}
 	if (r < 0)
 		goto out;
@@ -727,7 +849,17 @@ static int ovl_do_rename(struct ovl_fs *fs, struct ovl_node *parent, const char 
 	}
 
 	if (exchange) {
-		r = renameat2(spfd, name, dpfd, newname, RENAME_EXCHANGE) < 0 ? -errno : 0;
+		/* Each directory without a lower part of its own must not merge with what lies below its new name. */
+		if (S_ISDIR(src->type) && !src->nlower && (df.in_lower || df.upper_whiteout)) {
+			int fd = ovl_upper_dir(fs, src);
+			r = fd < 0 ? fd : ovl_set_opaque(fs, fd);
+		}
+		if (r == 0 && S_ISDIR(dst->type) && !dst->nlower && (sf.in_lower || sf.upper_whiteout)) {
+			int fd = ovl_upper_dir(fs, dst);
+			r = fd < 0 ? fd : ovl_set_opaque(fs, fd);
+		}
+		if (r == 0)
+			r = renameat2(spfd, name, dpfd, newname, RENAME_EXCHANGE) < 0 ? -errno : 0;
 	} else {
 		bool need_whiteout = sf.in_lower;
 		bool dst_upper_dir = df.layer == OVL_UPPER && S_ISDIR(df.st.st_mode);
@@ -757,6 +889,7 @@ static int ovl_do_rename(struct ovl_fs *fs, struct ovl_node *parent, const char 
 			}
 			(void) unlinkat(fs->workfd, tmp, dst_upper_dir ? AT_REMOVEDIR : 0);
 		}
+		dofd = orphan_fd_open(fs, dst, newparent, df.layer, newname);
 		r = renameat2(spfd, name, dpfd, newname, need_whiteout ? RENAME_WHITEOUT : 0) < 0 ? -errno : 0;
 		if (r == -EINVAL && need_whiteout) {
 			/* No RENAME_WHITEOUT here: rename, then whiteout the old name. */
@@ -765,21 +898,30 @@ static int ovl_do_rename(struct ovl_fs *fs, struct ovl_node *parent, const char 
 	}
 	if (r < 0)
 		goto out;
+	/* What presents another inode number than its upper one (its origin's): its new parent maps d_ino. */
+	if (presents_origin(fs, src))
+		ovl_mark_impure(fs, dpfd);
+	if (exchange && presents_origin(fs, dst))
+		ovl_mark_impure(fs, spfd);
 
 	ovl_dir_listing_drop(fs, parent);
 	ovl_dir_listing_drop(fs, newparent);
+	if (dst && !exchange) {
+		node_removed(fs, dst, newparent, newname,
+			     S_ISDIR(dst->type) || (df.layer == OVL_UPPER && df.st.st_nlink <= 1), dofd);
+		dofd = -1;
+	}
 	pthread_mutex_lock(&fs->lock);
 	ovl_node_del_alias_locked(fs, src, parent, name);
 	(void) ovl_node_add_alias_locked(src, newparent, newname);
-	if (dst) {
+	if (dst && exchange) {
 		ovl_node_del_alias_locked(fs, dst, newparent, newname);
-		if (exchange)
-			(void) ovl_node_add_alias_locked(dst, parent, name);
-		else if (S_ISDIR(dst->type) || (df.layer == OVL_UPPER && df.st.st_nlink <= 1))
-			dst->dead = true;
+		(void) ovl_node_add_alias_locked(dst, parent, name);
 	}
 	pthread_mutex_unlock(&fs->lock);
 out:
+	if (dofd >= 0)
+		close(dofd);
 	node_unref(fs, src);
 	node_unref(fs, dst);
 	return r;
@@ -1084,7 +1226,8 @@ static int xattr_path(struct ovl_fs *fs, struct ovl_node *node, char *path, size
 		pthread_mutex_unlock(&fs->lock);
 		if (fd < 0)
 			return -ENOENT;
-		snprintf(path, size, "/proc/self/fd/%d", fd);
+		/* "/." so that the l*xattr calls act on the directory, not on the /proc magic link */
+		snprintf(path, size, "/proc/self/fd/%d/.", fd);
 		return 0;
 	}
 	r = real_location(fs, node, &pfd, name, sizeof(name));
@@ -1099,21 +1242,19 @@ static void ovl_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const
 {
 	struct ovl_fs *fs = FS(req);
 	struct ovl_node *node = NODE(req, ino);
-	char path[64 + NAME_MAX];
+	char path[64 + NAME_MAX], real[XATTR_NAME_MAX + 16];
 	int r;
 
 	if (fs->read_only) {
 		fuse_reply_err(req, EROFS);
 		return;
 	}
-	if (ovl_is_private_xattr(fs, name)) {
-		fuse_reply_err(req, EPERM);
-		return;
-	}
-	r = ovl_copy_up(fs, node, false);
+	r = ovl_xattr_to_real(fs, name, real, sizeof(real));
+	if (r == 0)
+		r = ovl_copy_up(fs, node, false);
 	if (r == 0)
 		r = xattr_path(fs, node, path, sizeof(path));
-	if (r == 0 && lsetxattr(path, name, value, size, flags) < 0)
+	if (r == 0 && lsetxattr(path, real, value, size, flags) < 0)
 		r = -errno;
 	fuse_reply_err(req, -r);
 }
@@ -1121,12 +1262,12 @@ static void ovl_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const
 static void ovl_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
 {
 	struct ovl_fs *fs = FS(req);
-	char path[64 + NAME_MAX];
+	char path[64 + NAME_MAX], real[XATTR_NAME_MAX + 16];
 	_cleanup_free_ char *buf = NULL;
 	ssize_t n;
 	int r;
 
-	if (ovl_is_private_xattr(fs, name)) {
+	if (ovl_xattr_to_real(fs, name, real, sizeof(real)) < 0) {
 		fuse_reply_err(req, ENODATA);
 		return;
 	}
@@ -1136,7 +1277,7 @@ static void ovl_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_
 		return;
 	}
 	if (size == 0) {
-		n = lgetxattr(path, name, NULL, 0);
+		n = lgetxattr(path, real, NULL, 0);
 		if (n < 0)
 			fuse_reply_err(req, errno);
 		else
@@ -1148,7 +1289,7 @@ static void ovl_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
-	n = lgetxattr(path, name, buf, size);
+	n = lgetxattr(path, real, buf, size);
 	if (n < 0)
 		fuse_reply_err(req, errno);
 	else
@@ -1158,7 +1299,7 @@ static void ovl_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_
 static void ovl_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 {
 	struct ovl_fs *fs = FS(req);
-	char path[64 + NAME_MAX], *list, *out;
+	char path[64 + NAME_MAX], *list = NULL, *out = NULL, shown[XATTR_NAME_MAX + 1];
 	size_t used = 0;
 	ssize_t n;
 	int r = xattr_path(fs, NODE(req, ino), path, sizeof(path));
@@ -1167,29 +1308,42 @@ static void ovl_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 		fuse_reply_err(req, -r);
 		return;
 	}
-	n = llistxattr(path, NULL, 0);
+	/* The list may grow between the two calls: retry on ERANGE. */
+	for (int tries = 0;; tries++) {
+		n = llistxattr(path, NULL, 0);
+		if (n < 0)
+			break;
+		free(list);
+		list = malloc((size_t) n + 1);
+		if (!list) {
+			fuse_reply_err(req, ENOMEM);
+			return;
+		}
+		n = llistxattr(path, list, (size_t) n);
+		if (n >= 0 || errno != ERANGE || tries == 3)
+			break;
+	}
 	if (n < 0) {
-		fuse_reply_err(req, errno);
+		r = errno;
+		free(list);
+		fuse_reply_err(req, r);
 		return;
 	}
-	list = malloc((size_t) n + 1);
+	/* unescaping shortens names: the shown list is never longer than the real one */
 	out = malloc((size_t) n + 1);
-	if (!list || !out) {
+	if (!out) {
 		free(list);
-		free(out);
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
-	n = llistxattr(path, list, (size_t) n);
-	for (char *p = list; n > 0 && p < list + n; p += strlen(p) + 1) {
-		if (ovl_is_private_xattr(fs, p))
+	for (char *p = list; p < list + n; p += strlen(p) + 1) {
+		const char *name = ovl_xattr_from_real(fs, p, shown, sizeof(shown));
+		if (!name)
 			continue;
-		memcpy(out + used, p, strlen(p) + 1);
-		used += strlen(p) + 1;
+		memcpy(out + used, name, strlen(name) + 1);
+		used += strlen(name) + 1;
 	}
-	if (n < 0)
-		fuse_reply_err(req, errno);
-	else if (size == 0)
+	if (size == 0)
 		fuse_reply_xattr(req, used);
 	else if (used > size)
 		fuse_reply_err(req, ERANGE);
@@ -1203,21 +1357,26 @@ static void ovl_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 {
 	struct ovl_fs *fs = FS(req);
 	struct ovl_node *node = NODE(req, ino);
-	char path[64 + NAME_MAX];
+	char path[64 + NAME_MAX], real[XATTR_NAME_MAX + 16];
 	int r;
 
 	if (fs->read_only) {
 		fuse_reply_err(req, EROFS);
 		return;
 	}
-	if (ovl_is_private_xattr(fs, name)) {
+	if (ovl_xattr_to_real(fs, name, real, sizeof(real)) < 0) {
 		fuse_reply_err(req, ENODATA);
 		return;
 	}
-	r = ovl_copy_up(fs, node, false);
+	/* Nothing to remove below: no copy-up for a failure (the kernel checks first too). */
+	r = xattr_path(fs, node, path, sizeof(path));
+	if (r == 0 && lgetxattr(path, real, NULL, 0) < 0)
+		r = -errno;
+	if (r == 0)
+		r = ovl_copy_up(fs, node, false);
 	if (r == 0)
 		r = xattr_path(fs, node, path, sizeof(path));
-	if (r == 0 && lremovexattr(path, name) < 0)
+	if (r == 0 && lremovexattr(path, real) < 0)
 		r = -errno;
 	fuse_reply_err(req, -r);
 }

@@ -4,7 +4,12 @@
  * merge them.  Kernel overlayfs semantics and on-disk format: whiteouts are
  * 0/0 character devices, opaque directories carry <prefix>opaque="y", a
  * renamed lower directory carries <prefix>redirect, where <prefix> is
- * "trusted.overlay." (privileged) or "user.overlay." (userxattr).
+ * "trusted.overlay." (privileged) or "user.overlay." (userxattr).  Directories
+ * holding copied-up entries carry <prefix>impure="y" (the kernel then maps d_ino
+ * to st_ino there); isofs's own inode-number origin lives in
+ * <prefix>isofs.origin, which the kernel ignores and hides.  Xattrs named
+ * <prefix>X set through the view are stored escaped, as <prefix>overlay.X,
+ * like the kernel does for nested overlays.
  *
  * Lock order: ovl_fs.lock (the node table: hash, lookup counts, aliases,
  * backing fields) is a leaf lock held only for in-memory updates, never across
@@ -19,6 +24,8 @@
 #include <stdint.h>
 #include <sys/stat.h>
 #include <sys/types.h>
+
+struct fuse_session;
 
 #define OVL_UPPER 0 /* layer index of the upper layer; lowers are 1..n, top first */
 
@@ -60,6 +67,7 @@ struct ovl_node {
 	struct ovl_dirlist *listing; /* cached merged listing, NULL when none */
 	unsigned listing_gen;    /* bumped at every change of the entries */
 	bool dead;               /* removed; kept for open handles and lookups in flight */
+	int orphan_fd;           /* O_PATH of a non-directory that lost its last name while in use, else -1 */
 	pthread_mutex_t copyup_lock;
 };
 
@@ -78,6 +86,9 @@ struct ovl_fs {
 	gid_t caller_gid;
 	uid_t root_uid;           /* how logical uid 0 is presented (rootless: caller_uid on the host) */
 	gid_t root_gid;
+
+	/* The session, once there (the server sets it): for notifying the kernel of changes it cannot see. */
+	struct fuse_session *se;
 
 	double timeout;           /* entry/attr cache timeout, seconds */
 	bool writeback;           /* the kernel's writeback cache */
@@ -98,6 +109,15 @@ bool ovl_is_whiteout(const struct stat *st);
 /* <prefix><name> */
 void ovl_xattr_name(const struct ovl_fs *fs, const char *name, char *buf, size_t size);
 bool ovl_is_private_xattr(const struct ovl_fs *fs, const char *name);
+/*
+ * The real name of an xattr named through the view: <prefix>X is escaped to
+ * <prefix>overlay.X; -EPERM for isofs's own metadata (user.isofs.*).
+ */
+int ovl_xattr_to_real(const struct ovl_fs *fs, const char *name, char *buf, size_t size);
+/* The name a real xattr is shown as (unescaped), or NULL when it is hidden. */
+const char *ovl_xattr_from_real(const struct ovl_fs *fs, const char *real, char *buf, size_t size);
+/* Overlay metadata of a layer that a copy-up must not carry (escaped names are user data). */
+bool ovl_is_layer_metadata(const struct ovl_fs *fs, const char *name);
 int ovl_dir_is_opaque(const struct ovl_fs *fs, int dirfd_path);
 int ovl_set_opaque(const struct ovl_fs *fs, int dirfd_path);
 uint64_t ovl_present_ino(const struct ovl_fs *fs, int layer, ino_t ino);
@@ -111,6 +131,9 @@ struct ovl_node *ovl_node_get(struct ovl_fs *fs, uint64_t nodeid);
 uint64_t ovl_nodeid(struct ovl_fs *fs, struct ovl_node *node);
 /* Under fs->lock. */
 struct ovl_node *ovl_node_find_locked(struct ovl_fs *fs, dev_t dev, ino_t ino);
+/* Like ovl_node_find_locked, preferring the node that has the alias (parent, name). */
+struct ovl_node *ovl_node_find_alias_locked(struct ovl_fs *fs, dev_t dev, ino_t ino, struct ovl_node *parent,
+					    const char *name);
 void ovl_node_insert_locked(struct ovl_fs *fs, struct ovl_node *node);
 void ovl_node_rekey_locked(struct ovl_fs *fs, struct ovl_node *node, dev_t dev, ino_t ino);
 int ovl_node_add_alias_locked(struct ovl_node *node, struct ovl_node *parent, const char *name);
@@ -180,6 +203,8 @@ int ovl_copy_up(struct ovl_fs *fs, struct ovl_node *node, bool truncate);
 int ovl_copy_up_any(struct ovl_fs *fs, struct ovl_node *node);
 /* Opens the real object of a non-directory node with open(2) flags. */
 int ovl_open_real(struct ovl_fs *fs, struct ovl_node *node, int flags, int *ret_layer);
+/* Marks an upper directory impure (<prefix>impure): some entries present another inode number than theirs. */
+void ovl_mark_impure(struct ovl_fs *fs, int dirfd);
 /* Makes sure dir is in the upper layer; returns its upper fd (borrowed). */
 int ovl_upper_dir(struct ovl_fs *fs, struct ovl_node *dir);
 

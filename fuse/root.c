@@ -21,6 +21,7 @@ int ovl_root_init(struct ovl_fs *fs)
 	pthread_mutex_init(&root->copyup_lock, NULL);
 	root->type = S_IFDIR;
 	root->upper_fd = -1;
+	root->orphan_fd = -1;
 	root->layer = top;
 	root->lowers = calloc((size_t) fs->nlayers, sizeof(*root->lowers));
 	if (!root->lowers) {
@@ -79,6 +80,8 @@ void ovl_nodes_free(struct ovl_fs *fs)
 			}
 			if (n->upper_fd >= 0)
 				close(n->upper_fd);
+			if (n->orphan_fd >= 0)
+				close(n->orphan_fd);
 			for (int i = 0; i < n->nlower; i++)
 				close(n->lowers[i].fd);
 			free(n->lowers);

@@ -104,6 +104,7 @@ int ovl_serve(const struct ovl_serve_config *cfg)
 		goto out;
 	}
 	se = fuse_session_new(&args, &ovl_ops, sizeof(ovl_ops), &fs);
+	fs.se = se; /* for notifications: a copy-up changes attributes the kernel has cached */
 	if (!se) {
 		snprintf(cfg->errbuf, cfg->errlen, "invalid FUSE options '%s'", optbuf);
 		r = -EINVAL;
@@ -207,6 +208,7 @@ int ovl_serve_start(const struct ovl_serve_config *cfg, int fuse_fd, bool privil
 		goto fail;
 	}
 	bg->se = fuse_session_new(&args, &ovl_ops, sizeof(ovl_ops), &bg->fs);
+	bg->fs.se = bg->se;
 	fuse_opt_free_args(&args);
 	if (!bg->se) {
 		r = -EINVAL;

@@ -203,7 +203,8 @@ def reexec_rootless(mode, argv):
         "LANG": "C.UTF-8",
         "ISOFS_TEST_USER": user,
     }
-    for k in ("ISOFS_OVERLAY_BIN", "ISOFS_OVERLAY_OPTS", "ISOFS_TEST_TIMEOUT", "OVL_SEEDS", "OVL_OPS"):
+    for k in ("ISOFS_OVERLAY_BIN", "ISOFS_OVERLAY_OPTS", "ISOFS_TEST_TIMEOUT", "OVL_SEEDS", "OVL_OPS",
+              "ASAN_OPTIONS", "LSAN_OPTIONS", "UBSAN_OPTIONS"):
         if k in os.environ:
             env[k] = os.environ[k]
     cmd = ["setpriv", f"--reuid={pw.pw_uid}", f"--regid={pw.pw_gid}", "--init-groups", "--",
@@ -789,6 +790,23 @@ def mount(kind, layers, mode):
     if mode == "userns":
         return UsernsIsofsMount(layers, mode)
     return IsofsMount(layers, mode)
+
+
+def probe(mode, tmp):
+    """None when both implementations mount here, else why not (the caller skips the whole run)."""
+    base = tempfile.mkdtemp(prefix="probe.", dir=tmp)
+    try:
+        os.makedirs(f"{base}/L/d")
+        layers = Layers(base, [f"{base}/L"])
+        for kind in ("kernel", "isofs"):
+            try:
+                m = mount(kind, layers, mode)
+            except (RuntimeError, OSError) as e:
+                return f"{kind} overlay cannot be mounted in {mode} mode here: {str(e)[:300]}"
+            m.umount(force=True)
+        return None
+    finally:
+        rm_tree(base)
 
 
 # ---- snapshots ---------------------------------------------------------------------

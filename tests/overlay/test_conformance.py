@@ -32,6 +32,7 @@ import tempfile
 import time
 import traceback
 
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import ovlharness as H  # noqa: E402
 
@@ -1273,6 +1274,10 @@ def main(argv):
     tmp = tempfile.mkdtemp(prefix="isofs-ovl-conf.")
     os.chmod(tmp, 0o755)
     try:
+        why = H.probe(MODE, tmp)
+        if why:
+            print(f"1..0 # SKIP {why}", flush=True)
+            return 0
         for c in CASES:
             if want and not any(w in c.name for w in want):
                 continue
