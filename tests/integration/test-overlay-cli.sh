@@ -1,0 +1,68 @@
+#!/bin/bash
+# isofs-overlay, the standalone binary: fuse-overlayfs's arguments, ready when
+# it returns, a daemon that exits on umount / fusermount3 -u, mount -t
+# fuse.isofs-overlay through mount.fuse3, bad options refused before mounting.
+. "$(dirname "$0")/lib.sh"
+setup_tmp
+
+OVL=$(dirname "$ISOFS_BIN")/../fuse/isofs-overlay
+[ -x "$OVL" ] || skip_all "isofs-overlay is not built"
+unmount() { if [ "$IS_ROOT" -eq 1 ]; then umount "$1"; else fusermount3 -u "$1"; fi; }
+at_cleanup 'for m in $(awk -v p="$T" "index(\$5, p \"/\") == 1 { print \$5 }" /proc/self/mountinfo); do umount -l "$m" 2>/dev/null || fusermount3 -uz "$m"; done'
+mounted() { awk -v p="$1" '$5 == p { f = 1 } END { exit !f }' /proc/self/mountinfo; }
+server_of() { pgrep -f "isofs-overlay.*$1" | head -1; }
+
+mkdir -p L1/d L2/d u w m
+echo top >L1/d/a
+echo bottom >L2/d/b
+echo hidden >L2/c
+
+run timeout 30 "$OVL" -o "lowerdir=$T/L1:$T/L2,upperdir=$T/u,workdir=$T/w" "$T/m"
+is "$RUN_RC" 0 "isofs-overlay -o lowerdir=L1:L2,upperdir=U,workdir=W MOUNTPOINT"
+ok "the view is ready when it returns" test -f m/d/a
+is "$(cat m/d/a m/d/b)" $'top\nbottom' "lower layers merged, top first"
+rm m/c && echo new >m/d/n
+is "$(stat -c '%t:%T' u/c)" "0:0" "a removed lower file is a 0/0 whiteout in the upper"
+pid=$(server_of "$T/m")
+num "${pid:-0}" -gt 1 "the server runs in the background"
+unmount "$T/m"
+wait_until 10 sh -c "! kill -0 $pid 2>/dev/null || grep -q '^State:[[:space:]]*Z' /proc/$pid/status"
+ok "it exits once unmounted" sh -c "! kill -0 $pid 2>/dev/null || grep -q '^State:[[:space:]]*Z' /proc/$pid/status"
+
+run timeout 30 "$OVL" -o "lowerdir=$T/L1:$T/L2" "$T/m"
+is "$RUN_RC" 0 "without upperdir: a read-only view"
+run sh -c "echo x > '$T/m/x'"
+like "$RUN_ERR" "Read-only file system" "... that refuses writes"
+unmount "$T/m"
+
+# bad input: one line, non-zero, nothing mounted
+for bad in "lowerdir=$T/nope" "lowerdir=$T/L1,upperdir=$T/u" "lowerdir=$T/L1,bogus=1" "upperdir=$T/u,workdir=$T/w"; do
+	run timeout 30 "$OVL" -o "$bad" "$T/m"
+	isnt "$RUN_RC" 0 "refused: -o $bad"
+	is "$RUN_ERR_LINES" 1 "... with one line"
+	like "$RUN_ERR" '^isofs-overlay: ' "... naming the problem"
+	nok "... and nothing mounted" mounted "$T/m"
+done
+run timeout 30 "$OVL" -o "lowerdir=$T/L1"
+is "$RUN_RC" 2 "a missing mountpoint is a usage error"
+
+if [ "$IS_ROOT" -eq 1 ]; then
+	# mount(8) runs mount.fuse3, which finds the helper in the system PATH.
+	if [ ! -e /usr/local/sbin/isofs-overlay ] && command -v mount.fuse3 >/dev/null; then
+		ln -s "$(readlink -f "$OVL")" /usr/local/sbin/isofs-overlay
+		at_cleanup "rm -f /usr/local/sbin/isofs-overlay"
+		run timeout 30 mount -t fuse.isofs-overlay overlay "$T/m" -o "lowerdir=$T/L1:$T/L2,upperdir=$T/u,workdir=$T/w"
+		is "$RUN_RC" 0 "mount -t fuse.isofs-overlay"
+		is "$(cat m/d/n 2>&1)" new "... shows the upper written before"
+		like "$(grep " $T/m " /proc/self/mounts)" 'fuse.isofs-overlay' "... as a fuse.isofs-overlay mount"
+		pid=$(server_of "$T/m")
+		run umount "$T/m"
+		is "$RUN_RC" 0 "a plain umount"
+		wait_until 10 sh -c "! kill -0 $pid 2>/dev/null || grep -q '^State:[[:space:]]*Z' /proc/$pid/status"
+		ok "... ends the server" sh -c "! kill -0 $pid 2>/dev/null || grep -q '^State:[[:space:]]*Z' /proc/$pid/status"
+	else
+		skip "mount -t fuse.isofs-overlay" "an isofs-overlay is installed already, or no mount.fuse3"
+	fi
+fi
+
+done_testing
