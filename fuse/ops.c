@@ -10,6 +10,7 @@
 #include <fcntl.h>
 #include <fuse_lowlevel.h>
 #include <limits.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -327,6 +328,47 @@ static int make_object(struct ovl_fs *fs, int dirfd, const char *name, struct ne
  * regular files and directories can carry: symlinks, fifos, sockets and
  * devices of other users are created as root's rather than refused.
  */
+/*
+ * The entry of an object just made in the upper layer: no lower layer has its
+ * name (the lookup before said so), so nothing needs looking up again.
+ */
+static int new_entry_reply(struct ovl_fs *fs, struct ovl_node *parent, const char *name, struct new_entry *ne,
+			   int pfd, uid_t uid, gid_t gid, struct fuse_entry_param *e)
+{
+	struct ovl_found f;
+	struct ovl_node *node;
+	struct stat st;
+	int r;
+
+	memset(&f, 0, offsetof(struct ovl_found, lowers));
+	f.layer = OVL_UPPER;
+	f.upper_fd = -1;
+	r = ne->ret_fd >= 0 ? fstat(ne->ret_fd, &f.st) : fstatat(pfd, name, &f.st, AT_SYMLINK_NOFOLLOW);
+	if (r < 0)
+		return -errno;
+	if (S_ISDIR(f.st.st_mode)) {
+		f.upper_fd = openat(pfd, name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (f.upper_fd < 0)
+			return -errno;
+		f.opaque = ovl_dir_is_opaque(fs, f.upper_fd) > 0; /* made over a whiteout */
+	}
+	st = f.st;
+	r = ovl_node_for_found(fs, parent, name, &f, &node);
+	if (r < 0)
+		return r;
+	if (!fs->privileged) {
+		/* as presented: the ids asked for, the server's user standing for root */
+		st.st_uid = uid;
+		st.st_gid = gid;
+		if (S_ISLNK(st.st_mode)) {
+			st.st_uid = fs->root_uid;
+			st.st_gid = fs->root_gid;
+		}
+	}
+	fill_entry(fs, node, &st, e);
+	return 0;
+}
+
 static bool owner_optional(enum new_kind kind)
 {
 	return kind == NEW_SYMLINK || kind == NEW_NODE;
@@ -362,12 +404,15 @@ static int ovl_do_create(fuse_req_t req, struct ovl_fs *fs, struct ovl_node *par
 	if (pfd < 0)
 		return pfd;
 	requester_ids(req, fs, parent, &uid, &gid);
+	/* The server's own ids are what a new object gets anyway: no chown, no xattr to write. */
+	bool default_owner = fs->privileged ? uid == fs->caller_uid && gid == fs->caller_gid
+					    : uid == fs->root_uid && gid == fs->root_gid;
 
 	if (!replace_whiteout) {
 		r = make_object(fs, pfd, name, ne);
 		if (r < 0)
 			return r;
-		if (ne->kind != NEW_LINK) {
+		if (ne->kind != NEW_LINK && !default_owner) {
 			r = ovl_set_owner(fs, ne->ret_fd, pfd, name, uid, gid);
 			if (r < 0 && !(r == -EPERM && owner_optional(ne->kind)))
 				goto undo;
@@ -406,7 +451,7 @@ static int ovl_do_create(fuse_req_t req, struct ovl_fs *fs, struct ovl_node *par
 		}
 	}
 	ovl_dir_listing_drop(fs, parent);
-	r = do_lookup(fs, parent, name, e);
+	r = ne->kind == NEW_LINK ? do_lookup(fs, parent, name, e) : new_entry_reply(fs, parent, name, ne, pfd, uid, gid, e);
 	if (r < 0)
 		goto undo;
 	return 0;
@@ -470,6 +515,13 @@ static void ovl_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const
 	reply_entry_or_err(req, &e, r);
 }
 
+static void opened(struct ovl_fs *fs, struct ovl_node *node, int delta)
+{
+	pthread_mutex_lock(&fs->lock);
+	node->open_count += (unsigned) delta;
+	pthread_mutex_unlock(&fs->lock);
+}
+
 static struct ovl_handle *handle_new(int fd, int flags, int layer, unsigned gen)
 {
 	struct ovl_handle *h = calloc(1, sizeof(*h));
@@ -505,7 +557,9 @@ static void ovl_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode
 	}
 	fi->fh = (uint64_t) (uintptr_t) h;
 	fi->keep_cache = 1;
+	opened(fs, NODE(req, e.ino), 1);
 	if (fuse_reply_create(req, &e, fi) == -ENOENT) {
+		opened(fs, NODE(req, e.ino), -1);
 		close(h->fd);
 		free(h);
 		ovl_node_forget(fs, NODE(req, e.ino), 1);
@@ -528,7 +582,8 @@ static int orphan_fd_open(struct ovl_fs *fs, struct ovl_node *node, struct ovl_n
 	if (!node || S_ISDIR(node->type))
 		return -1;
 	pthread_mutex_lock(&fs->lock);
-	last = node->aliases && !node->aliases->next && node->aliases->parent == parent &&
+	/* Only a file still open can be reached once nameless (mmap holds its file open too). */
+	last = node->open_count > 0 && node->aliases && !node->aliases->next && node->aliases->parent == parent &&
 	       strcmp(node->aliases->name, name) == 0 && node->orphan_fd < 0;
 	pthread_mutex_unlock(&fs->lock);
 	dfd = last ? ovl_dir_fd(fs, parent, layer) : -1;
@@ -964,7 +1019,9 @@ static void ovl_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	}
 	fi->fh = (uint64_t) (uintptr_t) h;
 	fi->keep_cache = 1; /* the layers change only through this daemon */
+	opened(fs, node, 1);
 	if (fuse_reply_open(req, fi) == -ENOENT) {
+		opened(fs, node, -1);
 		close(fd);
 		free(h);
 	}
@@ -1032,7 +1089,7 @@ static void ovl_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *f
 {
 	struct ovl_handle *h = (struct ovl_handle *) (uintptr_t) fi->fh;
 
-	(void) ino;
+	opened(FS(req), NODE(req, ino), -1);
 	close(h->fd);
 	pthread_mutex_destroy(&h->lock);
 	free(h);
