@@ -65,6 +65,17 @@ struct session_args {
 	isofs_session_options so;
 	const char *binds[CLI_MAX_LIST], *dns[CLI_MAX_LIST], *caps[CLI_MAX_LIST];
 };
+/* Their long options, for a getopt_long table (the values cli_session_option takes). */
+#define CLI_SESSION_OPTIONS                                       \
+	{ "sandbox", required_argument, NULL, 's' },              \
+	{ "hostname", required_argument, NULL, 'H' },             \
+	{ "net", required_argument, NULL, 'n' },                  \
+	{ "dns", required_argument, NULL, 'd' },                  \
+	{ "bind", required_argument, NULL, 'b' },                 \
+	{ "cap-add", required_argument, NULL, 'c' },              \
+	{ "memory", required_argument, NULL, 'M' },               \
+	{ "pids", required_argument, NULL, 'P' },                 \
+	{ "cpus", required_argument, NULL, 'C' }
 /* 0 when `c` was one (sandbox s, hostname H, net n, dns d, bind b, cap-add c), 1 when not, else an exit code. */
 int cli_session_option(int c, const char *arg, struct session_args *sa, const char *cmd);
 /* The positional target (IMAGE or MOUNTPOINT, or none with --sandbox); 0 or an exit code. */

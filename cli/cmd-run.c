@@ -100,18 +100,10 @@ static int parse_user(const char *s, struct run_args *a)
 static int parse_args(int argc, char **argv, struct run_args *a)
 {
 	static const struct option opts[] = {
-		{ "sandbox", required_argument, NULL, 's' },
+		CLI_SESSION_OPTIONS,
 		{ "env", required_argument, NULL, 'e' },
 		{ "workdir", required_argument, NULL, 'w' },
 		{ "user", required_argument, NULL, 'u' },
-		{ "hostname", required_argument, NULL, 'H' },
-		{ "net", required_argument, NULL, 'n' },
-		{ "dns", required_argument, NULL, 'd' },
-		{ "bind", required_argument, NULL, 'b' },
-		{ "cap-add", required_argument, NULL, 'c' },
-		{ "memory", required_argument, NULL, 'M' },
-		{ "pids", required_argument, NULL, 'P' },
-		{ "cpus", required_argument, NULL, 'C' },
 		{ "tty", no_argument, NULL, 't' },
 		{ "interactive", no_argument, NULL, 'i' },
 		{ "json", no_argument, NULL, 'j' },

@@ -129,15 +129,7 @@ out:
 int cmd_serve(const struct cli_globals *g, int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "sandbox", required_argument, NULL, 's' },
-		{ "hostname", required_argument, NULL, 'H' },
-		{ "net", required_argument, NULL, 'n' },
-		{ "dns", required_argument, NULL, 'd' },
-		{ "bind", required_argument, NULL, 'b' },
-		{ "cap-add", required_argument, NULL, 'c' },
-		{ "memory", required_argument, NULL, 'M' },
-		{ "pids", required_argument, NULL, 'P' },
-		{ "cpus", required_argument, NULL, 'C' },
+		CLI_SESSION_OPTIONS,
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
