@@ -15,6 +15,7 @@
 #include "error.h"
 #include "fd-util.h"
 #include "fs-util.h"
+#include "path.h"
 #include "strset.h"
 
 int layer_chain_get(isofs_store *store, const char *name, struct layer_chain *ret, isofs_error *err)
@@ -94,36 +95,16 @@ struct walk_dir {
 	int fd; /* O_RDONLY|O_DIRECTORY */
 };
 
-/* Opens `path` ("/a/b") below a layer root, directories only, no symlinks; -1 if absent. */
+/* The directory a redirect names ("/a/b") below a layer root, no symlink followed; -1 when absent. */
 static int open_in_layer(int rootfd, const char *path)
 {
-	int fd = fcntl(rootfd, F_DUPFD_CLOEXEC, 3);
-	char comp[NAME_MAX + 1];
-	const char *p = path;
+	_cleanup_close_ int pfd = -1;
 
-	while (fd >= 0 && *p) {
-		const char *end;
-		size_t n;
-		int next;
-
-		while (*p == '/')
-			p++;
-		if (!*p)
-			break;
-		end = strchrnul(p, '/');
-		n = (size_t) (end - p);
-		if (n > NAME_MAX) {
-			close(fd);
-			return -1;
-		}
-		memcpy(comp, p, n);
-		comp[n] = '\0';
-		next = openat(fd, comp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-		close(fd);
-		fd = next;
-		p = end;
-	}
-	return fd;
+	while (*path == '/')
+		path++;
+	if (path_open_dir_beneath(rootfd, path, 0, &pfd) < 0)
+		return -1;
+	return openat(pfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 }
 
 static int walk_dir(const int *rootfds, int nroots, const char *path, struct walk_dir *dirs, int ndirs,
@@ -191,15 +172,16 @@ static int walk_dir(const int *rootfds, int nroots, const char *path, struct wal
 								break;
 						}
 					} else {
-						/* The same name in the directories merged below this one. */
+						/* The same name (or the one a relative redirect gives) in the directories merged below. */
+						const char *lname = redirect[0] ? redirect : de->d_name;
 						for (int j = i + 1; j < ndirs && nsub < LAYERS_MAX; j++) {
 							struct stat lst;
 							int fd;
-							if (fstatat(dirs[j].fd, de->d_name, &lst, AT_SYMLINK_NOFOLLOW) < 0)
+							if (fstatat(dirs[j].fd, lname, &lst, AT_SYMLINK_NOFOLLOW) < 0)
 								continue;
 							if (!S_ISDIR(lst.st_mode))
 								break; /* a whiteout or a file hides what is below */
-							fd = openat(dirs[j].fd, de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+							fd = openat(dirs[j].fd, lname, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 							if (fd < 0)
 								break;
 							sub[nsub++] = (struct walk_dir){ dirs[j].layer, fd };

@@ -104,6 +104,7 @@ run iso run img2 -- /bin/sh -c 'ls /etc/motd 2>&1; cat /root/z /opt/x/y; ls -d /
 is "$RUN_OUT" $'ls: /etc/motd: No such file or directory\nz\ny\n/opt/x2' "three layers deep: whiteouts and files of every layer"
 run iso image rm img1
 expect_refused "image rm of an image another is built on"
+run iso run img2 -- /bin/sh -c 'ls -d /opt/x /opt/x2' 
 run iso image rm bb
 expect_refused "image rm of the base of a stack"
 
@@ -120,6 +121,15 @@ is "$(tar -xOf "$T/img2.tar" ./root/z)" z "the export holds the top layer's file
 unlike "$(tar -tf "$T/img2.tar")" 'etc/motd' "... and not what a whiteout removed"
 run sh -c "'$ISOFS_BIN' --store '$STORE' image export img2 - | tar -tf - | wc -l"
 is "$RUN_OUT" "$(tar -tf "$T/img2.tar" | wc -l)" "export to stdout"
+# Renamed directories of a lower layer (redirects, relative and absolute) export with their contents.
+run iso sandbox create ren img2
+run iso run --sandbox ren -- /bin/sh -c 'mv /opt/x /opt/renamed && mv /opt/x2 /root/moved'
+run iso sandbox commit ren img3
+run iso image export img3 "$T/img3.tar"
+is "$(tar -tf "$T/img3.tar" | grep -E '^\./(opt/|root/moved)' | LC_ALL=C sort | tr '\n' ' ')" \
+	"./opt/ ./opt/renamed/ ./opt/renamed/y ./root/moved/ " \
+	"export follows the redirects of renamed lower directories"
+run iso sandbox rm ren
 run iso image export nosuch "$T/x.tar"
 expect_refused "export of a missing image"
 ok "no file left for a failed export" test ! -e "$T/x.tar"
