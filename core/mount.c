@@ -294,18 +294,14 @@ static int find_mounted_sandbox(isofs_store *store, const char *mp, int *ret_dfd
 		return -errno;
 	while ((de = readdir(d))) {
 		_cleanup_close_ int dfd = -EBADF;
-		_cleanup_free_ char *text = NULL;
-		_cleanup_json_ cJSON *j = NULL;
-		const cJSON *m;
+		_cleanup_free_ char *where = NULL;
 
 		if (!isofs_name_is_valid(de->d_name))
 			continue;
 		dfd = openat(store->sandboxes_fd, de->d_name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-		if (dfd < 0 || read_file_at(dfd, SANDBOX_MOUNT, 65536, &text, NULL) < 0)
+		if (dfd < 0 || sandbox_read_mount_record(dfd, &where, NULL) < 0)
 			continue;
-		j = cJSON_Parse(text);
-		m = cJSON_GetObjectItemCaseSensitive(j, "mountpoint");
-		if (cJSON_IsString(m) && strcmp(m->valuestring, mp) == 0) {
+		if (strcmp(where, mp) == 0) {
 			if (strlen(de->d_name) >= size)
 				continue;
 			memcpy(ret_name, de->d_name, strlen(de->d_name) + 1);
@@ -419,9 +415,7 @@ int mount_clean_stale(isofs_store *store)
 		return -errno;
 	while ((de = readdir(d))) {
 		_cleanup_close_ int dfd = -EBADF, lock = -EBADF;
-		_cleanup_free_ char *text = NULL;
-		_cleanup_json_ cJSON *j = NULL;
-		const cJSON *m;
+		_cleanup_free_ char *where = NULL;
 
 		if (!isofs_name_is_valid(de->d_name))
 			continue;
@@ -432,10 +426,8 @@ int mount_clean_stale(isofs_store *store)
 		if (lock < 0 || flock(lock, LOCK_SH | LOCK_NB) < 0)
 			continue; /* its server is alive */
 		/* A server that died (kill -9, a crash) left its record, and maybe a mount that only fails. */
-		if (read_file_at(dfd, SANDBOX_MOUNT, 65536, &text, NULL) == 0 && (j = cJSON_Parse(text)) &&
-		    cJSON_IsString(m = cJSON_GetObjectItemCaseSensitive(j, "mountpoint")) &&
-		    is_overlay_mount(m->valuestring))
-			(void) unmount_path(m->valuestring, true);
+		if (sandbox_read_mount_record(dfd, &where, NULL) == 0 && is_overlay_mount(where))
+			(void) unmount_path(where, true);
 		(void) unlinkat(dfd, SANDBOX_MOUNT, 0);
 	}
 	return 0;

@@ -114,28 +114,38 @@ void isofs_sandbox_info_free(isofs_sandbox_info *info)
 	memset(info, 0, sizeof(*info));
 }
 
+int sandbox_read_mount_record(int dfd, char **ret_mountpoint, pid_t *ret_pid)
+{
+	_cleanup_free_ char *text = NULL;
+	_cleanup_json_ cJSON *j = NULL;
+	const cJSON *mp, *pid;
+	int r = read_file_at(dfd, SANDBOX_MOUNT, 65536, &text, NULL);
+
+	if (r < 0)
+		return r;
+	j = cJSON_Parse(text);
+	mp = cJSON_GetObjectItemCaseSensitive(j, "mountpoint");
+	pid = cJSON_GetObjectItemCaseSensitive(j, "pid");
+	if (!cJSON_IsString(mp))
+		return -EBADMSG;
+	if (ret_mountpoint && !(*ret_mountpoint = strdup(mp->valuestring)))
+		return -ENOMEM;
+	if (ret_pid)
+		*ret_pid = cJSON_IsNumber(pid) ? (pid_t) pid->valuedouble : 0;
+	return 0;
+}
+
 /* Where the sandbox is mounted, if its server still holds the lock. */
 static void read_mount(int dfd, isofs_sandbox_info *info)
 {
 	_cleanup_close_ int lock = openat(dfd, SANDBOX_LOCK, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-	_cleanup_free_ char *text = NULL;
-	_cleanup_json_ cJSON *j = NULL;
-	const cJSON *mp, *pid;
 
 	if (lock < 0)
 		return;
 	if (flock(lock, LOCK_SH | LOCK_NB) == 0)
 		return; /* nobody serves it */
 	info->in_use = true;
-	if (read_file_at(dfd, SANDBOX_MOUNT, 65536, &text, NULL) < 0)
-		return;
-	j = cJSON_Parse(text);
-	mp = cJSON_GetObjectItemCaseSensitive(j, "mountpoint");
-	pid = cJSON_GetObjectItemCaseSensitive(j, "pid");
-	if (cJSON_IsString(mp))
-		info->mountpoint = strdup(mp->valuestring);
-	if (cJSON_IsNumber(pid))
-		info->daemon = (pid_t) pid->valuedouble;
+	(void) sandbox_read_mount_record(dfd, &info->mountpoint, &info->daemon);
 }
 
 int isofs_sandbox_get(isofs_store *store, const char *name, isofs_sandbox_info *ret, isofs_error *err)

@@ -16,6 +16,8 @@
 
 /* Opens the sandbox directory (O_PATH). */
 int sandbox_open_dir(isofs_store *store, const char *name, int *ret_fd, isofs_error *err);
+/* The record a mount's server keeps (mount.json): where, and its pid (either may be NULL). -ENOENT when none. */
+int sandbox_read_mount_record(int dfd, char **ret_mountpoint, pid_t *ret_pid);
 /* Unmounts (lazily) what killed overlay servers left mounted, and forgets their records. */
 int mount_clean_stale(isofs_store *store);
 /* The sandboxes without measuring their changes (cheap). */
