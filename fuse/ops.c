@@ -374,6 +374,47 @@ static bool owner_optional(enum new_kind kind)
 	return kind == NEW_SYMLINK || kind == NEW_NODE;
 }
 
+/*
+ * Made in the work dir and renamed over the upper layer's whiteout of `name`:
+ * the lower name never shows through, not even for a moment.
+ */
+static int create_over_whiteout(struct ovl_fs *fs, int pfd, const char *name, struct new_entry *ne, uid_t uid,
+				gid_t gid)
+{
+	char tmp[64];
+	int r;
+
+	ovl_work_name(tmp, sizeof(tmp));
+	r = make_object(fs, fs->workfd, tmp, ne);
+	if (r < 0)
+		return r;
+	if (ne->kind != NEW_LINK) {
+		r = ovl_set_owner(fs, ne->ret_fd, fs->workfd, tmp, uid, gid);
+		if (r == -EPERM && owner_optional(ne->kind))
+			r = 0;
+	}
+	if (r == 0 && ne->kind == NEW_DIR) {
+		_cleanup_close_ int dfd = openat(fs->workfd, tmp, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		r = dfd < 0 ? -errno : ovl_set_opaque(fs, dfd);
+	}
+	if (r == 0 && ne->kind == NEW_DIR) {
+		/* rename cannot put a directory over a whiteout: exchange, then drop the whiteout */
+		if (renameat2(fs->workfd, tmp, pfd, name, RENAME_EXCHANGE) < 0)
+			r = -errno;
+		else
+			(void) unlinkat(fs->workfd, tmp, 0);
+	} else if (r == 0 && renameat(fs->workfd, tmp, pfd, name) < 0) {
+		r = -errno;
+	}
+	if (r < 0) {
+		(void) unlinkat(fs->workfd, tmp, ne->kind == NEW_DIR ? AT_REMOVEDIR : 0);
+		if (ne->ret_fd >= 0)
+			close(ne->ret_fd);
+		ne->ret_fd = -1;
+	}
+	return r;
+}
+
 static int ovl_do_create(fuse_req_t req, struct ovl_fs *fs, struct ovl_node *parent, const char *name,
 			 struct new_entry *ne, struct fuse_entry_param *e)
 {
@@ -381,7 +422,6 @@ static int ovl_do_create(fuse_req_t req, struct ovl_fs *fs, struct ovl_node *par
 	uid_t uid;
 	gid_t gid;
 	int pfd, r;
-	bool replace_whiteout;
 
 	if (fs->read_only)
 		return -EROFS;
@@ -393,13 +433,6 @@ static int ovl_do_create(fuse_req_t req, struct ovl_fs *fs, struct ovl_node *par
 		if (r < 0)
 			return r;
 	}
-	r = ovl_lookup_name(fs, parent, name, &f);
-	ovl_found_release(&f);
-	if (r < 0)
-		return r;
-	if (f.layer >= 0)
-		return -EEXIST;
-	replace_whiteout = f.upper_whiteout;
 	pfd = ovl_upper_dir(fs, parent);
 	if (pfd < 0)
 		return pfd;
@@ -408,47 +441,29 @@ static int ovl_do_create(fuse_req_t req, struct ovl_fs *fs, struct ovl_node *par
 	bool default_owner = fs->privileged ? uid == fs->caller_uid && gid == fs->caller_gid
 					    : uid == fs->root_uid && gid == fs->root_gid;
 
-	if (!replace_whiteout) {
-		r = make_object(fs, pfd, name, ne);
+	/*
+	 * The kernel asks to create only a name its dentry cache holds as absent,
+	 * under the parent's lock, and names change only through this daemon: the
+	 * object goes straight into the upper directory.  Only when that name is
+	 * taken there (a whiteout over a lower name) are the layers looked at.
+	 */
+	r = make_object(fs, pfd, name, ne);
+	if (r == -EEXIST) {
+		r = ovl_lookup_name(fs, parent, name, &f);
+		ovl_found_release(&f);
 		if (r < 0)
 			return r;
-		if (ne->kind != NEW_LINK && !default_owner) {
-			r = ovl_set_owner(fs, ne->ret_fd, pfd, name, uid, gid);
-			if (r < 0 && !(r == -EPERM && owner_optional(ne->kind)))
-				goto undo;
-		}
-	} else {
-		/* Built in the work dir and renamed over the whiteout: the lower name never shows through. */
-		char tmp[64];
-		ovl_work_name(tmp, sizeof(tmp));
-		r = make_object(fs, fs->workfd, tmp, ne);
+		if (f.layer >= 0 || !f.upper_whiteout)
+			return -EEXIST;
+		r = create_over_whiteout(fs, pfd, name, ne, uid, gid);
 		if (r < 0)
 			return r;
-		if (ne->kind != NEW_LINK) {
-			r = ovl_set_owner(fs, ne->ret_fd, fs->workfd, tmp, uid, gid);
-			if (r == -EPERM && owner_optional(ne->kind))
-				r = 0;
-		}
-		if (r == 0 && ne->kind == NEW_DIR) {
-			_cleanup_close_ int dfd = openat(fs->workfd, tmp, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-			r = dfd < 0 ? -errno : ovl_set_opaque(fs, dfd);
-		}
-		if (r == 0 && ne->kind == NEW_DIR) {
-			/* rename cannot put a directory over a whiteout: exchange, then drop the whiteout */
-			if (renameat2(fs->workfd, tmp, pfd, name, RENAME_EXCHANGE) < 0)
-				r = -errno;
-			else
-				(void) unlinkat(fs->workfd, tmp, 0);
-		} else if (r == 0 && renameat(fs->workfd, tmp, pfd, name) < 0) {
-			r = -errno;
-		}
-		if (r < 0) {
-			(void) unlinkat(fs->workfd, tmp, ne->kind == NEW_DIR ? AT_REMOVEDIR : 0);
-			if (ne->ret_fd >= 0)
-				close(ne->ret_fd);
-			ne->ret_fd = -1;
-			return r;
-		}
+	} else if (r < 0) {
+		return r;
+	} else if (ne->kind != NEW_LINK && !default_owner) {
+		r = ovl_set_owner(fs, ne->ret_fd, pfd, name, uid, gid);
+		if (r < 0 && !(r == -EPERM && owner_optional(ne->kind)))
+			goto undo;
 	}
 	ovl_dir_listing_drop(fs, parent);
 	r = ne->kind == NEW_LINK ? do_lookup(fs, parent, name, e) : new_entry_reply(fs, parent, name, ne, pfd, uid, gid, e);
@@ -1075,16 +1090,6 @@ static void ovl_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *in
 		fuse_reply_write(req, (size_t) n);
 }
 
-static void ovl_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
-{
-	struct ovl_handle *h = (struct ovl_handle *) (uintptr_t) fi->fh;
-	int fd = dup(h->fd);
-
-	(void) ino;
-	/* close() of a duplicate: what close(2) of the caller's fd would do to the real file (locks, NFS). */
-	fuse_reply_err(req, fd < 0 ? errno : close(fd) < 0 ? errno : 0);
-}
-
 static void ovl_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct ovl_handle *h = (struct ovl_handle *) (uintptr_t) fi->fh;
@@ -1485,7 +1490,11 @@ const struct fuse_lowlevel_ops ovl_ops = {
 	.open = ovl_open,
 	.read = ovl_read,
 	.write_buf = ovl_write_buf,
-	.flush = ovl_flush,
+	/*
+	 * No flush: the kernel still writes dirty pages back at close, then stops
+	 * sending FLUSH after the first ENOSYS, a round trip saved on every
+	 * close(2).  The daemon holds no locks on the real files to drop.
+	 */
 	.release = ovl_release,
 	.fsync = ovl_fsync,
 	.fallocate = ovl_fallocate,
