@@ -358,6 +358,91 @@ int ovl_copy_up_any(struct ovl_fs *fs, struct ovl_node *node)
 	return ovl_copy_up(fs, node, false);
 }
 
+/*
+ * A lower file that lost its name while the kernel may still write to it
+ * (without open handles any reference may be an open file): the copy goes to
+ * an anonymous file in the work directory, which becomes the node's orphan.
+ * It never shows in the view and goes away with the node.
+ */
+static int copy_up_orphan(struct ovl_fs *fs, struct ovl_node *node)
+{
+	char path[64];
+	struct stat st;
+	int ofd, r;
+
+	pthread_mutex_lock(&fs->lock);
+	ofd = node->layer == OVL_UPPER ? -2 : node->orphan_fd;
+	pthread_mutex_unlock(&fs->lock);
+	if (ofd == -2)
+		return 0;
+	if (ofd < 0 || fs->workfd < 0)
+		return fs->workfd < 0 ? -EROFS : -ENOENT;
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", ofd);
+	_cleanup_close_ int in = open(path, O_RDONLY | O_CLOEXEC);
+	if (in < 0 || fstat(in, &st) < 0)
+		return -errno;
+	_cleanup_close_ int out = openat(fs->workfd, ".", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+	if (out < 0)
+		return -errno;
+	r = copy_data(in, out, st.st_size);
+	if (r == 0 && ftruncate(out, st.st_size) < 0)
+		r = -errno;
+	if (r < 0)
+		return r;
+	ovl_present_owner(fs, in, -1, NULL, &st);
+	r = ovl_set_owner(fs, out, -1, NULL, st.st_uid, st.st_gid);
+	if (r < 0)
+		return r;
+	if (fchmod(out, st.st_mode & 07777) < 0)
+		return -errno;
+	(void) futimens(out, (struct timespec[]){ st.st_atim, st.st_mtim });
+	pthread_mutex_lock(&fs->lock);
+	node->orphan_fd = out;
+	node->layer = OVL_UPPER;
+	node->copyup_gen++;
+	pthread_mutex_unlock(&fs->lock);
+	out = ofd; /* the lower object's fd is closed instead */
+	return 0;
+}
+
+int ovl_copy_up_orphan(struct ovl_fs *fs, struct ovl_node *node)
+{
+	int r;
+
+	pthread_mutex_lock(&node->copyup_lock);
+	r = copy_up_orphan(fs, node);
+	pthread_mutex_unlock(&node->copyup_lock);
+	return r;
+}
+
+/*
+ * A new fd on the node's real file for one request when the kernel opens
+ * files without telling us: by its name, or, nameless, by reopening the
+ * object kept at its removal (copied up first when it is to be written).
+ */
+int ovl_open_node_io(struct ovl_fs *fs, struct ovl_node *node, bool writes)
+{
+	char path[64];
+	int fd, ofd, r;
+
+	fd = ovl_open_real(fs, node, writes ? O_RDWR : O_RDONLY, NULL);
+	if (fd != -ENOENT || S_ISDIR(node->type))
+		return fd;
+	if (writes) {
+		r = ovl_copy_up_orphan(fs, node);
+		if (r < 0)
+			return r;
+	}
+	pthread_mutex_lock(&fs->lock);
+	ofd = node->orphan_fd;
+	pthread_mutex_unlock(&fs->lock);
+	if (ofd < 0)
+		return -ENOENT;
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", ofd);
+	fd = open(path, (writes ? O_RDWR : O_RDONLY) | O_CLOEXEC);
+	return fd < 0 ? -errno : fd;
+}
+
 int ovl_open_real(struct ovl_fs *fs, struct ovl_node *node, int flags, int *ret_layer)
 {
 	struct ovl_node *parent = NULL;

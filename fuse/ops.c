@@ -172,12 +172,16 @@ static int ovl_do_setattr(struct ovl_fs *fs, fuse_req_t req, struct ovl_node *no
 		return ovl_getattr_node(fs, node, h ? handle_fd(fs, node, h) : -1, ret_st);
 	if (!isdir && ovl_node_first_alias(fs, node, &parent, name, sizeof(name)) < 0) {
 		/* Removed but still open (fchmod, ftruncate, futimens): the fd kept at removal, if it is ours to change. */
+		bool times_only = !(valid & ~(FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME | FUSE_SET_ATTR_ATIME_NOW |
+					      FUSE_SET_ATTR_MTIME_NOW | FUSE_SET_ATTR_CTIME));
+		/* without handles a removed lower file may be open for writing: its copy becomes the file */
+		if (fs->no_open && !times_only && (r = ovl_copy_up_orphan(fs, node)) < 0)
+			return r;
 		pthread_mutex_lock(&fs->lock);
 		dfd = node->layer == OVL_UPPER ? node->orphan_fd : -1;
 		pthread_mutex_unlock(&fs->lock);
 		/* A removed lower file cannot be copied up any more: times (the kernel flushing them at close) are moot. */
-		if (dfd < 0 && !(valid & ~(FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME | FUSE_SET_ATTR_ATIME_NOW |
-					   FUSE_SET_ATTR_MTIME_NOW | FUSE_SET_ATTR_CTIME)))
+		if (dfd < 0 && times_only)
 			return ovl_getattr_node(fs, node, h ? handle_fd(fs, node, h) : -1, ret_st);
 		if (dfd < 0)
 			return -ENOENT;
@@ -597,8 +601,8 @@ static int orphan_fd_open(struct ovl_fs *fs, struct ovl_node *node, struct ovl_n
 	if (!node || S_ISDIR(node->type))
 		return -1;
 	pthread_mutex_lock(&fs->lock);
-	/* Only a file still open can be reached once nameless (mmap holds its file open too). */
-	last = node->open_count > 0 && node->aliases && !node->aliases->next && node->aliases->parent == parent &&
+	/* Only a file still open can be reached once nameless (mmap holds its file open too); without handles, any. */
+	last = (node->open_count > 0 || fs->no_open) && node->aliases && !node->aliases->next && node->aliases->parent == parent &&
 	       strcmp(node->aliases->name, name) == 0 && node->orphan_fd < 0;
 	pthread_mutex_unlock(&fs->lock);
 	dfd = last ? ovl_dir_fd(fs, parent, layer) : -1;
@@ -1012,6 +1016,14 @@ static void ovl_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	struct ovl_handle *h;
 	int flags = fi->flags, fd, layer;
 
+	/*
+	 * Once answered ENOSYS the kernel opens and releases files without us:
+	 * two round trips fewer per open(2); I/O then comes by node.
+	 */
+	if (fs->no_open) {
+		fuse_reply_err(req, ENOSYS);
+		return;
+	}
 	if (fs->read_only && ((flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC))) {
 		fuse_reply_err(req, EROFS);
 		return;
@@ -1061,13 +1073,32 @@ static int handle_fd(struct ovl_fs *fs, struct ovl_node *node, struct ovl_handle
 	return fd;
 }
 
+/*
+ * The fd a request works on: its handle's, or, without handles (no_open), one
+ * opened for this request and left in *own for the caller to close.
+ */
+static int request_fd(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi, bool writes, int *own)
+{
+	struct ovl_handle *h = fi ? (struct ovl_handle *) (uintptr_t) fi->fh : NULL;
+
+	if (h)
+		return writes ? h->fd : handle_fd(FS(req), NODE(req, ino), h);
+	*own = ovl_open_node_io(FS(req), NODE(req, ino), writes);
+	return *own;
+}
+
 static void ovl_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
 {
-	struct ovl_handle *h = (struct ovl_handle *) (uintptr_t) fi->fh;
+	_cleanup_close_ int own = -1;
+	int fd = request_fd(req, ino, fi, false, &own);
 	struct fuse_bufvec buf = FUSE_BUFVEC_INIT(size);
 
+	if (fd < 0) {
+		fuse_reply_err(req, -fd);
+		return;
+	}
 	buf.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
-	buf.buf[0].fd = handle_fd(FS(req), NODE(req, ino), h);
+	buf.buf[0].fd = fd;
 	buf.buf[0].pos = off;
 	fuse_reply_data(req, &buf, FUSE_BUF_SPLICE_MOVE);
 }
@@ -1075,13 +1106,17 @@ static void ovl_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, str
 static void ovl_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *in, off_t off,
 			  struct fuse_file_info *fi)
 {
-	struct ovl_handle *h = (struct ovl_handle *) (uintptr_t) fi->fh;
+	_cleanup_close_ int own = -1;
+	int fd = request_fd(req, ino, fi, true, &own);
 	struct fuse_bufvec out = FUSE_BUFVEC_INIT(fuse_buf_size(in));
 	ssize_t n;
 
-	(void) ino;
+	if (fd < 0) {
+		fuse_reply_err(req, -fd);
+		return;
+	}
 	out.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
-	out.buf[0].fd = h->fd;
+	out.buf[0].fd = fd;
 	out.buf[0].pos = off;
 	n = fuse_buf_copy(&out, in, 0);
 	if (n < 0)
@@ -1094,41 +1129,53 @@ static void ovl_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *f
 {
 	struct ovl_handle *h = (struct ovl_handle *) (uintptr_t) fi->fh;
 
-	opened(FS(req), NODE(req, ino), -1);
-	close(h->fd);
-	pthread_mutex_destroy(&h->lock);
-	free(h);
+	if (h) {
+		opened(FS(req), NODE(req, ino), -1);
+		close(h->fd);
+		pthread_mutex_destroy(&h->lock);
+		free(h);
+	}
 	fuse_reply_err(req, 0);
 }
 
 static void ovl_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
 {
-	struct ovl_handle *h = (struct ovl_handle *) (uintptr_t) fi->fh;
-	int r;
+	_cleanup_close_ int own = -1;
+	int fd = request_fd(req, ino, fi, false, &own), r;
 
-	(void) ino;
-	r = datasync ? fdatasync(h->fd) : fsync(h->fd);
+	if (fd < 0) {
+		fuse_reply_err(req, -fd);
+		return;
+	}
+	r = datasync ? fdatasync(fd) : fsync(fd);
 	fuse_reply_err(req, r < 0 ? errno : 0);
 }
 
 static void ovl_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, off_t len, struct fuse_file_info *fi)
 {
-	struct ovl_handle *h = (struct ovl_handle *) (uintptr_t) fi->fh;
+	_cleanup_close_ int own = -1;
+	int fd = request_fd(req, ino, fi, true, &own);
 
-	(void) ino;
-	fuse_reply_err(req, fallocate(h->fd, mode, off, len) < 0 ? errno : 0);
+	if (fd < 0)
+		fuse_reply_err(req, -fd);
+	else
+		fuse_reply_err(req, fallocate(fd, mode, off, len) < 0 ? errno : 0);
 }
 
 static void ovl_copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in, struct fuse_file_info *fi_in,
 				fuse_ino_t ino_out, off_t off_out, struct fuse_file_info *fi_out, size_t len, int flags)
 {
-	struct ovl_handle *in = (struct ovl_handle *) (uintptr_t) fi_in->fh;
-	struct ovl_handle *out = (struct ovl_handle *) (uintptr_t) fi_out->fh;
+	_cleanup_close_ int own_in = -1;
+	_cleanup_close_ int own_out = -1;
+	int in = request_fd(req, ino_in, fi_in, false, &own_in);
+	int out = in < 0 ? in : request_fd(req, ino_out, fi_out, true, &own_out);
 	ssize_t n;
 
-	n = copy_file_range(handle_fd(FS(req), NODE(req, ino_in), in), &off_in, out->fd, &off_out, len,
-			    (unsigned) flags);
-	(void) ino_out;
+	if (out < 0) {
+		fuse_reply_err(req, -out);
+		return;
+	}
+	n = copy_file_range(in, &off_in, out, &off_out, len, (unsigned) flags);
 	if (n < 0)
 		fuse_reply_err(req, errno);
 	else
@@ -1137,9 +1184,15 @@ static void ovl_copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in,
 
 static void ovl_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence, struct fuse_file_info *fi)
 {
-	struct ovl_handle *h = (struct ovl_handle *) (uintptr_t) fi->fh;
-	off_t r = lseek(handle_fd(FS(req), NODE(req, ino), h), off, whence);
+	_cleanup_close_ int own = -1;
+	int fd = request_fd(req, ino, fi, false, &own);
+	off_t r;
 
+	if (fd < 0) {
+		fuse_reply_err(req, -fd);
+		return;
+	}
+	r = lseek(fd, off, whence);
 	if (r < 0)
 		fuse_reply_err(req, errno);
 	else
@@ -1462,6 +1515,10 @@ static void ovl_init(void *userdata, struct fuse_conn_info *conn)
 	if (conn->capable & FUSE_CAP_CACHE_SYMLINKS)
 		conn->want |= FUSE_CAP_CACHE_SYMLINKS;
 	fs->no_opendir = (conn->capable & FUSE_CAP_NO_OPENDIR_SUPPORT) != 0;
+	fs->no_open = (conn->capable & FUSE_CAP_NO_OPEN_SUPPORT) != 0;
+	/* An O_TRUNC left to an OPEN that is never sent would truncate nothing: the kernel sends SETATTR instead. */
+	if (fs->no_open)
+		conn->want &= ~FUSE_CAP_ATOMIC_O_TRUNC;
 	if (fs->no_opendir)
 		conn->want |= FUSE_CAP_NO_OPENDIR_SUPPORT;
 	conn->want &= ~FUSE_CAP_AUTO_INVAL_DATA; /* nobody else changes the layers */

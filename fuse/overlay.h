@@ -68,7 +68,7 @@ struct ovl_node {
 	unsigned listing_gen;    /* bumped at every change of the entries */
 	bool dead;               /* removed; kept for open handles and lookups in flight */
 	int orphan_fd;           /* O_PATH of a non-directory that lost its last name while in use, else -1 */
-	unsigned open_count;     /* open handles (under fs->lock): an orphan fd is needed only while one is open */
+	unsigned open_count;     /* open handles (under fs->lock): an orphan fd is needed only while one is open (or, no_open, always) */
 	pthread_mutex_t copyup_lock;
 };
 
@@ -94,6 +94,7 @@ struct ovl_fs {
 	double timeout;           /* entry/attr cache timeout, seconds */
 	bool writeback;           /* the kernel's writeback cache */
 	bool no_opendir;          /* the kernel opens directories without asking */
+	bool no_open;             /* ... and files: no handles, I/O by node */
 	bool debug;
 
 	pthread_mutex_t lock;
@@ -203,6 +204,9 @@ int ovl_dir_check_empty(struct ovl_fs *fs, struct ovl_node *dir);
 int ovl_copy_up(struct ovl_fs *fs, struct ovl_node *node, bool truncate);
 int ovl_copy_up_any(struct ovl_fs *fs, struct ovl_node *node);
 /* Opens the real object of a non-directory node with open(2) flags. */
+/* without open handles: an fd for one request (the node's name, else its orphan), to close after */
+int ovl_open_node_io(struct ovl_fs *fs, struct ovl_node *node, bool writes);
+int ovl_copy_up_orphan(struct ovl_fs *fs, struct ovl_node *node);
 int ovl_open_real(struct ovl_fs *fs, struct ovl_node *node, int flags, int *ret_layer);
 /* Marks an upper directory impure (<prefix>impure): some entries present another inode number than theirs. */
 void ovl_mark_impure(struct ovl_fs *fs, int dirfd);

@@ -629,6 +629,41 @@ def c_orphans(m, o):
     o.do("close", os.close, fd)
 
 
+OPEN_FOR_WRITE = ("isofs copies a lower file up at its first change, not when it is opened for writing (the kernel "
+                  "opens files without asking it): while open, a hard-linked lower file keeps its link count")
+
+
+@case("open for writing copies up by the first change: link counts, then a write",
+      known=[Known("result", ("root", "rootless"), OPEN_FOR_WRITE, ["nlink while open"])])
+def c_open_for_write(m, o):
+    fd = os.open(o.p("link1"), os.O_RDWR)
+    try:
+        o.note("nlink while open, before the first write", os.fstat(fd).st_nlink)
+        o.do("pwrite", os.pwrite, fd, b"L", 0)
+        o.note("nlink while open, after a write", os.fstat(fd).st_nlink)
+    finally:
+        os.close(fd)
+    o.read("read link1", "link1")
+    o.read("read link2 (the other name keeps the lower data)", "link2")
+    o.stat("stat link2", "link2")
+
+
+@case("a lower file opened for writing, removed, then written: the copy lives on nameless")
+def c_orphan_lower_write(m, o):
+    fd = os.open(o.p("dir/a"), os.O_RDWR)
+    try:
+        o.do("unlink dir/a", os.unlink, o.p("dir/a"))
+        o.do("pwrite after unlink", os.pwrite, fd, b"written", 2)
+        o.do("fsync", os.fsync, fd)
+        o.note("pread", os.pread(fd, 100, 0))
+        o.do("ftruncate 4", os.ftruncate, fd, 4)
+        o.note("fstat", {k: v for k, v in stat_fields(os.fstat(fd)).items() if k != "nlink"})
+        o.note("pread after ftruncate", os.pread(fd, 100, 0))
+    finally:
+        os.close(fd)
+    o.ls("ls dir", "dir")
+
+
 @case("symlinks: create, readlink, follow, copy-up of a symlink, over existing")
 def c_symlinks(m, o):
     o.do("symlink s1", os.symlink, "dir/sub", o.p("s1"))
