@@ -189,7 +189,7 @@ int isofs_mount(isofs_store *store, const char *image, const char *mountpoint, c
 	const char *lowers[LAYERS_MAX + 2];
 	struct layer_chain chain = { 0 };
 	_cleanup_free_ char *stub = NULL;
-	struct ovl_serve_config cfg = { .userxattr = -1, .writeback = true, .threads = 16 };
+	struct ovl_serve_config cfg = { .userxattr = -1, .writeback = false, .threads = 16 };
 	struct stat st;
 	int r;
 

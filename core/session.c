@@ -228,7 +228,7 @@ static void __attribute__((noreturn)) manager_main(struct plan *p, int ctl, int 
 			.upper = p->upper,
 			.work = p->work,
 			.userxattr = -1,
-			.writeback = true,
+			.writeback = false,
 			.threads = 8,
 			.errbuf = errbuf,
 			.errlen = sizeof(errbuf),

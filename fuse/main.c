@@ -33,7 +33,7 @@ static const char usage[] =
 	"  workdir=DIR        scratch space on the upper's file system\n"
 	"  userxattr          overlay xattrs in user.overlay.* (default for non-root)\n"
 	"  timeout=SECONDS    kernel entry/attribute cache (default 86400)\n"
-	"  writeback=0|1      the kernel's writeback cache (default 1)\n"
+	"  writeback=0|1      the kernel's writeback cache (default 0)\n"
 	"  threads=N          serving threads at most (default 16)\n"
 	"  allow_other, allow_root, and other FUSE mount options are passed on.\n"
 	"  -f  stay in the foreground    -d  debug output (implies -f)\n";
@@ -148,7 +148,7 @@ int main(int argc, char **argv)
 		{ "debug", no_argument, NULL, 'd' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct overlay_opts o = { .timeout = 86400, .writeback = 1, .threads = 16 };
+	struct overlay_opts o = { .timeout = 86400, .writeback = 0, .threads = 16 };
 	char **lowers = NULL, errbuf[512] = "";
 	int nlowers = 0, c, r;
 	const char *positional[2];
