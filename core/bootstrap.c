@@ -3,8 +3,6 @@
  * `isofs image bootstrap`: a minimal image from the host's static busybox, or
  * a Debian minbase image made by debootstrap.
  */
-#include <archive.h>
-#include <archive_entry.h>
 #include <elf.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -18,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "archive-lib.h"
 #include "error.h"
 #include "fd-util.h"
 #include "fs-util.h"
@@ -281,6 +280,9 @@ int isofs_image_bootstrap_busybox(isofs_store *store, const char *name, const is
 	r = image_check_name(name, err);
 	if (r < 0)
 		return r;
+	r = archive_lib_load(err);
+	if (r < 0)
+		return r;
 	if (opts && opts->busybox) {
 		bb.path = opts->busybox;
 	} else {
@@ -422,6 +424,9 @@ int isofs_image_bootstrap_debian(isofs_store *store, const char *name, const iso
 	int r;
 
 	r = image_check_name(name, err);
+	if (r < 0)
+		return r;
+	r = archive_lib_load(err);
 	if (r < 0)
 		return r;
 	if (!opts || !opts->suite || !*opts->suite)

@@ -1,7 +1,5 @@
 /* SPDX-License-Identifier: MIT */
 /* `isofs image export`: the merged tree of an image's layers as one flat tar (pax). */
-#include <archive.h>
-#include <archive_entry.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -12,6 +10,7 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
+#include "archive-lib.h"
 #include "error.h"
 #include "fd-util.h"
 #include "image.h"
@@ -138,6 +137,9 @@ int isofs_image_export(isofs_store *store, const char *name, const char *file, i
 	struct stat st;
 	int r, nfds = 0;
 
+	r = archive_lib_load(err);
+	if (r < 0)
+		return r;
 	r = layer_chain_get(store, name, &chain, err);
 	if (r < 0)
 		return r;

@@ -3,8 +3,6 @@
  * `isofs image import`: a tar archive (any compression libarchive detects) or
  * a directory, written into a new image by the tree writer.
  */
-#include <archive.h>
-#include <archive_entry.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -13,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "archive-lib.h"
 #include "error.h"
 #include "fd-util.h"
 #include "image.h"
@@ -195,6 +194,9 @@ int isofs_image_import(isofs_store *store, const char *name, const char *source,
 	struct stat st;
 	int r;
 
+	r = archive_lib_load(err);
+	if (r < 0)
+		return r;
 	r = image_check_name(name, err);
 	if (r < 0)
 		return r;

@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: MIT */
+#include "archive-lib.h"
 #include "source-read.h"
 
 #include <errno.h>
@@ -25,8 +26,12 @@ struct source_reader {
 
 int source_reader_new(int fd, struct source_reader **ret)
 {
-	struct source_reader *r = calloc(1, sizeof(*r));
+	struct source_reader *r;
+	int k = archive_lib_load(NULL);
 
+	if (k < 0)
+		return k;
+	r = calloc(1, sizeof(*r));
 	if (!r)
 		return -ENOMEM;
 	r->fd = fd;

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
+#include "archive-lib.h"
 #include "tree-write.h"
 
-#include <archive.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -45,8 +45,12 @@ struct tree_writer {
 
 int tree_writer_new(int rootfd, bool privileged, tree_writer **ret_tw)
 {
-	tree_writer *tw = calloc(1, sizeof(*tw));
+	tree_writer *tw;
+	int r = archive_lib_load(NULL);
 
+	if (r < 0)
+		return r;
+	tw = calloc(1, sizeof(*tw));
 	if (!tw)
 		return -ENOMEM;
 	tw->rootfd = rootfd;
