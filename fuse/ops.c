@@ -1225,7 +1225,8 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, b
 {
 	struct ovl_fs *fs = FS(req);
 	struct ovl_node *dir = NODE(req, ino);
-	_cleanup_free_ char *buf = calloc(1, size);
+	/* not cleared: fuse_add_direntry*() write whole entries, padding included, and only those are sent */
+	_cleanup_free_ char *buf = malloc(size);
 	struct ovl_dirlist *l = NULL;
 	size_t used = 0, i;
 	int r;
