@@ -396,12 +396,13 @@ static int copy_up_orphan(struct ovl_fs *fs, struct ovl_node *node)
 	if (fchmod(out, st.st_mode & 07777) < 0)
 		return -errno;
 	(void) futimens(out, (struct timespec[]){ st.st_atim, st.st_mtim });
+	/* The copy takes the orphan fd's number in one step: a request using it meanwhile sees one file or the other. */
+	if (dup3(out, ofd, O_CLOEXEC) < 0)
+		return -errno;
 	pthread_mutex_lock(&fs->lock);
-	node->orphan_fd = out;
 	node->layer = OVL_UPPER;
 	node->copyup_gen++;
 	pthread_mutex_unlock(&fs->lock);
-	out = ofd; /* the lower object's fd is closed instead */
 	return 0;
 }
 

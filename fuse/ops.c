@@ -602,8 +602,8 @@ static int orphan_fd_open(struct ovl_fs *fs, struct ovl_node *node, struct ovl_n
 		return -1;
 	pthread_mutex_lock(&fs->lock);
 	/* Only a file still open can be reached once nameless (mmap holds its file open too); without handles, any. */
-	last = (node->open_count > 0 || fs->no_open) && node->aliases && !node->aliases->next && node->aliases->parent == parent &&
-	       strcmp(node->aliases->name, name) == 0 && node->orphan_fd < 0;
+	last = (node->open_count > 0 || fs->no_open) && node->aliases && !node->aliases->next &&
+	       node->aliases->parent == parent && strcmp(node->aliases->name, name) == 0 && node->orphan_fd < 0;
 	pthread_mutex_unlock(&fs->lock);
 	dfd = last ? ovl_dir_fd(fs, parent, layer) : -1;
 	return dfd < 0 ? -1 : openat(dfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);

@@ -67,7 +67,7 @@ struct ovl_node {
 	struct ovl_dirlist *listing; /* cached merged listing, NULL when none */
 	unsigned listing_gen;    /* bumped at every change of the entries */
 	bool dead;               /* removed; kept for open handles and lookups in flight */
-	int orphan_fd;           /* O_PATH of a non-directory that lost its last name while in use, else -1 */
+	int orphan_fd;           /* non-directory that lost its last name while in use: O_PATH (or, written, its copy), else -1 */
 	unsigned open_count;     /* open handles (under fs->lock): an orphan fd is needed only while one is open (or, no_open, always) */
 	pthread_mutex_t copyup_lock;
 };
