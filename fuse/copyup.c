@@ -364,22 +364,36 @@ int ovl_copy_up_any(struct ovl_fs *fs, struct ovl_node *node)
  * an anonymous file in the work directory, which becomes the node's orphan.
  * It never shows in the view and goes away with the node.
  */
-static int copy_up_orphan(struct ovl_fs *fs, struct ovl_node *node)
+/* A new open file description of what fd refers to (an O_PATH fd included). */
+static int reopen_fd(int fd, int flags)
 {
 	char path[64];
+
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	fd = open(path, flags | O_CLOEXEC);
+	return fd < 0 ? -errno : fd;
+}
+
+static int copy_up_orphan(struct ovl_fs *fs, struct ovl_node *node)
+{
 	struct stat st;
+	bool upper;
 	int ofd, r;
 
 	pthread_mutex_lock(&fs->lock);
-	ofd = node->layer == OVL_UPPER ? -2 : node->orphan_fd;
+	upper = node->layer == OVL_UPPER;
+	ofd = node->orphan_fd;
 	pthread_mutex_unlock(&fs->lock);
-	if (ofd == -2)
+	if (upper)
 		return 0;
-	if (ofd < 0 || fs->workfd < 0)
-		return fs->workfd < 0 ? -EROFS : -ENOENT;
-	snprintf(path, sizeof(path), "/proc/self/fd/%d", ofd);
-	_cleanup_close_ int in = open(path, O_RDONLY | O_CLOEXEC);
-	if (in < 0 || fstat(in, &st) < 0)
+	if (fs->workfd < 0)
+		return -EROFS;
+	if (ofd < 0)
+		return -ENOENT;
+	_cleanup_close_ int in = reopen_fd(ofd, O_RDONLY);
+	if (in < 0)
+		return in;
+	if (fstat(in, &st) < 0)
 		return -errno;
 	_cleanup_close_ int out = openat(fs->workfd, ".", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
 	if (out < 0)
@@ -423,7 +437,6 @@ int ovl_copy_up_orphan(struct ovl_fs *fs, struct ovl_node *node)
  */
 int ovl_open_node_io(struct ovl_fs *fs, struct ovl_node *node, bool writes)
 {
-	char path[64];
 	int fd, ofd, r;
 
 	fd = ovl_open_real(fs, node, writes ? O_RDWR : O_RDONLY, NULL);
@@ -437,11 +450,7 @@ int ovl_open_node_io(struct ovl_fs *fs, struct ovl_node *node, bool writes)
 	pthread_mutex_lock(&fs->lock);
 	ofd = node->orphan_fd;
 	pthread_mutex_unlock(&fs->lock);
-	if (ofd < 0)
-		return -ENOENT;
-	snprintf(path, sizeof(path), "/proc/self/fd/%d", ofd);
-	fd = open(path, (writes ? O_RDWR : O_RDONLY) | O_CLOEXEC);
-	return fd < 0 ? -errno : fd;
+	return ofd < 0 ? -ENOENT : reopen_fd(ofd, writes ? O_RDWR : O_RDONLY);
 }
 
 int ovl_open_real(struct ovl_fs *fs, struct ovl_node *node, int flags, int *ret_layer)
