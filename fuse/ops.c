@@ -567,6 +567,19 @@ static void ovl_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode
 		fuse_reply_err(req, -r);
 		return;
 	}
+	/*
+	 * Without open support the kernel sends no RELEASE, not even for a file
+	 * it created: a handle would never be freed, its fd never closed (and a
+	 * removed file's space never given back).  I/O then goes by node.
+	 */
+	if (fs->no_open) {
+		close(ne.ret_fd);
+		fi->fh = 0;
+		fi->keep_cache = 1;
+		if (fuse_reply_create(req, &e, fi) == -ENOENT)
+			ovl_node_forget(fs, NODE(req, e.ino), 1);
+		return;
+	}
 	h = handle_new(ne.ret_fd, O_RDWR, OVL_UPPER, NODE(req, e.ino)->copyup_gen);
 	if (!h) {
 		close(ne.ret_fd);
