@@ -379,6 +379,24 @@ static bool owner_optional(enum new_kind kind)
 }
 
 /*
+ * Gives a new object (not a hard link) its requester's owner.  chown clears
+ * setuid and setgid on non-directories, which the creator asked for and the
+ * kernel gives: they are put back.
+ */
+static int new_object_owner(struct ovl_fs *fs, int dirfd, const char *name, struct new_entry *ne, uid_t uid,
+			    gid_t gid)
+{
+	int r = ovl_set_owner(fs, ne->ret_fd, dirfd, name, uid, gid);
+
+	if (r == -EPERM && owner_optional(ne->kind))
+		return 0;
+	if (r < 0 || !fs->privileged || ne->kind == NEW_DIR || !(ne->mode & (S_ISUID | S_ISGID)))
+		return r;
+	r = ne->ret_fd >= 0 ? fchmod(ne->ret_fd, ne->mode & 07777) : fchmodat(dirfd, name, ne->mode & 07777, 0);
+	return r < 0 ? -errno : 0;
+}
+
+/*
  * Made in the work dir and renamed over the upper layer's whiteout of `name`:
  * the lower name never shows through, not even for a moment.
  */
@@ -392,11 +410,8 @@ static int create_over_whiteout(struct ovl_fs *fs, int pfd, const char *name, st
 	r = make_object(fs, fs->workfd, tmp, ne);
 	if (r < 0)
 		return r;
-	if (ne->kind != NEW_LINK) {
-		r = ovl_set_owner(fs, ne->ret_fd, fs->workfd, tmp, uid, gid);
-		if (r == -EPERM && owner_optional(ne->kind))
-			r = 0;
-	}
+	if (ne->kind != NEW_LINK)
+		r = new_object_owner(fs, fs->workfd, tmp, ne, uid, gid);
 	if (r == 0 && ne->kind == NEW_DIR) {
 		_cleanup_close_ int dfd = openat(fs->workfd, tmp, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 		r = dfd < 0 ? -errno : ovl_set_opaque(fs, dfd);
@@ -465,8 +480,8 @@ static int ovl_do_create(fuse_req_t req, struct ovl_fs *fs, struct ovl_node *par
 	} else if (r < 0) {
 		return r;
 	} else if (ne->kind != NEW_LINK && !default_owner) {
-		r = ovl_set_owner(fs, ne->ret_fd, pfd, name, uid, gid);
-		if (r < 0 && !(r == -EPERM && owner_optional(ne->kind)))
+		r = new_object_owner(fs, pfd, name, ne, uid, gid);
+		if (r < 0)
 			goto undo;
 	}
 	ovl_dir_listing_drop(fs, parent);

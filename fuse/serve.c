@@ -13,11 +13,18 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "overlay.h"
 
-static void raise_fd_limit(void)
+/*
+ * What the serving process needs of its own state: the highest fd limit it
+ * may have, and umask 0.  The kernel has applied the caller's umask to the
+ * mode of every CREATE, MKDIR and MKNOD already; the server's own umask (the
+ * starter's, often 022) would mask it a second time.
+ */
+static void server_process_setup(void)
 {
 	struct rlimit rl;
 
@@ -25,6 +32,7 @@ static void raise_fd_limit(void)
 		rl.rlim_cur = rl.rlim_max;
 		(void) setrlimit(RLIMIT_NOFILE, &rl);
 	}
+	(void) umask(0);
 }
 
 static int write_proc(const char *file, const char *text)
@@ -81,7 +89,7 @@ int ovl_serve(const struct ovl_serve_config *cfg)
 	fs.writeback = cfg->writeback;
 	fs.debug = cfg->debug;
 	pthread_mutex_init(&fs.lock, NULL);
-	raise_fd_limit();
+	server_process_setup();
 
 	r = ovl_fs_init(&fs, cfg->lowers, cfg->nlowers, cfg->upper, cfg->work,
 			cfg->userxattr >= 0 ? cfg->userxattr != 0 : !fs.privileged, cfg->errbuf, cfg->errlen);
@@ -196,7 +204,7 @@ int ovl_serve_start(const struct ovl_serve_config *cfg, int fuse_fd, bool privil
 	bg->fs.timeout = cfg->timeout > 0 ? cfg->timeout : 86400;
 	bg->fs.writeback = cfg->writeback;
 	pthread_mutex_init(&bg->fs.lock, NULL);
-	raise_fd_limit();
+	server_process_setup();
 	r = ovl_fs_init(&bg->fs, cfg->lowers, cfg->nlowers, cfg->upper, cfg->work,
 			cfg->userxattr >= 0 ? cfg->userxattr != 0 : !privileged, cfg->errbuf, cfg->errlen);
 	if (r == 0)

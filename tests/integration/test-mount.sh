@@ -39,6 +39,9 @@ echo "appended" >>"$T/mp/etc/passwd"
 rm "$T/mp/etc/hosts"
 mkdir "$T/mp/work"
 is "$(cat "$T/mp/etc/motd")" "written in the view" "a new file reads back"
+(umask 0 && mkdir "$T/mp/u0" && touch "$T/mp/u0/f" && umask 027 && mkdir "$T/mp/u27" && touch "$T/mp/u27/f")
+is "$(stat -c %a "$T/mp/u0" "$T/mp/u0/f" "$T/mp/u27" "$T/mp/u27/f" | tr '\n' ' ')" "777 666 750 640 " \
+	"new modes follow the caller's umask alone (0 and 027)"
 ok "the upper holds the new file" test -f "$STORE/sandboxes/$SB/upper/etc/motd"
 ok "the upper holds the copied-up file" grep -q appended "$STORE/sandboxes/$SB/upper/etc/passwd"
 is "$(stat -c '%t:%T %F' "$STORE/sandboxes/$SB/upper/etc/hosts" 2>&1)" "0:0 character special file" \

@@ -35,6 +35,10 @@ if [ "$IS_ROOT" -eq 1 ] || grep -q "^$(id -un):" /etc/subuid 2>/dev/null; then
 	is "$RUN_OUT" $'1000:1000\n1000:1000' "with CAP_CHOWN, chown to another id works (tmpfs and the overlay)"
 fi
 
+# The caller's umask alone shapes new modes (the overlay server's own is not applied again).
+run sh_bb 'umask 0; mkdir /d /tmp/d2; touch /f; mkfifo /p; umask 027; mkdir /e; touch /g; stat -c %a /d /f /p /e /g'
+is "$(echo "$RUN_OUT" | tr '\n' ' ')" "777 666 666 750 640 " "new modes under umask 0 and 027 are the kernel's (777 666 666, 750 640)"
+
 # One id when the user has no subordinate range: said once on stderr, and it still works.
 if [ "$IS_ROOT" -eq 1 ] && command -v useradd >/dev/null; then
 	nosub=isofs-nosub$$

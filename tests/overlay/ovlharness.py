@@ -688,6 +688,8 @@ class IsofsMount(Mount):
         if extra_opts is None:
             extra_opts = os.environ.get("ISOFS_OVERLAY_OPTS", "")  # e.g. writeback=0,timeout=0
         opts = layers.opts() + (f",{extra_opts}" if extra_opts else "")
+        if IS_ROOT:
+            opts += ",allow_other"  # as kernel overlayfs, every user may use the view (isofs mount does the same)
         self.log = open(f"{layers.base}/isofs-overlay.log", "w+")
         self.cmd = [self.bin, "-f", "-o", opts, layers.mnt]
         self.proc = subprocess.Popen(self.cmd, stdin=subprocess.DEVNULL, stdout=self.log, stderr=subprocess.STDOUT)

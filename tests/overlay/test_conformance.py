@@ -1057,6 +1057,86 @@ def c_locks(m, o):
         os.close(fd2)
 
 
+def _make_every_type(o, d, perm_file, perm_dir):
+    """One object of each type under d, created with the given permission bits."""
+    o.do(f"mkdir {d}", os.mkdir, o.p(d), 0o777)
+    for name, mode in (("file", perm_file), ("suid", 0o4000 | perm_file), ("sgid", 0o2000 | perm_file)):
+        o.do(f"create {d}/{name} {mode:o}", lambda p, m: os.close(os.open(p, os.O_WRONLY | os.O_CREAT, m)),
+             o.p(f"{d}/{name}"), mode)
+    o.do(f"mknod {d}/made {perm_file:o}", os.mknod, o.p(f"{d}/made"), stat.S_IFREG | perm_file)
+    o.do(f"mkdir {d}/dir", os.mkdir, o.p(f"{d}/dir"), perm_dir)
+    o.do(f"mkdir {d}/sticky", os.mkdir, o.p(f"{d}/sticky"), 0o1000 | perm_dir)
+    o.do(f"mkfifo {d}/fifo", os.mkfifo, o.p(f"{d}/fifo"), perm_file)
+    o.do(f"mknod {d}/sock", os.mknod, o.p(f"{d}/sock"), stat.S_IFSOCK | perm_file)
+    o.do(f"symlink {d}/sym", os.symlink, "file", o.p(f"{d}/sym"))
+    for n in ("file", "suid", "sgid", "made", "dir", "sticky", "fifo", "sock", "sym"):
+        o.stat(f"stat {d}/{n}", f"{d}/{n}")
+
+
+@case("modes of new objects of every type under umask 0 and 022 (the server's umask is not applied again)")
+def c_umask_modes(m, o):
+    old = os.umask(0)
+    try:
+        _make_every_type(o, "u0", 0o777, 0o777)
+        _make_every_type(o, "u0-666", 0o666, 0o755)
+        os.umask(0o022)
+        _make_every_type(o, "u22", 0o777, 0o777)
+        os.umask(0o077)
+        _make_every_type(o, "u77", 0o666, 0o777)
+    finally:
+        os.umask(old)
+
+
+def _as_user(uid, fn):
+    """fn() in a child with uid/gid `uid` and no groups; its errno (0: success) comes back."""
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.setgroups([])
+            os.setresgid(uid, uid, uid)
+            os.setresuid(uid, uid, uid)
+            os.umask(0)
+            fn()
+            os._exit(0)
+        except OSError as e:
+            os._exit(e.errno or 255)
+        except BaseException:
+            os._exit(254)
+    _, st = os.waitpid(pid, 0)
+    return H.ename(os.waitstatus_to_exitcode(st)) if os.waitstatus_to_exitcode(st) else 0
+
+
+@case("other users: a 04777 file they create stays 04777, a write by another clears setuid, rename into 0777",
+      modes=("root",))
+def c_other_users(m, o):
+    os.mkdir(o.p("pub"), 0o777)
+    os.chmod(o.p("pub"), 0o777)
+    dfd = os.open(o.p("pub"), os.O_RDONLY | os.O_DIRECTORY)  # the children reach the kernel's view only by fd
+    try:
+        o.note("uid 1234 creates pub/s 04777",
+               _as_user(1234, lambda: os.close(os.open("s", os.O_WRONLY | os.O_CREAT, 0o4777, dir_fd=dfd))))
+        o.note("uid 1234 creates pub/g 02777",
+               _as_user(1234, lambda: os.close(os.open("g", os.O_WRONLY | os.O_CREAT, 0o2777, dir_fd=dfd))))
+        o.note("uid 1234 mkdir pub/d 0777", _as_user(1234, lambda: os.mkdir("d", 0o777, dir_fd=dfd)))
+        o.stat("stat pub/s", "pub/s")
+        o.stat("stat pub/g", "pub/g")
+        o.stat("stat pub/d", "pub/d")
+
+        def write_other():
+            fd = os.open("s", os.O_WRONLY | os.O_APPEND, dir_fd=dfd)
+            os.write(fd, b"x")
+            os.close(fd)
+        o.note("uid 4321 writes pub/s", _as_user(4321, write_other))
+        o.stat("stat pub/s after a write by another user", "pub/s")
+        o.note("uid 4321 renames pub/g to pub/g2", _as_user(4321, lambda: os.rename("g", "g2", src_dir_fd=dfd,
+                                                                                       dst_dir_fd=dfd)))
+        o.note("uid 4321 renames pub/d to pub/d2 (ENOTEMPTY-free, not its own)",
+               _as_user(4321, lambda: os.rename("d", "d2", src_dir_fd=dfd, dst_dir_fd=dfd)))
+        o.ls("ls pub", "pub")
+    finally:
+        os.close(dfd)
+
+
 @case("statfs shows the upper layer's file system")
 def c_statfs(m, o):
     a = os.statvfs(o.p(""))
