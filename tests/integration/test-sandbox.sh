@@ -38,6 +38,16 @@ A /opt/x
 A /opt/x/y" "sandbox diff: A added, C changed, D deleted (mountpoints like resolv.conf never show)"
 run iso sandbox diff --json dev
 like "$RUN_OUT" '"kind":[[:space:]]*"D",[[:space:]]*"path":[[:space:]]*"/etc/hosts"' "sandbox diff --json"
+# A renamed image directory (a redirect in the upper): the old name deleted, the new one and all below it added.
+run iso sandbox create mv1 bb
+run iso run --sandbox mv1 -- /bin/sh -c 'mv /etc /etc2 && mkdir /etc2/new && mv /bin /etc2/new/bin2'
+run iso sandbox diff mv1
+like "$RUN_OUT" $'(^|\n)D /etc(\n|$)' "diff after mv /etc /etc2: D /etc"
+like "$RUN_OUT" $'(^|\n)A /etc2(\n|$)' "... A /etc2"
+like "$RUN_OUT" $'(^|\n)A /etc2/passwd(\n|$)' "... and what it holds from the image: A /etc2/passwd"
+like "$RUN_OUT" $'(^|\n)A /etc2/new/bin2/busybox(\n|$)' "... through a second rename: A /etc2/new/bin2/busybox"
+unlike "$RUN_OUT" $'(^|\n). /etc/' "... nothing below the old name"
+run iso sandbox rm mv1
 run iso sandbox ls
 like "$RUN_OUT" 'dev +bb +[0-9.]+ (B|KiB|MiB) +idle' "sandbox ls: the size of the changes, idle"
 
