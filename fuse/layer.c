@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* Layers: opening them, the overlay xattrs, whiteouts, presented inode numbers. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -13,6 +14,7 @@
 #include <unistd.h>
 
 #include "fd-util.h"
+#include "fs-util.h"
 #include "overlay.h"
 
 static int open_layer(const char *path, struct ovl_layer *l, char *errbuf, size_t errlen, const char *what)
@@ -31,6 +33,21 @@ static int open_layer(const char *path, struct ovl_layer *l, char *errbuf, size_
 	l->dev = st.st_dev;
 	l->path = strdup(path);
 	return l->path ? 0 : -ENOMEM;
+}
+
+/* What a server that died mid-copy-up left in the work dir is never finished: it goes. */
+static int empty_work_dir(int workfd)
+{
+	_cleanup_closedir_ DIR *d = opendir_at(workfd, ".");
+	struct dirent *de;
+	int r = 0;
+
+	if (!d)
+		return -errno;
+	while (r == 0 && (errno = 0, de = readdir(d)))
+		if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0)
+			r = rm_rf_at(workfd, de->d_name);
+	return r < 0 ? r : errno ? -errno : 0;
 }
 
 int ovl_fs_init(struct ovl_fs *fs, const char *const *lowers, int nlowers, const char *upper, const char *work,
@@ -84,6 +101,11 @@ int ovl_fs_init(struct ovl_fs *fs, const char *const *lowers, int nlowers, const
 		if (fs->workfd < 0) {
 			snprintf(errbuf, errlen, "workdir '%s/work': %s", work, strerror(errno));
 			return -errno;
+		}
+		r = empty_work_dir(fs->workfd);
+		if (r < 0) {
+			snprintf(errbuf, errlen, "emptying workdir '%s/work': %s", work, strerror(-r));
+			return r;
 		}
 	}
 	fs->same_fs = true;

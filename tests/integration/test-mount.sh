@@ -62,8 +62,12 @@ nok "the view is gone" mounted "$T/mp"
 nok "the server has exited when umount returns" running "$pid"
 ok "mount.json is gone" test ! -e "$STORE/sandboxes/$SB/mount.json"
 
+# What a server that died mid-copy-up left in the work dir goes at the next mount.
+W=$STORE/sandboxes/$SB/work/work
+mkdir -p "$W/#dead.2/sub" && echo stale >"$W/#dead.1" && echo x >"$W/#dead.2/sub/f" && chmod 000 "$W/#dead.2/sub"
 run iso mount bb "$T/mp" --sandbox "$SB"
 is "$RUN_RC" 0 "mount the sandbox again"
+is "$(ls -A "$W" 2>&1)" "" "the work dir is empty after the mount (stale copy-ups removed)"
 is "$RUN_OUT" "$SB" "the sandbox's name is printed"
 is "$(cat "$T/mp/etc/motd" 2>&1)" "written in the view" "the new file is still there"
 ok "the copied-up file kept its change" grep -q appended "$T/mp/etc/passwd"
