@@ -143,7 +143,7 @@ static void restore_times(int dirfd, const struct stat *st)
 	(void) utimensat(AT_FDCWD, path, ts, 0);
 }
 
-/* Metadata of `st` onto work/tmp; then renamed to name in dstdir.  `ino` 0: no origin recorded. */
+/* Metadata of `st` (the source, srcname in srcdir) onto work/tmp, before the caller renames it into place.  `ino` 0: no origin recorded. */
 static int finish_copy(struct ovl_fs *fs, const struct stat *st, int srcdir, const char *srcname, const char *tmp,
 		       uint64_t ino)
 {
@@ -353,17 +353,6 @@ out:
 	return r;
 }
 
-int ovl_copy_up_any(struct ovl_fs *fs, struct ovl_node *node)
-{
-	return ovl_copy_up(fs, node, false);
-}
-
-/*
- * A lower file that lost its name while the kernel may still write to it
- * (without open handles any reference may be an open file): the copy goes to
- * an anonymous file in the work directory, which becomes the node's orphan.
- * It never shows in the view and goes away with the node.
- */
 /* A new open file description of what fd refers to (an O_PATH fd included). */
 static int reopen_fd(int fd, int flags)
 {
@@ -420,6 +409,12 @@ static int copy_up_orphan(struct ovl_fs *fs, struct ovl_node *node)
 	return 0;
 }
 
+/*
+ * A lower file that lost its name while the kernel may still write to it
+ * (without open handles any reference may be an open file): the copy goes to
+ * an anonymous file in the work directory, which becomes the node's orphan.
+ * It never shows in the view and goes away with the node.
+ */
 int ovl_copy_up_orphan(struct ovl_fs *fs, struct ovl_node *node)
 {
 	int r;

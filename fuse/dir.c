@@ -2,8 +2,9 @@
 /*
  * Merged directory listings: upper entries first, then each lower directory
  * in order; a name is listed once, whiteouts hide it below and are never
- * listed.  A listing is a snapshot taken at opendir, so offsets (indexes into
- * it) stay stable across readdir calls.
+ * listed.  Offsets are cookies made from a hash of each name, so one keeps
+ * its meaning when the listing is rebuilt after a change; a listing is built
+ * once and kept in the node until the directory changes.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -18,54 +19,7 @@
 
 #include "fd-util.h"
 #include "overlay.h"
-
-/* A set of names: open addressing, FNV-1a. */
-struct name_set {
-	char **slots;
-	size_t cap, n;
-};
-
-static uint64_t name_hash(const char *s)
-{
-	uint64_t h = 1469598103934665603ull;
-	for (; *s; s++)
-		h = (h ^ (unsigned char) *s) * 1099511628211ull;
-	return h;
-}
-
-/* 1 added, 0 present, -ENOMEM. The set borrows `name`. */
-static int name_set_add(struct name_set *s, char *name)
-{
-	size_t i;
-
-	if ((s->n + 1) * 2 > s->cap) {
-		struct name_set bigger = { .cap = s->cap ? s->cap * 2 : 64 };
-		bigger.slots = calloc(bigger.cap, sizeof(char *));
-		if (!bigger.slots)
-			return -ENOMEM;
-		for (i = 0; i < s->cap; i++)
-			if (s->slots[i])
-				(void) name_set_add(&bigger, s->slots[i]);
-		free(s->slots);
-		*s = bigger;
-	}
-	for (i = name_hash(name) & (s->cap - 1); s->slots[i]; i = (i + 1) & (s->cap - 1))
-		if (strcmp(s->slots[i], name) == 0)
-			return 0;
-	s->slots[i] = name;
-	s->n++;
-	return 1;
-}
-
-static bool name_set_contains(const struct name_set *s, const char *name)
-{
-	if (!s->n)
-		return false;
-	for (size_t i = name_hash(name) & (s->cap - 1); s->slots[i]; i = (i + 1) & (s->cap - 1))
-		if (strcmp(s->slots[i], name) == 0)
-			return true;
-	return false;
-}
+#include "strset.h"
 
 static int dirent_cmp(const void *a, const void *b)
 {
@@ -140,8 +94,8 @@ static bool dir_is_impure(struct ovl_fs *fs, int dirfd)
 }
 
 /* Adds one layer's entries; names already seen (or whited out above) are skipped. */
-static int read_layer(struct ovl_fs *fs, int layer, int dirfd, struct name_set *seen, struct name_set *hidden,
-		      struct ovl_dirlist *out, char ***pool, size_t *npool, size_t *cpool)
+static int read_layer(struct ovl_fs *fs, int layer, int dirfd, struct strset *seen, struct strset *hidden,
+		      struct ovl_dirlist *out)
 {
 	_cleanup_closedir_ DIR *d = NULL;
 	struct dirent *de;
@@ -171,24 +125,12 @@ static int read_layer(struct ovl_fs *fs, int layer, int dirfd, struct name_set *
 			type = st.st_mode & S_IFMT;
 			if (layer_is_whiteout(&st)) {
 				/* Hides the name below; remembered in a set of its own. */
-				char *copy = strdup(de->d_name);
-				if (!copy)
-					return -ENOMEM;
-				if (*npool == *cpool) {
-					char **p = realloc(*pool, (*cpool = *cpool * 2 + 64) * sizeof(char *));
-					if (!p) {
-						free(copy);
-						return -ENOMEM;
-					}
-					*pool = p;
-				}
-				(*pool)[(*npool)++] = copy;
-				if (name_set_add(hidden, copy) < 0)
+				if (strset_add(hidden, de->d_name) < 0)
 					return -ENOMEM;
 				continue;
 			}
 		}
-		if (name_set_contains(hidden, de->d_name) || name_set_contains(seen, de->d_name))
+		if (strset_contains(hidden, de->d_name) || strset_contains(seen, de->d_name))
 			continue;
 		if (impure)
 			ino = upper_origin(fs, dirfd, de->d_name);
@@ -197,7 +139,7 @@ static int read_layer(struct ovl_fs *fs, int layer, int dirfd, struct name_set *
 		r = dirlist_add(out, de->d_name, ino, type, &stored);
 		if (r < 0)
 			return r;
-		if (name_set_add(seen, stored) < 0)
+		if (strset_add(seen, stored) < 0)
 			return -ENOMEM;
 	}
 	return -errno;
@@ -206,10 +148,9 @@ static int read_layer(struct ovl_fs *fs, int layer, int dirfd, struct name_set *
 int ovl_dir_read(struct ovl_fs *fs, struct ovl_node *dir, bool with_dots, struct ovl_dirlist *ret)
 {
 	struct ovl_dirlist out = { 0 };
-	struct name_set seen = { 0 }, hidden = { 0 };
+	struct strset seen = { .owns = false }, hidden = { .owns = true }; /* seen borrows the listing's names */
 	struct layer_dir layers[OVL_MAX_LAYERS + 1];
-	char **pool = NULL, *unused;
-	size_t npool = 0, cpool = 0;
+	char *unused;
 	int n = 0, r = 0;
 
 	pthread_mutex_lock(&fs->lock);
@@ -232,13 +173,10 @@ int ovl_dir_read(struct ovl_fs *fs, struct ovl_node *dir, bool with_dots, struct
 	}
 	/* node->lowers already stops at an opaque directory */
 	for (int i = 0; r == 0 && i < n; i++)
-		r = read_layer(fs, layers[i].layer, layers[i].fd, &seen, &hidden, &out, &pool, &npool, &cpool);
+		r = read_layer(fs, layers[i].layer, layers[i].fd, &seen, &hidden, &out);
 
-	free(seen.slots);
-	free(hidden.slots);
-	for (size_t i = 0; i < npool; i++)
-		free(pool[i]);
-	free(pool);
+	strset_free(&seen);
+	strset_free(&hidden);
 	if (r < 0) {
 		ovl_dirlist_free(&out);
 		return r;
@@ -250,7 +188,7 @@ int ovl_dir_read(struct ovl_fs *fs, struct ovl_node *dir, bool with_dots, struct
 	 */
 	for (size_t i = 0; i < out.n; i++) {
 		bool dot = with_dots && i < 2;
-		out.ents[i].off = dot ? i + 1 : (name_hash(out.ents[i].name) >> 2) + 3;
+		out.ents[i].off = dot ? i + 1 : (strset_hash(out.ents[i].name) >> 2) + 3;
 	}
 	if (out.n > 1) /* an empty listing has no array: qsort(NULL, 0) is undefined */
 		qsort(out.ents, out.n, sizeof(*out.ents), dirent_cmp);

@@ -118,9 +118,7 @@ void ovl_work_name(char *buf, size_t size);
 /* ---- nodes (node.c) ---- */
 struct ovl_node *ovl_node_get(struct ovl_fs *fs, uint64_t nodeid);
 uint64_t ovl_nodeid(struct ovl_fs *fs, struct ovl_node *node);
-/* Under fs->lock. */
-struct ovl_node *ovl_node_find_locked(struct ovl_fs *fs, dev_t dev, ino_t ino);
-/* Like ovl_node_find_locked, preferring the node that has the alias (parent, name). */
+/* Under fs->lock: the live node of the real object (dev, ino), preferring the one with the alias (parent, name). */
 struct ovl_node *ovl_node_find_alias_locked(struct ovl_fs *fs, dev_t dev, ino_t ino, struct ovl_node *parent,
 					    const char *name);
 void ovl_node_insert_locked(struct ovl_fs *fs, struct ovl_node *node);
@@ -189,7 +187,6 @@ int ovl_dir_check_empty(struct ovl_fs *fs, struct ovl_node *dir);
 /* ---- copy-up (copyup.c) ---- */
 /* Copies a non-directory up (with its data unless `truncate`); a no-op when it is there. */
 int ovl_copy_up(struct ovl_fs *fs, struct ovl_node *node, bool truncate);
-int ovl_copy_up_any(struct ovl_fs *fs, struct ovl_node *node);
 /* Opens the real object of a non-directory node with open(2) flags. */
 /* without open handles: an fd for one request (the node's name, else its orphan), to close after */
 int ovl_open_node_io(struct ovl_fs *fs, struct ovl_node *node, bool writes);
