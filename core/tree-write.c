@@ -124,6 +124,16 @@ static int set_xattr(int fd, const char *procpath, const char *name, const void 
 	return r < 0 ? -errno : 0;
 }
 
+bool tree_xattr_is_layer_metadata(const char *name)
+{
+	static const char *const prefixes[] = { "trusted.overlay.", "user.overlay.", "user.isofs." };
+
+	for (size_t i = 0; i < sizeof(prefixes) / sizeof(prefixes[0]); i++)
+		if (strncmp(name, prefixes[i], strlen(prefixes[i])) == 0)
+			return true;
+	return false;
+}
+
 static int apply_xattrs(tree_writer *tw, struct archive_entry *e, int fd, const char *procpath, bool symlink,
 			const char *entry, isofs_error *err)
 {
@@ -140,9 +150,6 @@ static int apply_xattrs(tree_writer *tw, struct archive_entry *e, int fd, const 
 		bool seen = false;
 		int r;
 
-		/* Ours to write, never to take from an archive. */
-		if (strncmp(name, "user.isofs.", 11) == 0)
-			continue;
 		/* libarchive's pax reader may list one twice (SCHILY.xattr and LIBARCHIVE.xattr) */
 		for (size_t i = 0; i < n && !seen; i++)
 			seen = strcmp(names[i], name) == 0;
@@ -150,6 +157,11 @@ static int apply_xattrs(tree_writer *tw, struct archive_entry *e, int fd, const 
 			continue;
 		if (n < sizeof(names) / sizeof(names[0]))
 			names[n++] = name;
+		/* The overlay's and ours to write (a forged user.isofs.owner included), never an entry's. */
+		if (tree_xattr_is_layer_metadata(name)) {
+			tw->stats.overlay_xattrs_dropped++;
+			continue;
+		}
 		if (symlink && strncmp(name, "user.", 5) == 0) {
 			tw->stats.xattrs_dropped++; /* the kernel allows no user.* xattr on a symlink */
 			continue;
