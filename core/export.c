@@ -25,12 +25,6 @@ struct export_ctx {
 	isofs_error *err;
 };
 
-static bool private_xattr(const char *name)
-{
-	return strncmp(name, "trusted.overlay.", 16) == 0 || strncmp(name, "user.overlay.", 13) == 0 ||
-	       strncmp(name, "user.isofs.", 11) == 0;
-}
-
 /* Owner as the sandbox sees it: rootless layers keep other owners in user.isofs.owner. */
 static void set_owner(struct archive_entry *e, const char *xpath, const struct stat *st, bool rootless)
 {
@@ -61,7 +55,7 @@ static int add_xattrs(struct archive_entry *e, const char *xpath)
 	for (char *name = list; n > 0 && name < list + n; name += strlen(name) + 1) {
 		char value[65536];
 		ssize_t vn;
-		if (private_xattr(name))
+		if (layer_xattr_is_metadata(name))
 			continue;
 		vn = lgetxattr(xpath, name, value, sizeof(value));
 		if (vn >= 0)
@@ -90,8 +84,9 @@ static int write_entry(struct export_ctx *x, struct archive_entry *e, int dirfd,
 	return 0;
 }
 
-static int visit(void *ctx, const char *path, int dirfd, const char *name, const struct stat *st, int layer)
+static int visit(void *ctx, const char *path, const struct layer_found *f, int dirfd, const char *name)
 {
+	const struct stat *st = &f->st;
 	struct export_ctx *x = ctx;
 	struct archive_entry *e = archive_entry_new(), *spare = NULL;
 	char xpath[64 + NAME_MAX], target[PATH_MAX + 1];
@@ -107,7 +102,7 @@ static int visit(void *ctx, const char *path, int dirfd, const char *name, const
 	if (!S_ISREG(st->st_mode))
 		archive_entry_set_size(e, 0);
 	archive_entry_copy_pathname(e, apath);
-	set_owner(e, xpath, st, x->chain->rootless[layer]);
+	set_owner(e, xpath, st, x->chain->rootless[f->layer]);
 	if (S_ISLNK(st->st_mode)) {
 		ssize_t n = readlinkat(dirfd, name, target, sizeof(target) - 1);
 		if (n < 0) {
@@ -143,13 +138,10 @@ int isofs_image_export(isofs_store *store, const char *name, const char *file, i
 	r = layer_chain_get(store, name, &chain, err);
 	if (r < 0)
 		return r;
-	for (; nfds < chain.n; nfds++) {
-		rootfds[nfds] = open(chain.paths[nfds], O_PATH | O_DIRECTORY | O_CLOEXEC);
-		if (rootfds[nfds] < 0) {
-			r = error_errno(err, errno, "image '%s': layer %s", name, chain.paths[nfds]);
-			goto out;
-		}
-	}
+	r = layer_chain_open(&chain, rootfds, err);
+	if (r < 0)
+		goto out;
+	nfds = chain.n;
 	if (strcmp(file, "-") == 0) {
 		outfd = fcntl(stdout_fd, F_DUPFD_CLOEXEC, 3);
 	} else {
@@ -196,7 +188,10 @@ int isofs_image_export(isofs_store *store, const char *name, const char *file, i
 		if (r < 0)
 			goto out;
 	}
-	r = merged_walk(rootfds, chain.n, visit, &x);
+	{
+		struct layer_stack stack = { .roots = rootfds, .n = chain.n, .ns = layer_caller_xns() };
+		r = layer_walk(&stack, visit, &x);
+	}
 	if (r < 0) {
 		if (!err || !err->code)
 			r = error_errno(err, r, "exporting image '%s'", name);
@@ -221,8 +216,7 @@ out:
 		archive_entry_linkresolver_free(x.links);
 	if (tmp)
 		(void) unlink(tmp);
-	for (int i = 0; i < nfds; i++)
-		close(rootfds[i]);
+	layer_roots_close(rootfds, nfds);
 	layer_chain_free(&chain);
 	return r;
 }

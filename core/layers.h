@@ -1,10 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Stacks of layers as the overlay merges them, read without mounting: an
- * image's chain (its layer, its parent's, … down to a base image) and walks
- * of the merged tree, for export and diff.  Kernel overlayfs format: 0/0
- * whiteouts, opaque directories (trusted.overlay.opaque or
- * user.overlay.opaque), redirects of renamed directories.
+ * An image's chain of layers: its own, its parent's, … down to a base image.
+ * What the layers hold, and how they merge, is base/layer-format.h's.
  */
 #ifndef ISOFS_LAYERS_H
 #define ISOFS_LAYERS_H
@@ -13,6 +10,7 @@
 #include <sys/stat.h>
 
 #include "isofs.h"
+#include "layer-format.h"
 
 #define LAYERS_MAX 100 /* the deepest stack of images (the overlay takes up to 127 lowers) */
 
@@ -26,15 +24,15 @@ struct layer_chain {
 int layer_chain_get(isofs_store *store, const char *name, struct layer_chain *ret, isofs_error *err);
 void layer_chain_free(struct layer_chain *c);
 
-bool layer_is_whiteout(const struct stat *st);
-/* Opaque marker of a directory (either xattr namespace). */
-bool layer_dir_is_opaque(int dirfd);
+/*
+ * The xattr namespace of this caller's layers: the one its overlay servers
+ * write (trusted.overlay.* as root, user.overlay.* otherwise), so that
+ * export and diff read a stack exactly as a mount of it shows it.
+ */
+enum layer_xns layer_caller_xns(void);
 
-/* An entry of the merged tree: `path` relative ("a/b"), the real object at (dirfd, name) in layer `layer`. */
-typedef int (*merged_visit_fn)(void *ctx, const char *path, int dirfd, const char *name, const struct stat *st,
-			       int layer);
-
-/* Walks the merged tree of the layers (fds of their roots, top first), parents before children. */
-int merged_walk(const int *rootfds, int n, merged_visit_fn visit, void *ctx);
+/* O_PATH fds of the chain's roots, top first, in roots[0..c->n-1]. */
+int layer_chain_open(const struct layer_chain *c, int *roots, isofs_error *err);
+void layer_roots_close(int *roots, int n);
 
 #endif

@@ -165,10 +165,7 @@ int isofs_sandbox_reset(isofs_store *store, const char *name, isofs_error *err)
 	{
 		_cleanup_close_ int ufd = openat(dfd, "upper", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 		if (ufd >= 0) {
-			char path[64];
-			snprintf(path, sizeof(path), "/proc/self/fd/%d", ufd);
-			(void) removexattr(path, "trusted.overlay.opaque");
-			(void) removexattr(path, "user.overlay.opaque");
+			layer_dir_clear_opaque(ufd);
 			(void) fchmod(ufd, 0755);
 		}
 	}
@@ -216,157 +213,124 @@ int isofs_sandbox_remove(isofs_store *store, const char *name, bool force, isofs
 
 /* ---- diff ---- */
 
+/*
+ * The sandbox's view (its upper over the image's layers) against the image's
+ * own (the layers alone), name by name, through the layer format: whiteouts,
+ * opaque directories and redirects count as the overlay shows them, so a
+ * renamed directory is "D old" and "A new" with everything below it.
+ */
 struct diff_ctx {
 	isofs_diff_fn fn;
 	void *userdata;
-	const int *lower_roots;
-	int nlower;
+	const struct layer_stack *stack;
 };
 
-/* Is `name` visible in the merged lower directories? */
-static bool lower_has(const int *dirs, int n, const char *name)
+/* The sorted union of two sorted name lists, without duplicates (names moved from a and b). */
+static int merge_names(char **a, size_t na, char **b, size_t nb, char ***ret, size_t *ret_n)
 {
-	for (int i = 0; i < n; i++) {
-		struct stat st;
-		if (fstatat(dirs[i], name, &st, AT_SYMLINK_NOFOLLOW) < 0)
-			continue;
-		if (layer_is_whiteout(&st))
-			return false;
-		return true;
-	}
-	return false;
-}
+	char **v = malloc((na + nb + 1) * sizeof(*v));
+	size_t i = 0, j = 0, n = 0;
 
-/* The merged lower directories of `name` below `dirs` (O_RDONLY fds, caller closes). */
-static int lower_children(const int *dirs, int n, const char *name, int *out)
-{
-	int k = 0;
-
-	for (int i = 0; i < n && k < LAYERS_MAX; i++) {
-		struct stat st;
-		int fd;
-		if (fstatat(dirs[i], name, &st, AT_SYMLINK_NOFOLLOW) < 0)
-			continue;
-		if (!S_ISDIR(st.st_mode))
-			break;
-		fd = openat(dirs[i], name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-		if (fd < 0)
-			break;
-		out[k++] = fd;
-		if (layer_dir_is_opaque(fd))
-			break;
-	}
-	return k;
-}
-
-static int cmp_str(const void *a, const void *b)
-{
-	return strcmp(*(char *const *) a, *(char *const *) b);
-}
-
-/* Sorted names of a directory (malloc'ed array of malloc'ed strings). */
-static int sorted_names(int dfd, char ***ret, size_t *ret_n)
-{
-	_cleanup_closedir_ DIR *d = opendir_fd(dfd);
-	char **v = NULL;
-	size_t n = 0, cap = 0;
-	struct dirent *de;
-
-	if (!d)
-		return -errno;
-	while ((de = readdir(d))) {
-		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-			continue;
-		if (n == cap) {
-			char **b = realloc(v, (cap = cap ? cap * 2 : 32) * sizeof(*v));
-			if (!b)
-				break;
-			v = b;
+	if (!v)
+		return -ENOMEM;
+	while (i < na || j < nb) {
+		int c = i == na ? 1 : j == nb ? -1 : strcmp(a[i], b[j]);
+		if (c <= 0) {
+			v[n++] = a[i++];
+			if (c == 0)
+				free(b[j++]);
+		} else {
+			v[n++] = b[j++];
 		}
-		if (!(v[n] = strdup(de->d_name)))
-			break;
-		n++;
 	}
-	if (n)
-		qsort(v, n, sizeof(*v), cmp_str);
+	free(a);
+	free(b);
 	*ret = v;
 	*ret_n = n;
 	return 0;
 }
 
-static void free_names(char **v, size_t n)
+static int diff_dir(struct diff_ctx *c, const char *path, const struct layer_dir *view, int nview,
+		    const struct layer_dir *image, int nimage)
 {
-	for (size_t i = 0; i < n; i++)
-		free(v[i]);
-	free(v);
-}
+	char **vn = NULL, **in = NULL, **names = NULL;
+	size_t nvn = 0, nin = 0, n = 0;
+	int r = layer_list(view, nview, &vn, &nvn);
 
-static int diff_dir(struct diff_ctx *c, int upperfd, const char *path, const int *lower, int nlower)
-{
-	char **names = NULL;
-	size_t n = 0;
-	int r = sorted_names(upperfd, &names, &n);
-
+	if (r == 0)
+		r = layer_list(image, nimage, &in, &nin);
+	if (r == 0)
+		r = merge_names(vn, nvn, in, nin, &names, &n);
+	if (r < 0) {
+		layer_names_free(vn, nvn);
+		layer_names_free(in, nin);
+		return r;
+	}
 	for (size_t i = 0; r == 0 && i < n; i++) {
 		_cleanup_free_ char *child = NULL;
-		struct stat st;
-		bool in_lower;
+		struct layer_found f, b;
+		bool upper_part;
 
-		if (fstatat(upperfd, names[i], &st, AT_SYMLINK_NOFOLLOW) < 0)
-			continue;
 		if (asprintf(&child, "%s/%s", path, names[i]) < 0) {
 			r = -ENOMEM;
 			break;
 		}
-		in_lower = lower_has(lower, nlower, names[i]);
-		if (layer_is_whiteout(&st)) {
-			if (in_lower)
-				r = c->fn('D', child, c->userdata);
-			continue;
+		r = layer_lookup(c->stack, view, nview, names[i], &f);
+		if (r == 0)
+			r = layer_lookup(c->stack, image, nimage, names[i], &b);
+		else
+			memset(&b, 0, offsetof(struct layer_found, dirs));
+		if (r < 0) {
+			layer_found_release(&f);
+			layer_found_release(&b);
+			break;
 		}
-		r = c->fn(in_lower ? 'C' : 'A', child, c->userdata);
-		if (r == 0 && S_ISDIR(st.st_mode)) {
-			_cleanup_close_ int sub = openat(upperfd, names[i], O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-			int lchild[LAYERS_MAX], nl = 0;
-
-			if (sub < 0)
-				continue;
-			if (in_lower)
-				nl = lower_children(lower, nlower, names[i], lchild);
-			if (layer_dir_is_opaque(sub) && nl > 0) {
-				/* An opaque directory hides all it replaced: those are deleted. */
-				char **lnames = NULL;
-				size_t ln = 0;
-				if (sorted_names(lchild[0], &lnames, &ln) == 0)
-					for (size_t k = 0; r == 0 && k < ln; k++) {
-						_cleanup_free_ char *gone = NULL;
-						struct stat cst;
-						if (fstatat(sub, lnames[k], &cst, AT_SYMLINK_NOFOLLOW) == 0)
-							continue;
-						if (asprintf(&gone, "%s/%s", child, lnames[k]) >= 0)
-							r = c->fn('D', gone, c->userdata);
-					}
-				free_names(lnames, ln);
-				for (int k = 0; k < nl; k++)
-					close(lchild[k]);
-				nl = 0;
-			}
-			if (r == 0)
-				r = diff_dir(c, sub, child, lchild, nl);
-			for (int k = 0; k < nl; k++)
-				close(lchild[k]);
+		/* the sandbox's upper is layer 0: only what it holds (or hides) changed */
+		upper_part = f.layer == 0;
+		if (f.layer < 0 && b.layer >= 0)
+			r = c->fn('D', child, c->userdata);
+		else if (f.layer >= 0 && b.layer < 0)
+			r = c->fn('A', child, c->userdata);
+		else if (upper_part)
+			r = c->fn('C', child, c->userdata);
+		if (r == 0 && upper_part && S_ISDIR(f.st.st_mode)) {
+			bool both = b.layer >= 0 && S_ISDIR(b.st.st_mode);
+			r = diff_dir(c, child, f.dirs, f.ndirs, b.dirs, both ? b.ndirs : 0);
+		} else if (r == 0 && f.layer > 0 && b.layer < 0 && S_ISDIR(f.st.st_mode)) {
+			/* a lower directory that shows under a new name (a redirect above): all of it is new here */
+			r = diff_dir(c, child, f.dirs, f.ndirs, NULL, 0);
 		}
+		layer_found_release(&f);
+		layer_found_release(&b);
 	}
-	free_names(names, n);
+	layer_names_free(names, n);
 	return r;
+}
+
+/* The merged roots of layers [first, n) of a stack, until one is opaque. */
+static int stack_roots(const struct layer_stack *stack, int first, struct layer_dir *ret, int *ret_n)
+{
+	int n = 0, r = 0;
+
+	for (int layer = first; layer < stack->n && r == 0; layer++) {
+		int fd = layer_open_beneath(stack->roots[layer], ".", O_PATH | O_DIRECTORY);
+		if (fd < 0) {
+			r = fd;
+			break;
+		}
+		ret[n++] = (struct layer_dir){ layer, fd };
+		r = layer_dir_is_opaque(fd, stack->ns);
+	}
+	*ret_n = n;
+	return r < 0 ? r : 0;
 }
 
 int isofs_sandbox_diff(isofs_store *store, const char *name, isofs_diff_fn fn, void *userdata, isofs_error *err)
 {
 	isofs_sandbox_info sb = { 0 };
 	struct layer_chain chain = { 0 };
-	int roots[LAYERS_MAX], nroots = 0, r;
-	_cleanup_close_ int upperfd = -1;
+	struct layer_dir view[LAYER_MAX], image[LAYER_MAX];
+	int roots[LAYERS_MAX + 1], nview = 0, nimage = 0, nroots = 0, r;
 
 	r = isofs_sandbox_get(store, name, &sb, err);
 	if (r < 0)
@@ -374,33 +338,73 @@ int isofs_sandbox_diff(isofs_store *store, const char *name, isofs_diff_fn fn, v
 	r = layer_chain_get(store, sb.image, &chain, err);
 	if (r < 0)
 		goto out;
-	for (int i = 0; i < chain.n; i++) {
-		int fd = open(chain.paths[i], O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-		if (fd < 0) {
-			r = error_errno(err, errno, "image '%s'", sb.image);
-			goto out;
-		}
-		roots[nroots++] = fd;
-		if (layer_dir_is_opaque(fd))
-			break;
-	}
-	upperfd = open(sb.upper, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (upperfd < 0) {
+	roots[0] = open(sb.upper, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (roots[0] < 0) {
 		r = error_errno(err, errno, "sandbox '%s'", name);
 		goto out;
 	}
+	nroots = 1;
+	r = layer_chain_open(&chain, roots + 1, err);
+	if (r < 0)
+		goto out;
+	nroots += chain.n;
 	{
-		struct diff_ctx c = { fn, userdata, roots, nroots };
-		r = diff_dir(&c, upperfd, "", roots, nroots);
+		struct layer_stack stack = { .roots = roots, .n = nroots, .ns = layer_caller_xns() };
+		struct diff_ctx c = { fn, userdata, &stack };
+
+		r = stack_roots(&stack, 0, view, &nview);
+		if (r == 0)
+			r = stack_roots(&stack, 1, image, &nimage);
+		if (r == 0)
+			r = diff_dir(&c, "", view, nview, image, nimage);
 		if (r < 0 && err && !err->code)
 			r = error_errno(err, r, "sandbox '%s': diff", name);
 	}
 out:
-	for (int i = 0; i < nroots; i++)
-		close(roots[i]);
+	for (int i = 0; i < nview; i++)
+		close(view[i].fd);
+	for (int i = 0; i < nimage; i++)
+		close(image[i].fd);
+	layer_roots_close(roots, nroots);
 	layer_chain_free(&chain);
 	isofs_sandbox_info_free(&sb);
 	return r;
+}
+
+/* The raw entries of a directory, whiteouts included (malloc'ed array of malloc'ed names). */
+static int raw_names(int dfd, char ***ret, size_t *ret_n)
+{
+	_cleanup_closedir_ DIR *d = opendir_at(dfd, ".");
+	char **v = NULL;
+	size_t n = 0, cap = 0;
+	struct dirent *de;
+
+	if (!d)
+		return -errno;
+	while ((errno = 0, de = readdir(d))) {
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		if (n == cap) {
+			char **b = realloc(v, (cap = cap ? cap * 2 : 32) * sizeof(*v));
+			if (!b)
+				goto nomem;
+			v = b;
+		}
+		if (!(v[n] = strdup(de->d_name)))
+			goto nomem;
+		n++;
+	}
+	if (errno) {
+		int e = errno;
+		layer_names_free(v, n);
+		return -e;
+	}
+	*ret = v;
+	*ret_n = n;
+	return 0;
+nomem:
+	layer_names_free(v, n);
+	return -ENOMEM;
 }
 
 /* ---- commit ---- */
@@ -477,8 +481,9 @@ int isofs_sandbox_commit(isofs_store *store, const char *name, const char *new_i
 	if (r < 0)
 		goto out;
 	upperfd = openat(dfd, "upper", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (upperfd < 0 || sorted_names(upperfd, &names, &n) < 0) {
-		r = error_errno(err, errno, "sandbox '%s': upper", name);
+	r = upperfd < 0 ? -errno : raw_names(upperfd, &names, &n);
+	if (r < 0) {
+		r = error_errno(err, r, "sandbox '%s': upper", name);
 		goto out;
 	}
 	/* The changes move into the new layer: no copy, whiteouts and markers as they are. */
@@ -503,12 +508,7 @@ int isofs_sandbox_commit(isofs_store *store, const char *name, const char *new_i
 		goto undo;
 	/* The sandbox now stands on the new image, with nothing changed on top of it. */
 	(void) empty_dir(dfd, "work");
-	{
-		char path[64];
-		snprintf(path, sizeof(path), "/proc/self/fd/%d", upperfd);
-		(void) removexattr(path, "trusted.overlay.opaque");
-		(void) removexattr(path, "user.overlay.opaque");
-	}
+	layer_dir_clear_opaque(upperfd);
 	r = write_sandbox_meta(dfd, name, new_image, sb.created);
 	if (r < 0)
 		r = error_errno(err, r, "sandbox '%s': meta.json", name);
@@ -518,7 +518,7 @@ undo:
 		if (strset_contains(&moved, names[i]))
 			(void) renameat(rootfd, names[i], upperfd, names[i]);
 out:
-	free_names(names, n);
+	layer_names_free(names, n);
 	strset_free(&moved);
 	isofs_sandbox_info_free(&sb);
 	return r;

@@ -24,7 +24,7 @@
 #include "fd-util.h"
 #include "overlay.h"
 
-static int copy_xattrs(struct ovl_fs *fs, const char *src, const char *dst)
+static int copy_xattrs(const char *src, const char *dst)
 {
 	char list[65536], value[65536];
 	ssize_t n = llistxattr(src, list, sizeof(list));
@@ -35,7 +35,7 @@ static int copy_xattrs(struct ovl_fs *fs, const char *src, const char *dst)
 		ssize_t vn;
 
 		/* Overlay metadata of the lower layer describes that layer, not the copy. */
-		if (ovl_is_layer_metadata(fs, name))
+		if (ovl_is_layer_metadata(name))
 			continue;
 		vn = lgetxattr(src, name, value, sizeof(value));
 		if (vn < 0) {
@@ -155,7 +155,7 @@ static int finish_copy(struct ovl_fs *fs, const struct stat *st, int srcdir, con
 		return -errno;
 	snprintf(src, sizeof(src), "/proc/self/fd/%d/%s", srcdir, srcname);
 	snprintf(dst, sizeof(dst), "/proc/self/fd/%d/%s", fs->workfd, tmp);
-	r = copy_xattrs(fs, src, dst);
+	r = copy_xattrs(src, dst);
 	if (r < 0)
 		return r;
 	if (!S_ISLNK(st->st_mode)) {

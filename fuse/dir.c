@@ -169,7 +169,7 @@ static int read_layer(struct ovl_fs *fs, int layer, int dirfd, struct name_set *
 			if (fstatat(dirfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
 				continue;
 			type = st.st_mode & S_IFMT;
-			if (ovl_is_whiteout(&st)) {
+			if (layer_is_whiteout(&st)) {
 				/* Hides the name below; remembered in a set of its own. */
 				char *copy = strdup(de->d_name);
 				if (!copy)
@@ -207,14 +207,14 @@ int ovl_dir_read(struct ovl_fs *fs, struct ovl_node *dir, bool with_dots, struct
 {
 	struct ovl_dirlist out = { 0 };
 	struct name_set seen = { 0 }, hidden = { 0 };
-	struct ovl_lower_dir layers[OVL_MAX_LAYERS + 1];
+	struct layer_dir layers[OVL_MAX_LAYERS + 1];
 	char **pool = NULL, *unused;
 	size_t npool = 0, cpool = 0;
 	int n = 0, r = 0;
 
 	pthread_mutex_lock(&fs->lock);
 	if (dir->upper_fd >= 0)
-		layers[n++] = (struct ovl_lower_dir){ OVL_UPPER, dir->upper_fd };
+		layers[n++] = (struct layer_dir){ OVL_UPPER, dir->upper_fd };
 	for (int i = 0; i < dir->nlower && n < OVL_MAX_LAYERS + 1; i++)
 		layers[n++] = dir->lowers[i];
 	pthread_mutex_unlock(&fs->lock);

@@ -46,7 +46,8 @@ int ovl_fs_init(struct ovl_fs *fs, const char *const *lowers, int nlowers, const
 		fs->layers[i].fd = -1;
 	fs->workfd = -1;
 	fs->userxattr = userxattr;
-	fs->xprefix = userxattr ? "user.overlay." : "trusted.overlay.";
+	fs->xns = userxattr ? LAYER_XNS_USER : LAYER_XNS_TRUSTED;
+	fs->xprefix = layer_xattr_prefix(fs->xns);
 	fs->read_only = !upper;
 
 	for (int i = 0; i < nlowers; i++) {
@@ -105,86 +106,15 @@ void ovl_fs_destroy(struct ovl_fs *fs)
 	fs->layers = NULL;
 }
 
-bool ovl_is_whiteout(const struct stat *st)
-{
-	return S_ISCHR(st->st_mode) && st->st_rdev == makedev(0, 0);
-}
-
 void ovl_xattr_name(const struct ovl_fs *fs, const char *name, char *buf, size_t size)
 {
 	snprintf(buf, size, "%s%s", fs->xprefix, name);
 }
 
-/* The overlay's own metadata is not shown through the view, nor settable from it. */
-bool ovl_is_private_xattr(const struct ovl_fs *fs, const char *name)
+bool ovl_is_layer_metadata(const char *name)
 {
-	return strncmp(name, fs->xprefix, strlen(fs->xprefix)) == 0 || strncmp(name, "user.isofs.", 11) == 0 ||
-	       strncmp(name, "trusted.overlay.", 16) == 0;
-}
-
-#define ESCAPE "overlay."
-
-int ovl_xattr_to_real(const struct ovl_fs *fs, const char *name, char *buf, size_t size)
-{
-	size_t plen = strlen(fs->xprefix);
-	int n;
-
-	if (strncmp(name, fs->xprefix, plen) == 0)
-		n = snprintf(buf, size, "%s" ESCAPE "%s", fs->xprefix, name + plen);
-	else if (ovl_is_private_xattr(fs, name))
-		return -EPERM; /* isofs's own (user.isofs.*), or the other mode's overlay namespace */
-	else
-		n = snprintf(buf, size, "%s", name);
-	return n < 0 || (size_t) n >= size ? -ERANGE : 0;
-}
-
-const char *ovl_xattr_from_real(const struct ovl_fs *fs, const char *real, char *buf, size_t size)
-{
-	size_t plen = strlen(fs->xprefix);
-
-	if (strncmp(real, fs->xprefix, plen) == 0) {
-		/* <prefix>overlay.X is the user's <prefix>X; every other <prefix>* is the overlay's */
-		if (strncmp(real + plen, ESCAPE, strlen(ESCAPE)) != 0)
-			return NULL;
-		if ((size_t) snprintf(buf, size, "%s%s", fs->xprefix, real + plen + strlen(ESCAPE)) >= size)
-			return NULL;
-		return buf;
-	}
-	return ovl_is_private_xattr(fs, real) ? NULL : real;
-}
-
-bool ovl_is_layer_metadata(const struct ovl_fs *fs, const char *name)
-{
-	size_t plen = strlen(fs->xprefix);
-
-	if (strncmp(name, fs->xprefix, plen) == 0)
-		return strncmp(name + plen, ESCAPE, strlen(ESCAPE)) != 0;
-	/* legacy names of isofs's origin and impure marks; user.isofs.owner is the owner and travels */
-	return strcmp(name, "user.isofs.origin") == 0 || strcmp(name, "user.isofs.impure") == 0;
-}
-
-int ovl_dir_is_opaque(const struct ovl_fs *fs, int dirfd_path)
-{
-	char name[64], path[64], v;
-	ssize_t n;
-
-	ovl_xattr_name(fs, "opaque", name, sizeof(name));
-	snprintf(path, sizeof(path), "/proc/self/fd/%d", dirfd_path);
-	n = getxattr(path, name, &v, 1);
-	if (n == 1 && v == 'y')
-		return 1;
-	if (n < 0 && errno != ENODATA && errno != ENOTSUP && errno != ERANGE)
-		return -errno;
-	return 0;
-}
-
-int ovl_set_opaque(const struct ovl_fs *fs, int dirfd_path)
-{
-	char name[64], path[64];
-
-	ovl_xattr_name(fs, "opaque", name, sizeof(name));
-	snprintf(path, sizeof(path), "/proc/self/fd/%d", dirfd_path);
-	return setxattr(path, name, "y", 1, 0) < 0 ? -errno : 0;
+	/* user.isofs.owner is the owner, not the layer's: it travels with a copy-up */
+	return layer_xattr_is_metadata(name) && strcmp(name, "user.isofs.owner") != 0;
 }
 
 /*

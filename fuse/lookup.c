@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,266 +31,64 @@ void ovl_found_release(struct ovl_found *found)
 	found->nlower = 0;
 }
 
-static int add_lower_dir(struct ovl_fs *fs, struct ovl_found *f, int layer, int parentfd, const char *name,
-			 bool *ret_opaque)
+/* Invalid layer metadata is ignored; the server's log says so once. */
+static void metadata_ignored(void *userdata, int layer, const char *what, const char *value)
 {
-	int fd, r;
+	static atomic_bool said;
+	struct ovl_fs *fs = userdata;
 
-	if (f->nlower >= OVL_MAX_LAYERS)
-		return -ELOOP;
-	fd = openat(parentfd, name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	f->lowers[f->nlower].layer = layer;
-	f->lowers[f->nlower].fd = fd;
-	f->nlower++;
-	r = ovl_dir_is_opaque(fs, fd);
-	if (r < 0)
-		return r;
-	*ret_opaque = r > 0;
-	return 0;
-}
-
-/* Reads <prefix>redirect of a directory: where its lower parts were before a rename. */
-static int read_redirect(struct ovl_fs *fs, int fd, char *buf, size_t size)
-{
-	char key[64], path[64];
-	ssize_t n;
-
-	ovl_xattr_name(fs, "redirect", key, sizeof(key));
-	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
-	n = getxattr(path, key, buf, size - 1);
-	if (n < 0)
-		return errno == ENODATA || errno == ENOTSUP ? 0 : errno == ERANGE ? -ENAMETOOLONG : -errno;
-	buf[n] = '\0';
-	return n > 0 ? 1 : 0;
-}
-
-/* Walks an absolute redirect ("/a/b") down one lower layer; -ENOENT when the layer lacks it. */
-static int walk_lower_path(struct ovl_fs *fs, int layer, const char *path, int *ret_parentfd, char *ret_name)
-{
-	int fd = dup(fs->layers[layer].fd);
-	const char *p = path;
-
-	if (fd < 0)
-		return -errno;
-	while (*p == '/')
-		p++;
-	for (;;) {
-		const char *end = strchrnul(p, '/');
-		size_t n = (size_t) (end - p);
-		int next;
-
-		if (n == 0 || n > NAME_MAX) {
-			close(fd);
-			return -ENOENT;
-		}
-		if (!*end) {
-			memcpy(ret_name, p, n);
-			ret_name[n] = '\0';
-			*ret_parentfd = fd;
-			return 0;
-		}
-		char comp[NAME_MAX + 1];
-		memcpy(comp, p, n);
-		comp[n] = '\0';
-		next = openat(fd, comp, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-		close(fd);
-		if (next < 0)
-			return -ENOENT;
-		fd = next;
-		p = end + 1;
-	}
-}
-
-/* Where the lower layers are searched: a name in the parent's lower dirs, or an absolute path. */
-struct lookup_state {
-	char path[PATH_MAX]; /* the name, or "/a/b" once a redirect made it absolute */
-	bool absolute;
-	bool stop;
-};
-
-/*
- * A redirect found on a directory (in any layer: the kernel follows those of
- * lower layers too) changes where the layers below are searched.  A relative
- * one replaces the last component of the current name or path.
- */
-static int apply_redirect(struct lookup_state *ls, const char *redirect)
-{
-	if (redirect[0] == '/') {
-		if (strlen(redirect) >= sizeof(ls->path))
-			return -ENAMETOOLONG;
-		strcpy(ls->path, redirect);
-		ls->absolute = true;
-		ls->stop = false; /* an absolute redirect goes on below an opaque ancestor */
-		return 0;
-	}
-	if (strchr(redirect, '/') || strlen(redirect) > NAME_MAX)
-		return -EINVAL; /* relative redirects are one name */
-	if (ls->absolute) {
-		char *slash = strrchr(ls->path, '/');
-		if ((size_t) (slash + 1 - ls->path) + strlen(redirect) >= sizeof(ls->path))
-			return -ENAMETOOLONG;
-		strcpy(slash + 1, redirect);
-	} else {
-		strcpy(ls->path, redirect);
-	}
-	return 0;
-}
-
-/* Looks the current name up in one lower layer's directory; merges what it finds into f. */
-static int lookup_lower(struct ovl_fs *fs, struct ovl_found *f, struct lookup_state *ls, int layer, int parentfd,
-			const char *name)
-{
-	char redirect[PATH_MAX];
-	struct stat st;
-	bool opaque = false;
-	int r;
-
-	if (fstatat(parentfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
-		return errno == ENOENT || errno == ENOTDIR ? 0 : -errno;
-	if (ovl_is_whiteout(&st)) {
-		ls->stop = true;
-		return 0;
-	}
-	f->in_lower = true;
-	if (f->layer < 0) {
-		f->layer = layer;
-		f->st = st;
-		if (!S_ISDIR(st.st_mode)) {
-			ls->stop = true;
-			return 0;
-		}
-	} else if (!S_ISDIR(f->st.st_mode) || !S_ISDIR(st.st_mode) || f->opaque) {
-		ls->stop = true; /* a non-directory hides what is below; opaque hides all */
-		return 0;
-	}
-	r = add_lower_dir(fs, f, layer, parentfd, name, &opaque);
-	if (r < 0)
-		return r;
-	if (opaque) {
-		ls->stop = true;
-		return 0;
-	}
-	r = read_redirect(fs, f->lowers[f->nlower - 1].fd, redirect, sizeof(redirect));
-	if (r > 0)
-		r = apply_redirect(ls, redirect);
-	return r < 0 ? r : 0;
+	if (!atomic_exchange(&said, true))
+		fprintf(stderr, "isofs-overlay: ignoring an invalid %s%s \"%.200s\" in layer %s (further ones not logged)\n",
+			fs->xprefix, what, value, fs->layers[layer].path ? fs->layers[layer].path : "?");
 }
 
 int ovl_lookup_name(struct ovl_fs *fs, struct ovl_node *parent, const char *name, struct ovl_found *f)
 {
-	struct ovl_lower_dir plowers[OVL_MAX_LAYERS];
-	struct lookup_state ls = { .absolute = false };
-	char redirect[PATH_MAX];
-	int upperfd, nplower, next_layer = 1, r;
-	struct stat st;
+	struct layer_dir parents[OVL_MAX_LAYERS + 1];
+	int roots[OVL_MAX_LAYERS + 1], n = 0, r;
+	struct layer_stack stack = { .roots = roots, .n = fs->nlayers, .ns = fs->xns, .ignored = metadata_ignored,
+				     .userdata = fs };
+	struct layer_found lf;
 
 	memset(f, 0, offsetof(struct ovl_found, lowers));
 	f->layer = -1;
 	f->upper_fd = -1;
-	if (strlen(name) > NAME_MAX)
-		return -ENAMETOOLONG;
-	strcpy(ls.path, name);
+	for (int i = 0; i < fs->nlayers; i++)
+		roots[i] = fs->layers[i].fd;
 
+	/* Copies of the parent's directory fds: they stay the node's, valid while it lives. */
 	pthread_mutex_lock(&fs->lock);
-	upperfd = parent->upper_fd;
-	nplower = parent->nlower;
-	if (nplower) /* a directory without lower parts may have no array: memcpy from NULL is undefined */
-		memcpy(plowers, parent->lowers, sizeof(*plowers) * (size_t) nplower);
+	if (parent->upper_fd >= 0)
+		parents[n++] = (struct layer_dir){ OVL_UPPER, parent->upper_fd };
+	for (int i = 0; i < parent->nlower && n < OVL_MAX_LAYERS + 1; i++)
+		parents[n++] = parent->lowers[i];
 	pthread_mutex_unlock(&fs->lock);
 
-	if (upperfd >= 0) {
-		if (fstatat(upperfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0) {
-			if (ovl_is_whiteout(&st)) {
-				f->upper_whiteout = true;
-				f->in_lower = true;
-				return 0;
-			}
-			f->layer = OVL_UPPER;
-			f->st = st;
-			if (S_ISDIR(st.st_mode)) {
-				f->upper_fd = openat(upperfd, name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-				if (f->upper_fd < 0)
-					return -errno;
-				r = ovl_dir_is_opaque(fs, f->upper_fd);
-				if (r < 0)
-					return r;
-				f->opaque = r > 0;
-				r = read_redirect(fs, f->upper_fd, redirect, sizeof(redirect));
-				if (r < 0)
-					return r;
-				if (r > 0) {
-					if (!(f->redirect = strdup(redirect)))
-						return -ENOMEM;
-					r = apply_redirect(&ls, redirect);
-					if (r < 0)
-						return r;
-				}
-			}
-		} else if (errno != ENOENT) {
-			return -errno;
-		}
+	r = layer_lookup(&stack, parents, n, name, &lf);
+	f->layer = lf.layer;
+	f->st = lf.st;
+	f->opaque = lf.opaque;
+	f->in_lower = lf.in_lower;
+	f->upper_whiteout = lf.whiteout_layer == OVL_UPPER;
+	f->redirect = lf.layer == OVL_UPPER ? lf.redirect : NULL;
+	if (f->redirect)
+		lf.redirect = NULL;
+	for (int i = 0; i < lf.ndirs; i++) {
+		if (lf.dirs[i].layer == OVL_UPPER)
+			f->upper_fd = lf.dirs[i].fd;
+		else
+			f->lowers[f->nlower++] = lf.dirs[i];
 	}
-
-	/* The parent's lower dirs, by name, until a redirect makes the search absolute. */
-	for (int i = 0; i < nplower && !ls.stop && !ls.absolute; i++) {
-		r = lookup_lower(fs, f, &ls, plowers[i].layer, plowers[i].fd, ls.path);
-		if (r < 0)
-			return r;
-		next_layer = plowers[i].layer + 1;
-	}
-	/* From the layer roots below the one that had the absolute redirect. */
-	for (int layer = next_layer; ls.absolute && layer < fs->nlayers && !ls.stop; layer++) {
-		char last[NAME_MAX + 1];
-		int pfd = -1;
-
-		if (walk_lower_path(fs, layer, ls.path, &pfd, last) < 0)
-			continue;
-		r = lookup_lower(fs, f, &ls, layer, pfd, last);
-		close(pfd);
-		if (r < 0)
-			return r;
-	}
-	if (f->redirect) {
-		/*
-		 * Whether removing or moving the name needs a whiteout depends on
-		 * the name in the parent's lower dirs (the kernel's
-		 * ovl_lower_positive), not on where a redirect found the lower
-		 * part: a whiteout where no lower entry is would show as a phantom
-		 * entry in a directory the kernel lists without merging.
-		 */
-		f->in_lower = false;
-		for (int i = 0; i < nplower; i++) {
-			if (fstatat(plowers[i].fd, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
-				if (errno == ENOENT || errno == ENOTDIR)
-					continue;
-				return -errno;
-			}
-			f->in_lower = !ovl_is_whiteout(&st);
-			break;
-		}
-	}
-	return 0;
+	lf.ndirs = 0; /* the fds are f's now */
+	layer_found_release(&lf);
+	return r;
 }
 
 static uint64_t origin_ino(struct ovl_fs *fs, const struct ovl_found *f, int parentfd, const char *name)
 {
-	char path[64 + NAME_MAX], key[64], value[32];
-	ssize_t n;
-
 	if (f->layer != OVL_UPPER || S_ISLNK(f->st.st_mode))
 		return 0;
-	if (f->upper_fd >= 0)
-		snprintf(path, sizeof(path), "/proc/self/fd/%d", f->upper_fd);
-	else
-		snprintf(path, sizeof(path), "/proc/self/fd/%d/%s", parentfd, name);
-	ovl_xattr_name(fs, "isofs.origin", key, sizeof(key));
-	n = lgetxattr(path, key, value, sizeof(value) - 1);
-	if (n <= 0)
-		return 0;
-	value[n] = '\0';
-	return strtoull(value, NULL, 10);
+	return layer_get_origin(f->upper_fd, parentfd, name, fs->xns);
 }
 
 int ovl_node_for_found(struct ovl_fs *fs, struct ovl_node *parent, const char *name, struct ovl_found *f,

@@ -354,7 +354,7 @@ static int new_entry_reply(struct ovl_fs *fs, struct ovl_node *parent, const cha
 		f.upper_fd = openat(pfd, name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 		if (f.upper_fd < 0)
 			return -errno;
-		f.opaque = ovl_dir_is_opaque(fs, f.upper_fd) > 0; /* made over a whiteout */
+		f.opaque = layer_dir_is_opaque(f.upper_fd, fs->xns) > 0; /* made over a whiteout */
 	}
 	st = f.st;
 	r = ovl_node_for_found(fs, parent, name, &f, &node);
@@ -414,7 +414,7 @@ static int create_over_whiteout(struct ovl_fs *fs, int pfd, const char *name, st
 		r = new_object_owner(fs, fs->workfd, tmp, ne, uid, gid);
 	if (r == 0 && ne->kind == NEW_DIR) {
 		_cleanup_close_ int dfd = openat(fs->workfd, tmp, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-		r = dfd < 0 ? -errno : ovl_set_opaque(fs, dfd);
+		r = dfd < 0 ? -errno : layer_dir_set_opaque(dfd, fs->xns);
 	}
 	if (r == 0 && ne->kind == NEW_DIR) {
 		/* rename cannot put a directory over a whiteout: exchange, then drop the whiteout */
@@ -810,7 +810,7 @@ static int lower_path(struct ovl_fs *fs, struct ovl_node *node, char *buf, size_
  */
 static int set_redirect(struct ovl_fs *fs, struct ovl_node *dir, bool samedir)
 {
-	char path[PATH_MAX], key[64], fdpath[64];
+	char path[PATH_MAX];
 	struct ovl_node *parent;
 	bool keep;
 	char *copy;
@@ -834,10 +834,9 @@ static int set_redirect(struct ovl_fs *fs, struct ovl_node *dir, bool samedir)
 	fd = ovl_upper_dir(fs, dir);
 	if (fd < 0)
 		return fd;
-	ovl_xattr_name(fs, "redirect", key, sizeof(key));
-	snprintf(fdpath, sizeof(fdpath), "/proc/self/fd/%d", fd);
-	if (setxattr(fdpath, key, path, strlen(path), 0) < 0)
-		return errno == E2BIG || errno == ENOSPC ? -EXDEV : -errno;
+	r = layer_dir_set_redirect(fd, fs->xns, path);
+	if (r < 0)
+		return r == -E2BIG || r == -ENOSPC ? -EXDEV : r;
 	copy = strdup(path);
 	if (!copy)
 		return -ENOMEM;
@@ -954,11 +953,11 @@ static int ovl_do_rename(struct ovl_fs *fs, struct ovl_node *parent, const char 
 		/* Each directory without a lower part of its own must not merge with what lies below its new name. */
 		if (S_ISDIR(src->type) && !src->nlower && (df.in_lower || df.upper_whiteout)) {
 			int fd = ovl_upper_dir(fs, src);
-			r = fd < 0 ? fd : ovl_set_opaque(fs, fd);
+			r = fd < 0 ? fd : layer_dir_set_opaque(fd, fs->xns);
 		}
 		if (r == 0 && S_ISDIR(dst->type) && !dst->nlower && (sf.in_lower || sf.upper_whiteout)) {
 			int fd = ovl_upper_dir(fs, dst);
-			r = fd < 0 ? fd : ovl_set_opaque(fs, fd);
+			r = fd < 0 ? fd : layer_dir_set_opaque(fd, fs->xns);
 		}
 		if (r == 0)
 			r = renameat2(spfd, name, dpfd, newname, RENAME_EXCHANGE) < 0 ? -errno : 0;
@@ -969,7 +968,7 @@ static int ovl_do_rename(struct ovl_fs *fs, struct ovl_node *parent, const char 
 		/* A directory without a lower part of its own must not merge with what lies below the new name. */
 		if (S_ISDIR(src->type) && !src->nlower && (df.in_lower || df.upper_whiteout)) {
 			int sfd = ovl_upper_dir(fs, src);
-			r = sfd < 0 ? sfd : ovl_set_opaque(fs, sfd);
+			r = sfd < 0 ? sfd : layer_dir_set_opaque(sfd, fs->xns);
 			if (r < 0)
 				goto out;
 		}
@@ -1393,7 +1392,7 @@ static void ovl_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const
 		fuse_reply_err(req, EROFS);
 		return;
 	}
-	r = ovl_xattr_to_real(fs, name, real, sizeof(real));
+	r = layer_xattr_to_real(name, real, sizeof(real));
 	if (r == 0)
 		r = ovl_copy_up(fs, node, false);
 	if (r == 0)
@@ -1411,7 +1410,7 @@ static void ovl_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_
 	ssize_t n;
 	int r;
 
-	if (ovl_xattr_to_real(fs, name, real, sizeof(real)) < 0) {
+	if (layer_xattr_to_real(name, real, sizeof(real)) < 0) {
 		fuse_reply_err(req, ENODATA);
 		return;
 	}
@@ -1481,7 +1480,7 @@ static void ovl_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 		return;
 	}
 	for (char *p = list; p < list + n; p += strlen(p) + 1) {
-		const char *name = ovl_xattr_from_real(fs, p, shown, sizeof(shown));
+		const char *name = layer_xattr_from_real(p, shown, sizeof(shown));
 		if (!name)
 			continue;
 		memcpy(out + used, name, strlen(name) + 1);
@@ -1508,7 +1507,7 @@ static void ovl_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 		fuse_reply_err(req, EROFS);
 		return;
 	}
-	if (ovl_xattr_to_real(fs, name, real, sizeof(real)) < 0) {
+	if (layer_xattr_to_real(name, real, sizeof(real)) < 0) {
 		fuse_reply_err(req, ENODATA);
 		return;
 	}

@@ -25,6 +25,8 @@
 #include <sys/stat.h>
 #include <sys/types.h>
 
+#include "layer-format.h"
+
 struct fuse_session;
 
 #define OVL_UPPER 0 /* layer index of the upper layer; lowers are 1..n, top first */
@@ -42,11 +44,6 @@ struct ovl_alias {
 	char name[];
 };
 
-struct ovl_lower_dir {
-	int layer;
-	int fd; /* O_PATH|O_DIRECTORY */
-};
-
 struct ovl_node {
 	struct ovl_node *hnext;  /* hash chain, keyed by (key_dev, key_ino) */
 	dev_t key_dev;           /* the visible real object */
@@ -61,7 +58,7 @@ struct ovl_node {
 	/* directories */
 	int upper_fd;            /* O_PATH of the upper dir, -1 when none yet */
 	int nlower;
-	struct ovl_lower_dir *lowers; /* lower dirs merged below, top first */
+	struct layer_dir *lowers; /* lower dirs merged below, top first */
 	bool opaque;
 	char *redirect;          /* where its lower part lives ("/a/b"), set once renamed */
 	struct ovl_dirlist *listing; /* cached merged listing, NULL when none */
@@ -78,7 +75,8 @@ struct ovl_fs {
 	int workfd;               /* O_PATH of workdir/work, -1 read-only */
 	bool read_only;
 	bool userxattr;
-	const char *xprefix;      /* "trusted.overlay." or "user.overlay." */
+	enum layer_xns xns;       /* where the layers' metadata lives */
+	const char *xprefix;      /* its prefix: "trusted.overlay." or "user.overlay." */
 	bool same_fs;             /* every layer on one file system: real st_ino are unique */
 
 	/* Ids: privileged stores real owners; rootless keeps non-root owners in user.isofs.owner. */
@@ -107,21 +105,10 @@ struct ovl_fs {
 int ovl_fs_init(struct ovl_fs *fs, const char *const *lowers, int nlowers, const char *upper, const char *work,
 		bool userxattr, char *errbuf, size_t errlen);
 void ovl_fs_destroy(struct ovl_fs *fs);
-bool ovl_is_whiteout(const struct stat *st);
 /* <prefix><name> */
 void ovl_xattr_name(const struct ovl_fs *fs, const char *name, char *buf, size_t size);
-bool ovl_is_private_xattr(const struct ovl_fs *fs, const char *name);
-/*
- * The real name of an xattr named through the view: <prefix>X is escaped to
- * <prefix>overlay.X; -EPERM for isofs's own metadata (user.isofs.*).
- */
-int ovl_xattr_to_real(const struct ovl_fs *fs, const char *name, char *buf, size_t size);
-/* The name a real xattr is shown as (unescaped), or NULL when it is hidden. */
-const char *ovl_xattr_from_real(const struct ovl_fs *fs, const char *real, char *buf, size_t size);
-/* Overlay metadata of a layer that a copy-up must not carry (escaped names are user data). */
-bool ovl_is_layer_metadata(const struct ovl_fs *fs, const char *name);
-int ovl_dir_is_opaque(const struct ovl_fs *fs, int dirfd_path);
-int ovl_set_opaque(const struct ovl_fs *fs, int dirfd_path);
+/* Stored metadata of the layer format, not copied up (the rootless owner is). */
+bool ovl_is_layer_metadata(const char *name);
 uint64_t ovl_present_ino(const struct ovl_fs *fs, int layer, ino_t ino);
 /* A whiteout `name` in `dirfd`, made atomically (in workdir, then renamed in; replaces what is there). */
 int ovl_make_whiteout(struct ovl_fs *fs, int dirfd, const char *name);
@@ -149,7 +136,7 @@ int ovl_node_first_alias(struct ovl_fs *fs, struct ovl_node *node, struct ovl_no
 			 size_t size);
 
 /* ---- lookup (lookup.c) ---- */
-#define OVL_MAX_LAYERS 128
+#define OVL_MAX_LAYERS LAYER_MAX
 struct ovl_found {
 	int layer;           /* -1: not found (or whited out) */
 	struct stat st;      /* of the visible object */
@@ -159,7 +146,7 @@ struct ovl_found {
 	bool in_lower;       /* some lower layer has this name (visible or not below an upper) */
 	bool upper_whiteout; /* the upper holds a whiteout for the name */
 	int nlower;          /* directories: the lower dirs below, top first */
-	struct ovl_lower_dir lowers[OVL_MAX_LAYERS]; /* last: not cleared on each lookup */
+	struct layer_dir lowers[OVL_MAX_LAYERS]; /* last: not cleared on each lookup */
 };
 int ovl_lookup_name(struct ovl_fs *fs, struct ovl_node *parent, const char *name, struct ovl_found *ret);
 /* Finds or creates the node for a found object (one more lookup reference, alias added). */

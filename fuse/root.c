@@ -32,7 +32,7 @@ int ovl_root_init(struct ovl_fs *fs)
 		root->upper_fd = fcntl(fs->layers[OVL_UPPER].fd, F_DUPFD_CLOEXEC, 3);
 		if (root->upper_fd < 0)
 			goto fail;
-		r = ovl_dir_is_opaque(fs, root->upper_fd);
+		r = layer_dir_is_opaque(root->upper_fd, fs->xns);
 		root->opaque = r > 0;
 	}
 	for (int i = 1; i < fs->nlayers && !root->opaque; i++) {
@@ -42,7 +42,7 @@ int ovl_root_init(struct ovl_fs *fs)
 		root->lowers[root->nlower].layer = i;
 		root->lowers[root->nlower].fd = fd;
 		root->nlower++;
-		if (ovl_dir_is_opaque(fs, fd) > 0)
+		if (layer_dir_is_opaque(fd, fs->xns) > 0)
 			break;
 	}
 	if (fstat(fs->layers[top].fd, &st) < 0)

@@ -1,0 +1,516 @@
+/* SPDX-License-Identifier: MIT */
+#include "layer-format.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <linux/openat2.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <sys/sysmacros.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include "fd-util.h"
+#include "fs-util.h"
+#include "strset.h"
+
+static const char *const prefixes[] = { [LAYER_XNS_TRUSTED] = "trusted.overlay.", [LAYER_XNS_USER] = "user.overlay." };
+
+const char *layer_xattr_prefix(enum layer_xns ns)
+{
+	return prefixes[ns];
+}
+
+bool layer_is_whiteout(const struct stat *st)
+{
+	return S_ISCHR(st->st_mode) && st->st_rdev == makedev(0, 0);
+}
+
+/* Xattrs of any fd, O_PATH included (fgetxattr refuses those): through its /proc/self/fd link. */
+static void fd_path(int fd, char *buf, size_t size)
+{
+	snprintf(buf, size, "/proc/self/fd/%d", fd);
+}
+
+static ssize_t get_xattr(int dirfd, enum layer_xns ns, const char *key, char *buf, size_t size)
+{
+	char name[64], path[64];
+
+	snprintf(name, sizeof(name), "%s%s", prefixes[ns], key);
+	fd_path(dirfd, path, sizeof(path));
+	return getxattr(path, name, buf, size);
+}
+
+static int set_xattr(int dirfd, enum layer_xns ns, const char *key, const char *value)
+{
+	char name[64], path[64];
+
+	snprintf(name, sizeof(name), "%s%s", prefixes[ns], key);
+	fd_path(dirfd, path, sizeof(path));
+	return setxattr(path, name, value, strlen(value), 0) < 0 ? -errno : 0;
+}
+
+int layer_dir_is_opaque(int dirfd, enum layer_xns ns)
+{
+	char v;
+	ssize_t n = get_xattr(dirfd, ns, "opaque", &v, 1);
+
+	if (n == 1 && v == 'y')
+		return 1;
+	if (n < 0 && errno != ENODATA && errno != ENOTSUP && errno != ERANGE)
+		return -errno;
+	return 0;
+}
+
+int layer_dir_set_opaque(int dirfd, enum layer_xns ns)
+{
+	return set_xattr(dirfd, ns, "opaque", "y");
+}
+
+void layer_dir_clear_opaque(int dirfd)
+{
+	char path[64];
+
+	fd_path(dirfd, path, sizeof(path));
+	(void) removexattr(path, "trusted.overlay.opaque");
+	(void) removexattr(path, "user.overlay.opaque");
+}
+
+static bool clean_name(const char *s, size_t n)
+{
+	return n > 0 && n <= NAME_MAX && !(n == 1 && s[0] == '.') && !(n == 2 && s[0] == '.' && s[1] == '.') &&
+	       !memchr(s, '/', n);
+}
+
+bool layer_redirect_is_valid(const char *value)
+{
+	const char *p = value;
+
+	if (strlen(value) >= PATH_MAX)
+		return false;
+	if (*p != '/')
+		return clean_name(p, strlen(p));
+	do {
+		const char *end = strchrnul(++p, '/');
+		if (!clean_name(p, (size_t) (end - p)))
+			return false;
+		p = end;
+	} while (*p);
+	return true;
+}
+
+int layer_dir_get_redirect(int dirfd, enum layer_xns ns, char *buf, size_t size)
+{
+	ssize_t n = get_xattr(dirfd, ns, "redirect", buf, size - 1);
+
+	if (n < 0) {
+		if (errno == ENODATA || errno == ENOTSUP)
+			return 0;
+		return errno == ERANGE ? -EINVAL : -errno; /* longer than any path: not a redirect */
+	}
+	if (n == 0)
+		return 0;
+	buf[n] = '\0';
+	if (memchr(buf, '\0', (size_t) n) || !layer_redirect_is_valid(buf))
+		return -EINVAL;
+	return 1;
+}
+
+int layer_dir_set_redirect(int dirfd, enum layer_xns ns, const char *value)
+{
+	if (!layer_redirect_is_valid(value))
+		return -EINVAL;
+	return set_xattr(dirfd, ns, "redirect", value);
+}
+
+uint64_t layer_get_origin(int fd, int dirfd, const char *name, enum layer_xns ns)
+{
+	char key[64], path[64 + NAME_MAX], value[24], *end;
+	unsigned long long v;
+	ssize_t n;
+
+	snprintf(key, sizeof(key), "%sisofs.origin", prefixes[ns]);
+	if (fd >= 0)
+		fd_path(fd, path, sizeof(path));
+	else
+		snprintf(path, sizeof(path), "/proc/self/fd/%d/%s", dirfd, name);
+	n = lgetxattr(path, key, value, sizeof(value) - 1);
+	if (n <= 0 || value[0] < '1' || value[0] > '9')
+		return 0;
+	value[n] = '\0';
+	errno = 0;
+	v = strtoull(value, &end, 10);
+	return errno || *end ? 0 : (uint64_t) v;
+}
+
+int layer_open_beneath(int dirfd, const char *path, int flags)
+{
+	struct open_how how = {
+		.flags = (uint64_t) (flags | O_NOFOLLOW | O_CLOEXEC),
+		.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS,
+	};
+	int fd = (int) syscall(SYS_openat2, dirfd, path, &how, sizeof(how));
+
+	return fd < 0 ? -errno : fd;
+}
+
+/* ---- xattr names through a view ---- */
+
+#define ESCAPE "overlay."
+
+static const char *overlay_ns(const char *name)
+{
+	for (size_t i = 0; i < sizeof(prefixes) / sizeof(*prefixes); i++)
+		if (strncmp(name, prefixes[i], strlen(prefixes[i])) == 0)
+			return prefixes[i];
+	return NULL;
+}
+
+bool layer_xattr_is_metadata(const char *real_name)
+{
+	const char *ns = overlay_ns(real_name);
+
+	if (ns)
+		return strncmp(real_name + strlen(ns), ESCAPE, strlen(ESCAPE)) != 0;
+	return strncmp(real_name, "user.isofs.", 11) == 0;
+}
+
+int layer_xattr_to_real(const char *name, char *buf, size_t size)
+{
+	const char *ns = overlay_ns(name);
+	int n;
+
+	if (ns)
+		n = snprintf(buf, size, "%s" ESCAPE "%s", ns, name + strlen(ns));
+	else if (strncmp(name, "user.isofs.", 11) == 0)
+		return -EPERM; /* isofs's own: its owners are set with chown */
+	else
+		n = snprintf(buf, size, "%s", name);
+	return n < 0 || (size_t) n >= size ? -ERANGE : 0;
+}
+
+const char *layer_xattr_from_real(const char *real_name, char *buf, size_t size)
+{
+	const char *ns = overlay_ns(real_name);
+
+	if (!ns)
+		return strncmp(real_name, "user.isofs.", 11) == 0 ? NULL : real_name;
+	/* <ns>overlay.X is the user's <ns>X; every other <ns>* is the format's */
+	if (strncmp(real_name + strlen(ns), ESCAPE, strlen(ESCAPE)) != 0)
+		return NULL;
+	if ((size_t) snprintf(buf, size, "%s%s", ns, real_name + strlen(ns) + strlen(ESCAPE)) >= size)
+		return NULL;
+	return buf;
+}
+
+/* ---- merged lookups ---- */
+
+void layer_found_release(struct layer_found *f)
+{
+	free(f->redirect);
+	f->redirect = NULL;
+	for (int i = 0; i < f->ndirs; i++)
+		close(f->dirs[i].fd);
+	f->ndirs = 0;
+}
+
+/* Where the layers below are searched: a name in the parents, or a path from the roots once a redirect said so. */
+struct search {
+	char path[PATH_MAX];
+	bool absolute;
+	bool stop;
+};
+
+static int apply_redirect(struct search *s, const char *redirect)
+{
+	if (redirect[0] == '/') {
+		/* layer_redirect_is_valid() bounds it below PATH_MAX */
+		strcpy(s->path, redirect);
+		s->absolute = true;
+		s->stop = false; /* an absolute redirect goes on below an opaque ancestor */
+		return 0;
+	}
+	if (s->absolute) {
+		/* a relative redirect replaces the last component */
+		char *slash = strrchr(s->path, '/');
+		if ((size_t) (slash + 1 - s->path) + strlen(redirect) >= sizeof(s->path))
+			return -ENAMETOOLONG;
+		strcpy(slash + 1, redirect);
+	} else {
+		strcpy(s->path, redirect);
+	}
+	return 0;
+}
+
+/* Looks the current name up in one layer's directory and merges what is there into f. */
+static int lookup_in(const struct layer_stack *stack, struct layer_found *f, struct search *s, int layer, int parentfd,
+		     const char *name)
+{
+	char redirect[PATH_MAX];
+	struct stat st;
+	bool top;
+	int fd, r;
+
+	if (fstatat(parentfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return errno == ENOENT || errno == ENOTDIR ? 0 : -errno;
+	if (layer_is_whiteout(&st)) {
+		if (f->layer < 0) {
+			f->whiteout_layer = layer;
+			f->in_lower = f->in_lower || layer == 0;
+		}
+		s->stop = true;
+		return 0;
+	}
+	if (layer > 0)
+		f->in_lower = true;
+	top = f->layer < 0;
+	if (top) {
+		f->layer = layer;
+		f->st = st;
+		if (!S_ISDIR(st.st_mode)) {
+			/* in layer 0, go on one step: whether a lower layer has the name matters (removal) */
+			s->stop = layer != 0;
+			return 0;
+		}
+	} else if (!S_ISDIR(f->st.st_mode) || !S_ISDIR(st.st_mode) || f->opaque) {
+		s->stop = true; /* a non-directory hides what is below; opaque hides all */
+		return 0;
+	}
+	if (f->ndirs >= LAYER_MAX)
+		return -ELOOP;
+	fd = layer_open_beneath(parentfd, name, O_PATH | O_DIRECTORY);
+	if (fd < 0)
+		return fd == -ENOENT || fd == -ENOTDIR ? 0 : fd;
+	f->dirs[f->ndirs++] = (struct layer_dir){ layer, fd };
+	r = layer_dir_is_opaque(fd, stack->ns);
+	if (r < 0)
+		return r;
+	if (r > 0 && !top) {
+		s->stop = true;
+		return 0;
+	}
+	/* an opaque top hides all below, yet the next layer still says whether the name is there */
+	if (top)
+		f->opaque = r > 0;
+	r = layer_dir_get_redirect(fd, stack->ns, redirect, sizeof(redirect));
+	if (r == -EINVAL) {
+		if (stack->ignored)
+			stack->ignored(stack->userdata, layer, "redirect", redirect);
+		return 0;
+	}
+	if (r <= 0)
+		return r;
+	if (top && !(f->redirect = strdup(redirect)))
+		return -ENOMEM;
+	return apply_redirect(s, redirect);
+}
+
+/* Opens the parent of an absolute path ("/a/b") below a layer root: its fd, and the last name in ret_name. */
+static int open_parent_beneath(int rootfd, const char *path, char ret_name[NAME_MAX + 1])
+{
+	const char *last = strrchr(path, '/') + 1;
+	char dir[PATH_MAX];
+
+	snprintf(ret_name, NAME_MAX + 1, "%s", last);
+	if (last - path == 1)
+		return layer_open_beneath(rootfd, ".", O_PATH | O_DIRECTORY);
+	memcpy(dir, path + 1, (size_t) (last - path - 2));
+	dir[last - path - 2] = '\0';
+	return layer_open_beneath(rootfd, dir, O_PATH | O_DIRECTORY);
+}
+
+int layer_lookup(const struct layer_stack *stack, const struct layer_dir *parents, int nparents, const char *name,
+		 struct layer_found *f)
+{
+	struct search s = { .absolute = false };
+	int next_layer = nparents ? parents[0].layer : 0, r;
+
+	memset(f, 0, offsetof(struct layer_found, dirs));
+	f->layer = -1;
+	f->whiteout_layer = -1;
+	if (strlen(name) > NAME_MAX)
+		return -ENAMETOOLONG;
+	strcpy(s.path, name);
+
+	/* The parents, by name, until a redirect makes the search absolute. */
+	for (int i = 0; i < nparents && !s.stop && !s.absolute; i++) {
+		r = lookup_in(stack, f, &s, parents[i].layer, parents[i].fd, s.path);
+		if (r < 0)
+			return r;
+		next_layer = parents[i].layer + 1;
+	}
+	/* From the roots of the layers below the one whose redirect was absolute. */
+	for (int layer = next_layer; s.absolute && !s.stop && layer < stack->n; layer++) {
+		char last[NAME_MAX + 1];
+		_cleanup_close_ int pfd = -1;
+
+		if (stack->roots[layer] < 0 || (pfd = open_parent_beneath(stack->roots[layer], s.path, last)) < 0)
+			continue;
+		r = lookup_in(stack, f, &s, layer, pfd, last);
+		if (r < 0)
+			return r;
+	}
+	if (f->redirect) {
+		/*
+		 * Whether removing or moving the name needs a whiteout depends on
+		 * the name in the parents' lower layers (the kernel's
+		 * ovl_lower_positive), not on where a redirect found the lower part.
+		 */
+		struct stat st;
+
+		f->in_lower = false;
+		for (int i = 0; i < nparents; i++) {
+			if (parents[i].layer == 0)
+				continue;
+			if (fstatat(parents[i].fd, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+				if (errno == ENOENT || errno == ENOTDIR)
+					continue;
+				return -errno;
+			}
+			f->in_lower = !layer_is_whiteout(&st);
+			break;
+		}
+	}
+	return 0;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *) a, *(char *const *) b);
+}
+
+void layer_names_free(char **names, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(names[i]);
+	free(names);
+}
+
+int layer_list(const struct layer_dir *dirs, int ndirs, char ***ret_names, size_t *ret_n)
+{
+	struct strset seen = { .owns = true }, hidden = { .owns = true };
+	char **v = NULL;
+	size_t n = 0, cap = 0;
+	int r = 0;
+
+	for (int i = 0; i < ndirs && r == 0; i++) {
+		_cleanup_closedir_ DIR *d = opendir_at(dirs[i].fd, ".");
+		struct dirent *de;
+
+		if (!d) {
+			r = -errno;
+			break;
+		}
+		while (r == 0 && (errno = 0, de = readdir(d))) {
+			struct stat st;
+
+			if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+				continue;
+			if (strset_contains(&seen, de->d_name) || strset_contains(&hidden, de->d_name))
+				continue;
+			if (fstatat(dirs[i].fd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+				r = errno == ENOENT ? 0 : -errno;
+				continue;
+			}
+			if (layer_is_whiteout(&st)) {
+				r = strset_add(&hidden, de->d_name) < 0 ? -ENOMEM : 0;
+				continue;
+			}
+			if (strset_add(&seen, de->d_name) < 0) {
+				r = -ENOMEM;
+				break;
+			}
+			if (n == cap) {
+				size_t ncap = cap ? 2 * cap : 32;
+				char **b = realloc(v, ncap * sizeof(*v));
+				if (!b) {
+					r = -ENOMEM;
+					break;
+				}
+				v = b;
+				cap = ncap;
+			}
+			if (!(v[n] = strdup(de->d_name))) {
+				r = -ENOMEM;
+				break;
+			}
+			n++;
+		}
+		if (r == 0 && errno)
+			r = -errno;
+	}
+	strset_free(&seen);
+	strset_free(&hidden);
+	if (r < 0) {
+		layer_names_free(v, n);
+		return r;
+	}
+	if (n)
+		qsort(v, n, sizeof(*v), cmp_str);
+	*ret_names = v;
+	*ret_n = n;
+	return 0;
+}
+
+static int walk_dir(const struct layer_stack *stack, const struct layer_dir *dirs, int ndirs, const char *path,
+		    layer_visit_fn visit, void *ctx)
+{
+	char **names = NULL;
+	size_t n = 0;
+	int r = layer_list(dirs, ndirs, &names, &n);
+
+	for (size_t i = 0; r == 0 && i < n; i++) {
+		_cleanup_free_ char *child = NULL;
+		struct layer_found f;
+		int dirfd = -1;
+
+		r = layer_lookup(stack, dirs, ndirs, names[i], &f);
+		if (r == 0 && f.layer >= 0) {
+			/* the visible object is found by its own name in one of the parents */
+			for (int k = 0; k < ndirs && dirfd < 0; k++)
+				if (dirs[k].layer == f.layer)
+					dirfd = dirs[k].fd;
+			if (asprintf(&child, "%s%s%s", path, *path ? "/" : "", names[i]) < 0)
+				r = -ENOMEM;
+			if (r == 0 && dirfd >= 0)
+				r = visit(ctx, child, &f, dirfd, names[i]);
+			if (r == 0 && dirfd >= 0 && S_ISDIR(f.st.st_mode))
+				r = walk_dir(stack, f.dirs, f.ndirs, child, visit, ctx);
+		}
+		layer_found_release(&f);
+	}
+	layer_names_free(names, n);
+	return r;
+}
+
+int layer_walk(const struct layer_stack *stack, layer_visit_fn visit, void *ctx)
+{
+	struct layer_dir roots[LAYER_MAX];
+	int n = 0, r = 0;
+
+	/* The roots merge until one is opaque. */
+	for (int layer = 0; layer < stack->n && n < LAYER_MAX && r == 0; layer++) {
+		int fd;
+
+		if (stack->roots[layer] < 0)
+			continue;
+		fd = layer_open_beneath(stack->roots[layer], ".", O_PATH | O_DIRECTORY);
+		if (fd < 0) {
+			r = fd;
+			break;
+		}
+		roots[n++] = (struct layer_dir){ layer, fd };
+		r = layer_dir_is_opaque(fd, stack->ns);
+		if (r > 0)
+			break;
+	}
+	if (r >= 0)
+		r = walk_dir(stack, roots, n, "", visit, ctx);
+	for (int i = 0; i < n; i++)
+		close(roots[i].fd);
+	return r;
+}

@@ -1,0 +1,124 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The layer format, and the one place that reads it.  Kernel overlayfs's
+ * on-disk format: a whiteout is a 0/0 character device; an opaque directory
+ * carries <prefix>opaque="y"; a renamed directory with lower parts carries
+ * <prefix>redirect, where they were ("/a/b" from the layer root, or one name
+ * in the same parent).  <prefix> is "trusted.overlay." or "user.overlay."
+ * (userxattr), one namespace per stack.  isofs adds <prefix>isofs.origin (the
+ * inode number a copied-up object keeps) and user.isofs.owner (rootless
+ * owners).
+ *
+ * Layer metadata is untrusted input, wherever it came from (an import, a
+ * sandbox, a hand-edited store): every lookup stays beneath the layer it is
+ * in (no "..", no symlink, no magic link on the way), a redirect that is not a
+ * clean path is treated as absent, an origin that is not a number is ignored.
+ * The overlay server (fuse/), export, diff and commit (core/) all go through
+ * this file, so they cannot disagree on what a stack of layers holds.
+ */
+#ifndef ISOFS_LAYER_FORMAT_H
+#define ISOFS_LAYER_FORMAT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/stat.h>
+
+#define LAYER_MAX 128 /* layers in one stack, the upper included */
+
+/* The xattr namespace a stack's metadata lives in. */
+enum layer_xns {
+	LAYER_XNS_TRUSTED, /* trusted.overlay.*: privileged */
+	LAYER_XNS_USER,    /* user.overlay.*: unprivileged (kernel overlayfs's userxattr) */
+};
+const char *layer_xattr_prefix(enum layer_xns ns);
+
+bool layer_is_whiteout(const struct stat *st);
+
+/* Metadata of a directory (any fd, O_PATH included): 1 / 0, or -errno. */
+int layer_dir_is_opaque(int dirfd, enum layer_xns ns);
+int layer_dir_set_opaque(int dirfd, enum layer_xns ns);
+/* Removes the opaque marker in both namespaces (a layer's root that becomes an image). */
+void layer_dir_clear_opaque(int dirfd);
+
+/* A redirect value the format may follow: "/a/b" or "name", no empty, "." or ".." component. */
+bool layer_redirect_is_valid(const char *value);
+/* 1 and the value in buf, 0 when there is none, -EINVAL when it is not valid (ignored), -errno. */
+int layer_dir_get_redirect(int dirfd, enum layer_xns ns, char *buf, size_t size);
+int layer_dir_set_redirect(int dirfd, enum layer_xns ns, const char *value);
+
+/* isofs.origin of an object (fd, or dirfd + name, no symlink followed): 0 when absent or not a number. */
+uint64_t layer_get_origin(int fd, int dirfd, const char *name, enum layer_xns ns);
+
+/*
+ * Opens `path` ("a/b" or a name) below `dirfd` without leaving it: no "..",
+ * symlink or magic link is followed (openat2 RESOLVE_BENEATH |
+ * RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS).  O_CLOEXEC is added.
+ */
+int layer_open_beneath(int dirfd, const char *path, int flags);
+
+/*
+ * Xattr names through a view.  Both overlay namespaces and user.isofs.* are
+ * the format's, in every mode: a name <ns>.overlay.X set through the view is
+ * stored escaped as <ns>.overlay.overlay.X (as the kernel does for nested
+ * overlays), so a stored name can never be one the format reads;
+ * user.isofs.* cannot be set (-EPERM).
+ */
+bool layer_xattr_is_metadata(const char *real_name);
+int layer_xattr_to_real(const char *name, char *buf, size_t size);
+/* The name a stored xattr is shown as (buf or real_name), or NULL when it is hidden. */
+const char *layer_xattr_from_real(const char *real_name, char *buf, size_t size);
+
+/* ---- merged lookups ---- */
+
+/* A directory of one layer taking part in a merged directory. */
+struct layer_dir {
+	int layer; /* index in the stack: 0 is the top */
+	int fd;    /* O_PATH|O_DIRECTORY */
+};
+
+struct layer_stack {
+	const int *roots; /* roots[layer]: O_PATH fd of each layer's root, -1 for none */
+	int n;
+	enum layer_xns ns;
+	/* Told of metadata that was ignored (an invalid redirect), with the layer it is in; may be NULL. */
+	void (*ignored)(void *userdata, int layer, const char *what, const char *value);
+	void *userdata;
+};
+
+/* What a name of a merged directory is. */
+struct layer_found {
+	int layer;           /* the topmost layer with the visible object; -1: not there (or whited out) */
+	struct stat st;      /* of the visible object */
+	int whiteout_layer;  /* the layer of a whiteout that ended the search, else -1 */
+	bool in_lower;       /* a layer below the first parent holds the name (under the parent's own name) */
+	bool opaque;         /* the visible directory is opaque in its top layer */
+	char *redirect;      /* the visible directory's redirect in its top layer (valid; malloc'ed), else NULL */
+	int ndirs;           /* directories: the layers' parts merged, top first (fds owned) */
+	struct layer_dir dirs[LAYER_MAX];
+};
+
+/*
+ * Looks `name` up in a merged directory made of `parents` (top first), as
+ * kernel overlayfs does: a whiteout, an opaque directory or a non-directory
+ * stops the search; a redirect moves it (an absolute one to the layer roots
+ * below).  0, or -errno (ENAMETOOLONG, ENOMEM, I/O errors); ret is filled
+ * either way and released with layer_found_release().
+ */
+int layer_lookup(const struct layer_stack *stack, const struct layer_dir *parents, int nparents, const char *name,
+		 struct layer_found *ret);
+void layer_found_release(struct layer_found *f);
+
+/* The visible names of a merged directory, sorted; whiteouts hide lower names.  The caller frees names[i] and names. */
+int layer_list(const struct layer_dir *dirs, int ndirs, char ***ret_names, size_t *ret_n);
+void layer_names_free(char **names, size_t n);
+
+/*
+ * Walks the merged tree of a stack from its roots, parents before children;
+ * `path` is relative ("a/b"), the visible object is f->st in f->layer, at
+ * (dirfd, name) of that layer.  A non-zero return of visit ends the walk.
+ */
+typedef int (*layer_visit_fn)(void *ctx, const char *path, const struct layer_found *f, int dirfd, const char *name);
+int layer_walk(const struct layer_stack *stack, layer_visit_fn visit, void *ctx);
+
+#endif
