@@ -16,6 +16,7 @@
 #include "error.h"
 #include "fd-util.h"
 #include "fs-util.h"
+#include "layer-format.h"
 #include "path.h"
 
 /* Directory mode and times are applied at the end, deepest first. */
@@ -124,16 +125,6 @@ static int set_xattr(int fd, const char *procpath, const char *name, const void 
 	return r < 0 ? -errno : 0;
 }
 
-bool tree_xattr_is_layer_metadata(const char *name)
-{
-	static const char *const prefixes[] = { "trusted.overlay.", "user.overlay.", "user.isofs." };
-
-	for (size_t i = 0; i < sizeof(prefixes) / sizeof(prefixes[0]); i++)
-		if (strncmp(name, prefixes[i], strlen(prefixes[i])) == 0)
-			return true;
-	return false;
-}
-
 static int apply_xattrs(tree_writer *tw, struct archive_entry *e, int fd, const char *procpath, bool symlink,
 			const char *entry, isofs_error *err)
 {
@@ -157,8 +148,13 @@ static int apply_xattrs(tree_writer *tw, struct archive_entry *e, int fd, const 
 			continue;
 		if (n < sizeof(names) / sizeof(names[0]))
 			names[n++] = name;
-		/* The overlay's and ours to write (a forged user.isofs.owner included), never an entry's. */
-		if (tree_xattr_is_layer_metadata(name)) {
+		/*
+		 * Layer metadata (overlay redirects, opaque and origin marks, user.isofs.*, a
+		 * forged user.isofs.owner among them) is the overlay's and ours to write, never
+		 * an entry's: the source is hostile input.  Escaped names (<ns>.overlay.overlay.X,
+		 * a user's <ns>.overlay.X as a view stores it and export writes it) are kept.
+		 */
+		if (layer_xattr_is_metadata(name)) {
 			tw->stats.overlay_xattrs_dropped++;
 			continue;
 		}

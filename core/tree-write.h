@@ -8,22 +8,12 @@
 #define ISOFS_TREE_WRITE_H
 
 #include <archive_entry.h>
-#include <stdbool.h>
 #include <stdint.h>
 
 #include "isofs.h"
 
 /* The xattr that keeps an entry's owner where a rootless import cannot chown. */
 #define ISOFS_OWNER_XATTR "user.isofs.owner"
-
-/*
- * Layer metadata: xattrs the overlay reads to merge layers (trusted.overlay.*,
- * user.overlay.*) and isofs's own (user.isofs.*).  Written only by the overlay
- * and by the tree writer itself, never taken from an entry: an archive or a
- * directory source is hostile input, and a redirect or origin it planted would
- * steer the overlay's lookups.
- */
-bool tree_xattr_is_layer_metadata(const char *name);
 
 typedef struct tree_writer tree_writer;
 

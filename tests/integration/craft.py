@@ -399,13 +399,15 @@ def k_ovl_libarchive_xattr(w, a):
 
 
 def k_ovl_neighbours(w, a):
-    """what is not layer metadata, next to it: security.capability, an ACL, user.overlayfoo, user.keep [1]"""
+    """not layer metadata, next to it: security.capability, an ACL, user.overlayfoo, user.keep, an escaped user.overlay.overlay.mine [1]"""
     cap = b"\x01\x00\x00\x02\x00\x20\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00"  # cap_net_raw=ep
     w.file("capfile", "c\n", mode=0o755, pax={"SCHILY.xattr.security.capability": cap.decode("latin-1"),
                                               "SCHILY.xattr.user.overlay.redirect": _escape(a.target)})
     w.file("aclfile", "a\n", mode=0o640,
            pax={"SCHILY.acl.access": "user::rw-,user:1234:r--,group::r--,mask::r--,other::---",
-                "SCHILY.xattr.user.overlayfoo": "not the overlay's", "SCHILY.xattr.user.keep": "kept"})
+                "SCHILY.xattr.user.overlayfoo": "not the overlay's", "SCHILY.xattr.user.keep": "kept",
+                # a user's user.overlay.mine as a view stores it and export writes it
+                "SCHILY.xattr.user.overlay.overlay.mine": "escaped"})
 
 
 def k_many(w, a):

@@ -17,7 +17,9 @@ plant_canary
 # hostile redirect may loop: fail fast instead of running into the test's timeout.
 sandbox_run() { ISOFS_TEST_TIMEOUT=20 run iso run "$@"; }
 
-META_RE='^(trusted\.overlay\.|user\.overlay\.|user\.isofs\.)'
+# layer metadata as the format defines it (base/layer-format.h): <ns>.overlay.overlay.X
+# is a user's <ns>.overlay.X stored escaped, not metadata
+META_RE='^((trusted|user)\.overlay\.([^o]|o[^v]|ov[^e]|ove[^r]|over[^l]|overl[^a]|overla[^y]|overlay[^.])|user\.isofs\.)'
 canary_state() { (cd "$CANARY_DIR" && find . -printf '%P %y %m %s\n' | LC_ALL=C sort && cat etc/shadow); }
 CANARY_BEFORE=$(canary_state)
 
@@ -115,6 +117,8 @@ for kc in ovl-redirect-absolute:4 ovl-redirect-relative:6 ovl-redirect-chain:24 
 		fi
 		is "$(getfattr -h --only-values -n user.overlayfoo "$R/aclfile" 2>/dev/null)|$(getfattr -h --only-values -n user.keep "$R/aclfile" 2>/dev/null)" \
 			"not the overlay's|kept" "$kind: user.overlayfoo (not the overlay's) and user.keep are kept"
+		is "$(getfattr -h --only-values -n user.overlay.overlay.mine "$R/aclfile" 2>/dev/null)" escaped \
+			"$kind: an escaped name (a user's user.overlay.mine) is kept"
 		;;
 	esac
 done

@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "isofs.h"
+#include "layer-format.h"
 #include "store.h"
 #include "tap.h"
 #include "test-util.h"
@@ -533,7 +534,7 @@ static void test_xattrs(void)
 	int rootfd, r;
 
 	if (!g_xattrs) {
-		skip(15, "no user xattrs below %s", g_tmp);
+		skip(16, "no user xattrs below %s", g_tmp);
 		return;
 	}
 	rootfd = new_root("xattrs", NULL);
@@ -564,6 +565,7 @@ static void test_xattrs(void)
 	archive_entry_xattr_add_entry(e, "user.overlay.opaque", "y", 1);
 	archive_entry_xattr_add_entry(e, "user.isofs.origin", "x", 1);
 	archive_entry_xattr_add_entry(e, "user.kept", "k", 1);
+	archive_entry_xattr_add_entry(e, "user.overlay.overlay.mine", "m", 1);
 	put(&w, e, NULL, 0);
 	ar_end(&w);
 
@@ -592,12 +594,14 @@ static void test_xattrs(void)
 	else
 		skip(1, "trusted.overlay.redirect: rootless could not set it anyway");
 	is_str(xattr_at(rootfd, "redir", "user.kept"), "k", "the directory's own user.* xattr is kept");
+	is_str(xattr_at(rootfd, "redir", "user.overlay.overlay.mine"), "m",
+	       "an escaped name (a user's user.overlay.mine, as export writes it) is kept");
 	is_int(st.overlay_xattrs_dropped, 6, "stats: the 6 layer-metadata xattrs are counted as overlay xattrs dropped");
 	ar_free(&w);
 	close(rootfd);
 }
 
-/* Which xattr names are layer metadata: exact prefixes, the namespace and the dot included. */
+/* Which xattr names an import drops as layer metadata (layer_xattr_is_metadata): exact prefixes. */
 static void test_layer_metadata_names(void)
 {
 	static const struct {
@@ -609,7 +613,8 @@ static void test_layer_metadata_names(void)
 		{ "trusted.overlay.metacopy", true },
 		{ "trusted.overlay.origin", true },
 		{ "trusted.overlay.whiteout", true },
-		{ "trusted.overlay.overlay.redirect", true }, /* escaped for a nested overlay: still the overlay's */
+		{ "trusted.overlay.overlay.redirect", false }, /* escaped: a user's trusted.overlay.redirect */
+		{ "user.overlay.overlay.opaque", false },
 		{ "trusted.overlay.", true },
 		{ "user.overlay.redirect", true },
 		{ "user.overlay.opaque", true },
@@ -636,7 +641,7 @@ static void test_layer_metadata_names(void)
 	};
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
-		is_int(tree_xattr_is_layer_metadata(cases[i].name), cases[i].metadata, "'%s' is %slayer metadata",
+		is_int(layer_xattr_is_metadata(cases[i].name), cases[i].metadata, "'%s' is %slayer metadata",
 		       cases[i].name, cases[i].metadata ? "" : "not ");
 }
 
