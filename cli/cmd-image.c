@@ -33,6 +33,8 @@ static const char import_usage[] =
 	"symlinks, hard links and xattrs are kept; owners, device nodes and fifos too when\n"
 	"run as root. Run as a user, owners other than root are kept in the xattr\n"
 	"user.isofs.owner and device nodes are skipped; the summary counts both.\n"
+	"Layer metadata in SOURCE (xattrs trusted.overlay.*, user.overlay.*, user.isofs.*)\n"
+	"is never imported: it is dropped and counted as overlay xattrs dropped.\n"
 	"A progress bar is drawn on a terminal; one summary line is printed at the end.\n";
 
 static const char bootstrap_usage[] =
@@ -70,6 +72,7 @@ static void print_summary(const char *verb, const char *name, const isofs_import
 	MORE(owners_dropped, "owners not kept");
 	MORE(xattrs_dropped, "xattrs not kept");
 	MORE(acls_dropped, "ACLs not kept");
+	MORE(overlay_xattrs_dropped, "overlay xattrs dropped");
 #undef MORE
 	printf("%s image '%s': %llu entries (%llu files, %llu dirs, %llu symlinks, %llu hard links, %llu fifos, "
 	       "%llu devices), %s%s\n",

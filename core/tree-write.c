@@ -16,6 +16,7 @@
 #include "error.h"
 #include "fd-util.h"
 #include "fs-util.h"
+#include "layer-format.h"
 #include "path.h"
 
 /* Directory mode and times are applied at the end, deepest first. */
@@ -140,9 +141,6 @@ static int apply_xattrs(tree_writer *tw, struct archive_entry *e, int fd, const 
 		bool seen = false;
 		int r;
 
-		/* Ours to write, never to take from an archive. */
-		if (strncmp(name, "user.isofs.", 11) == 0)
-			continue;
 		/* libarchive's pax reader may list one twice (SCHILY.xattr and LIBARCHIVE.xattr) */
 		for (size_t i = 0; i < n && !seen; i++)
 			seen = strcmp(names[i], name) == 0;
@@ -150,6 +148,16 @@ static int apply_xattrs(tree_writer *tw, struct archive_entry *e, int fd, const 
 			continue;
 		if (n < sizeof(names) / sizeof(names[0]))
 			names[n++] = name;
+		/*
+		 * Layer metadata (overlay redirects, opaque and origin marks, user.isofs.*, a
+		 * forged user.isofs.owner among them) is the overlay's and ours to write, never
+		 * an entry's: the source is hostile input.  Escaped names (<ns>.overlay.overlay.X,
+		 * a user's <ns>.overlay.X as a view stores it and export writes it) are kept.
+		 */
+		if (layer_xattr_is_metadata(name)) {
+			tw->stats.overlay_xattrs_dropped++;
+			continue;
+		}
 		if (symlink && strncmp(name, "user.", 5) == 0) {
 			tw->stats.xattrs_dropped++; /* the kernel allows no user.* xattr on a symlink */
 			continue;

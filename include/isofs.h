@@ -71,6 +71,8 @@ typedef struct isofs_import_stats {
 	uint64_t owners_dropped;   /* entries whose owner could not be kept at all */
 	uint64_t xattrs_dropped;   /* extended attributes the filesystem refused */
 	uint64_t acls_dropped;     /* entries with POSIX ACLs (not restored) */
+	/* Refused whoever imports: only the overlay and the importer write layer metadata. */
+	uint64_t overlay_xattrs_dropped; /* trusted.overlay.*, user.overlay.*, user.isofs.* of the source */
 } isofs_import_stats;
 
 typedef struct isofs_progress {

@@ -9,10 +9,21 @@ OUT is a file name or - (stdout).  Archives are uncompressed PAX tars; the
 tests compress them with the command-line tools when they need to.
 
 --target is the absolute path a hostile archive tries to reach (a file for
-the escape kinds, a directory for dir-then-symlink).  The tests always point it
-at a file inside their own temporary directory, so that a vulnerable isofs
-damages nothing and the test can see the damage.
+the escape kinds, a directory for dir-then-symlink and the ovl-* kinds).  The
+tests always point it at a file inside their own temporary directory, so that
+a vulnerable isofs damages nothing and the test can see the damage.
+
+--base TAR copies every entry of TAR first (an exported busybox image, so that
+`isofs run` finds a shell in the crafted image).
+
+The ovl-* kinds carry layer metadata, the xattrs the overlay reads to merge
+layers (trusted.overlay.*, user.overlay.*) and isofs's own (user.isofs.*): an
+import drops every one of them and counts it.  Each docstring ends with that
+count, "[N]".
 """
+
+import base64
+import urllib.parse
 
 import argparse
 import io
@@ -309,6 +320,96 @@ def k_dir_then_symlink(w, a):
     w.symlink("d", a.target)
 
 
+# ---- layer metadata an import must drop (the overlay would follow it) ---------------
+
+
+def _ovl(names, value, ns=("trusted", "user")):
+    """SCHILY.xattr headers for <ns>.overlay.<name> = value, for each name and namespace"""
+    return {"SCHILY.xattr.%s.overlay.%s" % (n, name): value for name in names for n in ns}
+
+
+def _escape(target):
+    """a redirect climbing from a layer's root to the real / and down to target"""
+    return "/" + "../" * 8 + target.lstrip("/")
+
+
+def k_ovl_redirect_absolute(w, a):
+    """'abs/' and the root redirected to /../../../../../../../../<target> (trusted and user) [4]"""
+    w.dir(".", pax=_ovl(["redirect"], _escape(a.target)))
+    w.dir("abs", pax=_ovl(["redirect"], _escape(a.target)))
+    w.file("abs/own", "the image's own file\n")
+
+
+def k_ovl_redirect_relative(w, a):
+    """'up1/' redirect '..', 'up2/' '../..', 'uplong/' '../'x16 + <target> (trusted and user) [6]"""
+    w.dir("up1", pax=_ovl(["redirect"], ".."))
+    w.dir("up2", pax=_ovl(["redirect"], "../.."))
+    w.dir("uplong", pax=_ovl(["redirect"], "../" * 16 + a.target.lstrip("/")))
+
+
+def k_ovl_redirect_chain(w, a):
+    """'c/c/…/c/' 12 levels, each redirected to '..' (trusted and user): a chain climbing to / [24]"""
+    path = ""
+    for _ in range(12):
+        path += "c/"
+        w.dir(path, pax=_ovl(["redirect"], ".."))
+
+
+def k_ovl_redirect_symlink(w, a):
+    """'lnk -> <target>', 'lnk2 -> ../'x40; 'via/' redirect '/lnk/etc', 'via2/' '/lnk2/<target>/etc' [4]"""
+    w.symlink("lnk", a.target)
+    w.symlink("lnk2", "../" * 40)
+    w.dir("via", pax=_ovl(["redirect"], "/lnk/etc"))
+    w.dir("via2", pax=_ovl(["redirect"], "/lnk2/" + a.target.lstrip("/") + "/etc"))
+
+
+def k_ovl_metadata(w, a):
+    """opaque, origin, metacopy (+ a redirect to <target>/etc/shadow), impure, whiteout(s), isofs marks, a forged user.isofs.owner [17]"""
+    w.dir("opq", pax=_ovl(["opaque"], "y"))
+    w.file("opq/inside", "inside an opaque directory\n")
+    origin = {"SCHILY.xattr.user.overlay.isofs.origin": "1:2"}
+    origin.update(_ovl(["origin"], "a file handle of the canary"))
+    w.dir("orig", pax=origin)
+    meta = _ovl(["metacopy"], "")
+    meta.update(_ovl(["redirect"], _escape(a.target) + "/etc/shadow"))
+    w.file("meta", "", pax=meta)
+    marks = {"SCHILY.xattr.user.isofs.origin": "1:2", "SCHILY.xattr.user.isofs.impure": "y",
+             "SCHILY.xattr.trusted.overlay.impure": "y"}
+    w.dir("marks", pax=marks)
+    w.file("marks/forged", "forged\n", uid=1234, gid=5678, pax={"SCHILY.xattr.user.isofs.owner": "0:0"})
+    w.file("wh", "", pax=_ovl(["whiteout"], "y"))
+    w.dir("whdir", pax=_ovl(["whiteouts"], "y"))
+    # '.wh.' names mean nothing to an import (yet): plain files
+    w.file(".wh.hidden", "a plain file\n")
+    w.file("whdir/.wh..wh..opq", "a plain file too\n")
+
+
+def k_ovl_libarchive_xattr(w, a):
+    """LIBARCHIVE.xattr.* (URL-encoded names, base64 values) redirects, one also as SCHILY.xattr [4]"""
+    def la(name, value):
+        return {"LIBARCHIVE.xattr." + urllib.parse.quote(name, safe=""):
+                base64.b64encode(value.encode()).decode()}
+    p = la("trusted.overlay.redirect", _escape(a.target))
+    p.update(la("user.overlay.redirect", _escape(a.target)))
+    w.dir("la", pax=p)
+    p = la("user.overlay.redirect", _escape(a.target))
+    p["SCHILY.xattr.user.overlay.redirect"] = _escape(a.target)
+    w.dir("both", pax=p)
+    w.dir("enc", pax={"LIBARCHIVE.xattr.user%2Eoverlay%2Eopaque": base64.b64encode(b"y").decode()})
+
+
+def k_ovl_neighbours(w, a):
+    """not layer metadata, next to it: security.capability, an ACL, user.overlayfoo, user.keep, an escaped user.overlay.overlay.mine [1]"""
+    cap = b"\x01\x00\x00\x02\x00\x20\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00"  # cap_net_raw=ep
+    w.file("capfile", "c\n", mode=0o755, pax={"SCHILY.xattr.security.capability": cap.decode("latin-1"),
+                                              "SCHILY.xattr.user.overlay.redirect": _escape(a.target)})
+    w.file("aclfile", "a\n", mode=0o640,
+           pax={"SCHILY.acl.access": "user::rw-,user:1234:r--,group::r--,mask::r--,other::---",
+                "SCHILY.xattr.user.overlayfoo": "not the overlay's", "SCHILY.xattr.user.keep": "kept",
+                # a user's user.overlay.mine as a view stores it and export writes it
+                "SCHILY.xattr.user.overlay.overlay.mine": "escaped"})
+
+
 def k_many(w, a):
     """--count small files (default 2000) in 20 directories, --size bytes each"""
     data = b"m" * a.size
@@ -329,6 +430,7 @@ def main():
     p.add_argument("--count", type=int, default=2000)
     p.add_argument("--size", type=int, default=16)
     p.add_argument("--list", action="store_true")
+    p.add_argument("--base", help="a tar whose entries are copied first")
     a = p.parse_args()
     if a.list:
         for k, fn in KINDS.items():
@@ -340,6 +442,10 @@ def main():
         p.error("--target must be absolute")
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT, encoding="utf-8") as tar:
+        if a.base:
+            with tarfile.open(a.base) as base:
+                for m in base:
+                    tar.addfile(m, base.extractfile(m) if m.isreg() else None)
         KINDS[a.kind](Writer(tar), a)
     if a.out == "-":
         sys.stdout.buffer.write(buf.getvalue())

@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "isofs.h"
+#include "layer-format.h"
 #include "store.h"
 #include "tap.h"
 #include "test-util.h"
@@ -533,7 +534,7 @@ static void test_xattrs(void)
 	int rootfd, r;
 
 	if (!g_xattrs) {
-		skip(9, "no user xattrs below %s", g_tmp);
+		skip(16, "no user xattrs below %s", g_tmp);
 		return;
 	}
 	rootfd = new_root("xattrs", NULL);
@@ -557,6 +558,15 @@ static void test_xattrs(void)
 	archive_entry_set_symlink(e, "file");
 	archive_entry_xattr_add_entry(e, "user.onlink", "v", 1);
 	put(&w, e, NULL, 0);
+	/* Layer metadata the overlay would follow: dropped whoever imports, trusted.* included. */
+	e = ent("redir", AE_IFDIR, 0755);
+	archive_entry_xattr_add_entry(e, "trusted.overlay.redirect", "/../../../etc", 13);
+	archive_entry_xattr_add_entry(e, "user.overlay.redirect", "../..", 5);
+	archive_entry_xattr_add_entry(e, "user.overlay.opaque", "y", 1);
+	archive_entry_xattr_add_entry(e, "user.isofs.origin", "x", 1);
+	archive_entry_xattr_add_entry(e, "user.kept", "k", 1);
+	archive_entry_xattr_add_entry(e, "user.overlay.overlay.mine", "m", 1);
+	put(&w, e, NULL, 0);
 	ar_end(&w);
 
 	r = tw_import(rootfd, g_root, &w, &st, &err);
@@ -576,8 +586,63 @@ static void test_xattrs(void)
 	is_str(xattr_at(rootfd, "forged", ISOFS_OWNER_XATTR), "", "user.isofs.owner is never taken from an archive");
 	is_str(xattr_at(rootfd, "forged", "user.isofs.other"), "", "nor any other user.isofs.* xattr");
 	is_int(st.xattrs_dropped, 1, "stats: the symlink's user.* xattr is dropped (and counted)");
+	is_str(xattr_at(rootfd, "redir", "user.overlay.redirect"), "", "user.overlay.redirect is never taken");
+	is_str(xattr_at(rootfd, "redir", "user.overlay.opaque"), "", "nor user.overlay.opaque");
+	is_str(xattr_at(rootfd, "redir", "user.isofs.origin"), "", "nor user.isofs.origin");
+	if (g_root)
+		is_str(xattr_at(rootfd, "redir", "trusted.overlay.redirect"), "", "root: nor trusted.overlay.redirect");
+	else
+		skip(1, "trusted.overlay.redirect: rootless could not set it anyway");
+	is_str(xattr_at(rootfd, "redir", "user.kept"), "k", "the directory's own user.* xattr is kept");
+	is_str(xattr_at(rootfd, "redir", "user.overlay.overlay.mine"), "m",
+	       "an escaped name (a user's user.overlay.mine, as export writes it) is kept");
+	is_int(st.overlay_xattrs_dropped, 6, "stats: the 6 layer-metadata xattrs are counted as overlay xattrs dropped");
 	ar_free(&w);
 	close(rootfd);
+}
+
+/* Which xattr names an import drops as layer metadata (layer_xattr_is_metadata): exact prefixes. */
+static void test_layer_metadata_names(void)
+{
+	static const struct {
+		const char *name;
+		bool metadata;
+	} cases[] = {
+		{ "trusted.overlay.redirect", true },
+		{ "trusted.overlay.opaque", true },
+		{ "trusted.overlay.metacopy", true },
+		{ "trusted.overlay.origin", true },
+		{ "trusted.overlay.whiteout", true },
+		{ "trusted.overlay.overlay.redirect", false }, /* escaped: a user's trusted.overlay.redirect */
+		{ "user.overlay.overlay.opaque", false },
+		{ "trusted.overlay.", true },
+		{ "user.overlay.redirect", true },
+		{ "user.overlay.opaque", true },
+		{ "user.overlay.isofs.origin", true },
+		{ "user.overlay.", true },
+		{ "user.isofs.owner", true },
+		{ "user.isofs.origin", true },
+		{ "user.isofs.impure", true },
+		{ "user.isofs.", true },
+		{ "user.overlay", false },
+		{ "trusted.overlay", false },
+		{ "user.isofs", false },
+		{ "user.overlayx.redirect", false },
+		{ "user.isofsx", false },
+		{ "user.Overlay.redirect", false }, /* names are case-sensitive: the overlay never reads this one */
+		{ "trusted.overlayfs.x", false },
+		{ "security.capability", false },
+		{ "security.selinux", false },
+		{ "system.posix_acl_access", false },
+		{ "trusted.t", false },
+		{ "user.foo", false },
+		{ "user.overlayfoo", false },
+		{ "", false },
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		is_int(layer_xattr_is_metadata(cases[i].name), cases[i].metadata, "'%s' is %slayer metadata",
+		       cases[i].name, cases[i].metadata ? "" : "not ");
 }
 
 /* A directory's entry after its children: its mode and mtime still win. */
@@ -1548,6 +1613,7 @@ int main(void)
 	test_basic();
 	test_times();
 	test_links_and_specials();
+	test_layer_metadata_names();
 	test_xattrs();
 	test_dir_after_children();
 	test_duplicates();
