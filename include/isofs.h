@@ -185,7 +185,14 @@ typedef struct isofs_mount_options {
  */
 int isofs_mount(isofs_store *store, const char *image, const char *mountpoint, const isofs_mount_options *opts,
 		char **ret_sandbox, isofs_error *err);
-/* Unmounts a view mounted by isofs_mount and waits for its server to finish writing and exit. */
+/*
+ * Unmounts a view mounted by isofs_mount and waits for its server to finish
+ * writing and exit.  A server that does not exit (a copy of the mount in
+ * another mount namespace keeps its connection alive) has its FUSE connection
+ * aborted through fusectl when the caller is root: ISOFS_UMOUNT_ABORTED is
+ * returned then; a user gets -ETIMEDOUT with what to do.
+ */
+#define ISOFS_UMOUNT_ABORTED 1
 int isofs_umount(isofs_store *store, const char *mountpoint, isofs_error *err);
 
 /* ---- executor sessions --------------------------------------------------- */
