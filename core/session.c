@@ -178,6 +178,15 @@ static void __attribute__((noreturn)) manager_main(struct plan *p, int ctl, int 
 	close_all_but(keep, 2);
 	stdio_to_null();
 
+	/*
+	 * The overlay server (threads of this process) allocates for the
+	 * sandbox's file operations: with --memory that is charged to the
+	 * sandbox too, not to the caller.  Before anything is served or cloned.
+	 */
+	if (p->cgroup->n && cgroup_attach_memory(p->cgroup, getpid()) < 0)
+		manager_fail(ctl, "resource limits: moving the overlay server into the sandbox's memory cgroup: %s",
+			     strerror(errno));
+
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, mgr) < 0 || pipe2(sync, O_CLOEXEC) < 0)
 		manager_fail(ctl, "%s", strerror(errno));
 
@@ -380,7 +389,8 @@ int isofs_session_start(isofs_store *store, const isofs_session_options *o, isof
 	struct plan p = { 0 };
 	isofs_image_info img = { 0 };
 	isofs_sandbox_info sb = { 0 };
-	struct setup_config scfg = { .share_resolv = !o->net_none, .dns = o->dns, .ndns = o->ndns };
+	struct setup_config scfg = { .share_resolv = !o->net_none, .dns = o->dns, .ndns = o->ndns,
+				     .tmp_size = o->tmp_size, .shm_size = o->shm_size };
 	_cleanup_free_ char *mp = NULL;
 	struct ctl_msg m;
 	int sv[2] = { -1, -1 }, r;

@@ -229,6 +229,13 @@ typedef struct isofs_session_options {
 	uint64_t memory;           /* bytes */
 	uint64_t pids;
 	double cpus;
+	/*
+	 * Sizes of the sandbox's tmpfs (0: the defaults, /tmp a quarter of the
+	 * RAM at most 4 GiB, /dev/shm 64 MiB).  Their pages are charged to the
+	 * memory cgroup of whoever writes them: with `memory`, to the sandbox.
+	 */
+	uint64_t tmp_size;         /* bytes */
+	uint64_t shm_size;         /* bytes */
 } isofs_session_options;
 
 int isofs_session_start(isofs_store *store, const isofs_session_options *opts, isofs_session **ret_session,
