@@ -265,8 +265,14 @@ int isofs_mount(isofs_store *store, const char *image, const char *mountpoint, c
 	}
 	cfg.lowers = lowers;
 	cfg.mountpoint = mp;
-	/* Root's views serve every user (a sandbox's processes have many ids); a user's view serves its user. */
-	cfg.fuse_opts = geteuid() == 0 ? "allow_other" : NULL;
+	/*
+	 * Root's views serve every user (a sandbox's processes have many ids); a
+	 * user's view serves its user.  Always nosuid and nodev, said here rather
+	 * than left to libfuse's defaults: a sandbox's root may make a file
+	 * setuid-root (or give it file capabilities), and a host user reaching it
+	 * through an allow_other view must not gain root (docs/security-store.md).
+	 */
+	cfg.fuse_opts = geteuid() == 0 ? "allow_other,nosuid,nodev" : "nosuid,nodev";
 	r = start_daemon(&cfg, sfd, lock_fd, log_fd, err);
 	if (r < 0)
 		goto out;
