@@ -43,7 +43,7 @@ if [ "$IS_ROOT" -ne 1 ]; then
 	skip "the manager in the sandbox's memory cgroup" "cgroup v1 controllers need root on this host"
 else
 	out=$T/cg.out
-	iso run --memory 256m bb -- sh -c 'grep -E "^[0-9]+:memory:" /proc/self/cgroup; exec sleep 60' >"$out" 2>&1 &
+	iso run --memory 256m bb -- sh -c 'grep -E "^[0-9]+:memory:" /proc/self/cgroup; exec sleep 30' >"$out" 2>&1 &
 	job=$!
 	bg_track "$job"
 	wait_until 30 grep -q memory: "$out"
@@ -59,11 +59,14 @@ else
 	done
 	isnt "$manager" "" "--memory: the manager (the overlay server) is in the sandbox's memory cgroup ($cg)"
 	ppid=$(awk '/^PPid:/ { print $2 }' "/proc/${manager:-0}/status" 2>/dev/null)
+	[ -n "$ppid" ] && at_cleanup "kill $ppid"
 	is "$(cat "/proc/${ppid:-0}/comm" 2>/dev/null)" isofs "... it is the child of the isofs command (the caller stays out)"
 	caller_cg=$(sed -n 's/^[0-9]*:memory://p' "/proc/${ppid:-0}/cgroup")
 	isnt "$caller_cg" "$cg" "... whose own memory cgroup is not the sandbox's"
-	kill "$job" 2>/dev/null
+	# SIGTERM to the isofs command is forwarded to the command: the session ends, its cgroup goes.
+	[ -n "$ppid" ] && kill "$ppid" 2>/dev/null
 	wait "$job" 2>/dev/null
+	ok "the sandbox's memory cgroup is gone once it has ended" test ! -e "/sys/fs/cgroup/memory$cg"
 fi
 
 done_testing
