@@ -59,49 +59,6 @@ DIR *opendir_fd(int dfd)
 	return d;
 }
 
-static int rm_children(int dfd)
-{
-	_cleanup_closedir_ DIR *d = opendir_fd(dfd);
-	bool made_writable = false;
-	struct dirent *de;
-	int r = 0;
-
-	if (!d)
-		return -errno;
-	while ((errno = 0, de = readdir(d))) {
-		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
-			continue;
-		for (;;) {
-			int flags = de->d_type == DT_DIR ? AT_REMOVEDIR : 0;
-
-			if (de->d_type == DT_DIR) {
-				_cleanup_close_ int child = open_dir_for_removal(dfd, de->d_name);
-				if (child < 0) {
-					if (child == -ENOENT)
-						break;
-					return child;
-				}
-				r = rm_children(child);
-				if (r < 0)
-					return r;
-			}
-			if (unlinkat(dfd, de->d_name, flags) == 0 || errno == ENOENT)
-				break;
-			if (errno == EISDIR || (errno == ENOTDIR && de->d_type == DT_UNKNOWN)) {
-				de->d_type = DT_DIR; /* d_type was unknown: it is a directory */
-				continue;
-			}
-			if ((errno == EACCES || errno == EPERM) && !made_writable) {
-				made_writable = true;
-				if (fchmod(dfd, 0700) == 0)
-					continue;
-			}
-			return -errno;
-		}
-	}
-	return -errno;
-}
-
 DIR *opendir_at(int dirfd, const char *name)
 {
 	int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
@@ -118,23 +75,194 @@ DIR *opendir_at(int dirfd, const char *name)
 	return d;
 }
 
+/* One directory on the way down: its identity, and its name in the directory above. */
+struct rm_level {
+	dev_t dev;
+	ino_t ino;
+	char *name;
+};
+
+struct rm_walk {
+	struct rm_level *levels;
+	size_t n, cap;
+	uint64_t mnt_id; /* the top's mount: nothing on another mount is removed */
+};
+
+static int mount_id_at(int dirfd, const char *name, uint64_t *ret)
+{
+	struct statx stx;
+
+	if (statx(dirfd, name, AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT | (name[0] ? 0 : AT_EMPTY_PATH),
+		  STATX_MNT_ID, &stx) < 0)
+		return -errno;
+	if (!(stx.stx_mask & STATX_MNT_ID))
+		return -EOPNOTSUPP;
+	*ret = stx.stx_mnt_id;
+	return 0;
+}
+
+/* Goes down into `name` below `dfd`: the new current directory, its identity pushed. */
+static int rm_descend(struct rm_walk *w, int dfd, const char *name)
+{
+	_cleanup_close_ int fd = -EBADF;
+	struct stat st;
+	uint64_t mnt;
+	int r;
+
+	/* A mountpoint inside the tree (a bind, a FUSE view) is refused, never emptied. */
+	r = mount_id_at(dfd, name, &mnt);
+	if (r < 0)
+		return r;
+	if (mnt != w->mnt_id)
+		return -EBUSY;
+	fd = open_dir_for_removal(dfd, name);
+	if (fd < 0)
+		return fd;
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	if (w->n == w->cap) {
+		size_t cap = w->cap ? w->cap * 2 : 64;
+		struct rm_level *bigger = realloc(w->levels, cap * sizeof(*bigger));
+		if (!bigger)
+			return -ENOMEM;
+		w->levels = bigger;
+		w->cap = cap;
+	}
+	w->levels[w->n].name = strdup(name);
+	if (!w->levels[w->n].name)
+		return -ENOMEM;
+	w->levels[w->n].dev = st.st_dev;
+	w->levels[w->n].ino = st.st_ino;
+	w->n++;
+	return TAKE_FD(fd);
+}
+
+/*
+ * Removes every non-directory in `dfd` and returns 1 with *ret_subdir set to
+ * the first subdirectory seen (to go down into), or 0 when the directory is
+ * now empty.
+ */
+static int rm_scan(int dfd, char ret_subdir[static NAME_MAX + 1])
+{
+	_cleanup_closedir_ DIR *d = opendir_fd(dfd);
+	bool made_writable = false;
+	struct dirent *de;
+
+	if (!d)
+		return -errno;
+	while ((errno = 0, de = readdir(d))) {
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+			continue;
+		if (de->d_type == DT_DIR) {
+			snprintf(ret_subdir, NAME_MAX + 1, "%s", de->d_name);
+			return 1;
+		}
+		for (;;) {
+			if (unlinkat(dfd, de->d_name, 0) == 0 || errno == ENOENT)
+				break;
+			if (errno == EISDIR || (errno == EPERM && de->d_type == DT_UNKNOWN)) {
+				struct stat st;
+				/* d_type was unknown: it may be a directory (Linux says EISDIR, POSIX allows EPERM) */
+				if (fstatat(dfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode)) {
+					snprintf(ret_subdir, NAME_MAX + 1, "%s", de->d_name);
+					return 1;
+				}
+			}
+			if ((errno == EACCES || errno == EPERM) && !made_writable) {
+				made_writable = true;
+				if (fchmod(dfd, 0700) == 0)
+					continue;
+			}
+			return -errno;
+		}
+	}
+	return -errno;
+}
+
+/*
+ * Iterative: one directory open at a time whatever the depth (a sandbox can
+ * make a tree far deeper than any fd limit or PATH_MAX).  Going down pushes
+ * the child's (dev, ino) and name; an emptied directory is left through "..",
+ * which must be the (dev, ino) recorded on the way down — a tree moved
+ * meanwhile stops the removal instead of emptying some other directory.
+ */
+static int rm_tree(int dirfd, const char *name)
+{
+	struct rm_walk w = { 0 };
+	_cleanup_close_ int cur = -EBADF;
+	char sub[NAME_MAX + 1];
+	int r;
+
+	r = mount_id_at(dirfd, "", &w.mnt_id);
+	if (r < 0)
+		return r;
+	cur = rm_descend(&w, dirfd, name);
+	if (cur < 0) {
+		r = cur;
+		goto out;
+	}
+	for (;;) {
+		r = rm_scan(cur, sub);
+		if (r < 0)
+			break;
+		if (r == 1) {
+			int child = rm_descend(&w, cur, sub);
+			if (child == -ENOENT)
+				continue; /* gone meanwhile: look again */
+			if (child < 0) {
+				r = child;
+				break;
+			}
+			closep(&cur);
+			cur = child;
+			continue;
+		}
+		/* Empty: up one level and remove it there. */
+		if (w.n == 1) {
+			r = unlinkat(dirfd, name, AT_REMOVEDIR) < 0 ? -errno : 0;
+			break;
+		}
+		{
+			int parent = openat(cur, "..", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+			const struct rm_level *up = &w.levels[w.n - 2];
+			struct stat st;
+
+			if (parent < 0) {
+				r = -errno;
+				break;
+			}
+			closep(&cur);
+			cur = parent;
+			if (fstat(cur, &st) < 0) {
+				r = -errno;
+				break;
+			}
+			if (st.st_dev != up->dev || st.st_ino != up->ino) {
+				r = -ESTALE;
+				break;
+			}
+			w.n--;
+			r = unlinkat(cur, w.levels[w.n].name, AT_REMOVEDIR) < 0 && errno != ENOENT ? -errno : 0;
+			free(w.levels[w.n].name);
+			if (r < 0)
+				break;
+		}
+	}
+out:
+	for (size_t i = 0; i < w.n; i++)
+		free(w.levels[i].name);
+	free(w.levels);
+	return r;
+}
+
 int rm_rf_at(int dirfd, const char *name)
 {
 	struct stat st;
 
 	if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
 		return -errno;
-	if (S_ISDIR(st.st_mode)) {
-		_cleanup_close_ int fd = open_dir_for_removal(dirfd, name);
-		int r;
-
-		if (fd < 0)
-			return fd;
-		r = rm_children(fd);
-		if (r < 0)
-			return r;
-		return unlinkat(dirfd, name, AT_REMOVEDIR) < 0 ? -errno : 0;
-	}
+	if (S_ISDIR(st.st_mode))
+		return rm_tree(dirfd, name);
 	return unlinkat(dirfd, name, 0) < 0 ? -errno : 0;
 }
 

@@ -75,7 +75,9 @@ struct session_args {
 	{ "cap-add", required_argument, NULL, 'c' },              \
 	{ "memory", required_argument, NULL, 'M' },               \
 	{ "pids", required_argument, NULL, 'P' },                 \
-	{ "cpus", required_argument, NULL, 'C' }
+	{ "cpus", required_argument, NULL, 'C' },                 \
+	{ "tmp-size", required_argument, NULL, 'T' },             \
+	{ "shm-size", required_argument, NULL, 'Z' }
 /* 0 when `c` was one (sandbox s, hostname H, net n, dns d, bind b, cap-add c), 1 when not, else an exit code. */
 int cli_session_option(int c, const char *arg, struct session_args *sa, const char *cmd);
 /* The positional target (IMAGE or MOUNTPOINT, or none with --sandbox); 0 or an exit code. */

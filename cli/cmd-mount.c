@@ -26,7 +26,9 @@ const char cmd_umount_usage[] =
 	"\n"
 	"Unmounts a view made by `isofs mount` and waits for its server to finish and\n"
 	"exit.  A view whose server died (the mountpoint then fails with \"Transport\n"
-	"endpoint is not connected\") is detached and cleaned.\n";
+	"endpoint is not connected\") is detached and cleaned.  A server that does not\n"
+	"exit (a process in another mount namespace holds a copy of the mount) has its\n"
+	"FUSE connection aborted through fusectl as root; a user is told how to end it.\n";
 
 int cmd_mount(const struct cli_globals *g, int argc, char **argv)
 {
@@ -87,5 +89,9 @@ int cmd_umount(const struct cli_globals *g, int argc, char **argv)
 		return ex;
 	r = isofs_umount(store, argv[optind], &err);
 	isofs_store_close(store);
+	if (r == ISOFS_UMOUNT_ABORTED)
+		fprintf(stderr, "isofs: %s: the overlay server did not exit after the unmount (a copy of the mount in "
+			"another mount namespace kept it alive); its FUSE connection was aborted through fusectl\n",
+			argv[optind]);
 	return r < 0 ? cli_fail(&err) : EXIT_OK;
 }

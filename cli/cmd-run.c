@@ -35,7 +35,10 @@ const char cmd_run_usage[] =
 	"      --bind HOST:SANDBOX[:ro]  bind a host path (read-only recursively with :ro)\n"
 	"      --cap-add CAP     keep this capability (all are dropped otherwise)\n"
 	"      --memory SIZE     memory limit (k, m, g); --pids N: processes; --cpus N: CPU time\n"
-	"                        (cgroup v2 where delegated; the v1 controllers as root)\n"
+	"                        (cgroup v2 where delegated; the v1 controllers as root); the\n"
+	"                        overlay server and the tmpfs pages count against --memory\n"
+	"      --tmp-size SIZE   size of the /tmp tmpfs (default a quarter of the RAM, at most 4g)\n"
+	"      --shm-size SIZE   size of the /dev/shm tmpfs (default 64m)\n"
 	"  -t, --tty             a pty inside the sandbox; the terminal in raw mode\n"
 	"  -i, --interactive     keep stdin (otherwise /dev/null)\n"
 	"      --json            output as JSON frames (docs/protocol.md)\n"
@@ -175,6 +178,25 @@ static int parse_args(int argc, char **argv, struct run_args *a)
 	return -1; /* go on */
 }
 
+/* "512m", "1.5g", "65536k": at least 1 MiB. */
+static int parse_size(const char *arg, uint64_t *ret)
+{
+	char *end;
+	double v = strtod(arg, &end);
+	uint64_t mult = 1;
+
+	if (*end == 'k' || *end == 'K')
+		mult = 1024, end++;
+	else if (*end == 'm' || *end == 'M')
+		mult = 1024 * 1024, end++;
+	else if (*end == 'g' || *end == 'G')
+		mult = 1024ull * 1024 * 1024, end++;
+	if (end == arg || *end || v < 1 || v * (double) mult < 1024 * 1024 || v * (double) mult > 1e18)
+		return -1;
+	*ret = (uint64_t) (v * (double) mult);
+	return 0;
+}
+
 int cli_session_option(int c, const char *arg, struct session_args *sa, const char *cmd)
 {
 	switch (c) {
@@ -200,21 +222,18 @@ int cli_session_option(int c, const char *arg, struct session_args *sa, const ch
 		return push(sa->binds, &sa->so.nbinds, arg, "--bind");
 	case 'c':
 		return push(sa->caps, &sa->so.ncap_add, arg, "--cap-add");
-	case 'M': {
-		char *end;
-		double v = strtod(arg, &end);
-		uint64_t mult = 1;
-		if (*end == 'k' || *end == 'K')
-			mult = 1024, end++;
-		else if (*end == 'm' || *end == 'M')
-			mult = 1024 * 1024, end++;
-		else if (*end == 'g' || *end == 'G')
-			mult = 1024ull * 1024 * 1024, end++;
-		if (end == arg || *end || v < 1 || v * (double) mult < 1024 * 1024)
+	case 'M':
+		if (parse_size(arg, &sa->so.memory) < 0)
 			return cli_usage_error(cmd, "--memory '%s': expected a size of at least 1m (k, m, g)", arg);
-		sa->so.memory = (uint64_t) (v * (double) mult);
 		return 0;
-	}
+	case 'T':
+		if (parse_size(arg, &sa->so.tmp_size) < 0)
+			return cli_usage_error(cmd, "--tmp-size '%s': expected a size of at least 1m (k, m, g)", arg);
+		return 0;
+	case 'Z':
+		if (parse_size(arg, &sa->so.shm_size) < 0)
+			return cli_usage_error(cmd, "--shm-size '%s': expected a size of at least 1m (k, m, g)", arg);
+		return 0;
 	case 'P': {
 		char *end;
 		unsigned long long v = strtoull(arg, &end, 10);

@@ -120,6 +120,7 @@ int cgroup_create(const char *name, const struct cgroup_limits *l, struct cgroup
 	int r = 0;
 
 	memset(h, 0, sizeof(*h));
+	h->memory = -1;
 	if (!l->memory && !l->pids && l->cpus <= 0)
 		return 0;
 	h->v2 = is_v2();
@@ -130,6 +131,7 @@ int cgroup_create(const char *name, const struct cgroup_limits *l, struct cgroup
 			r = limit(h, NULL, "memory.max", v, "memory", err);
 			if (r == 0)
 				(void) write_value(h->dirs[0], "memory.swap.max", "0");
+			h->memory = 0;
 		}
 		if (r == 0 && l->pids) {
 			snprintf(v, sizeof(v), "%" PRIu64, l->pids);
@@ -147,6 +149,8 @@ int cgroup_create(const char *name, const struct cgroup_limits *l, struct cgroup
 				r = limit(h, "memory.limit_in_bytes", NULL, v, "memory", err);
 			if (r == 0)
 				(void) write_value(h->dirs[h->n - 1], "memory.memsw.limit_in_bytes", v);
+			if (r == 0)
+				h->memory = h->n - 1;
 		}
 		if (r == 0 && l->pids) {
 			r = add_dir(h, "pids", name, err);
@@ -179,6 +183,16 @@ int cgroup_attach(const struct cgroup_handle *h, pid_t pid)
 			return r;
 	}
 	return 0;
+}
+
+int cgroup_attach_memory(const struct cgroup_handle *h, pid_t pid)
+{
+	char v[32];
+
+	if (h->memory < 0 || h->memory >= h->n)
+		return 0;
+	snprintf(v, sizeof(v), "%d", (int) pid);
+	return write_value(h->dirs[h->memory], "cgroup.procs", v);
 }
 
 void cgroup_destroy(struct cgroup_handle *h)

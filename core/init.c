@@ -20,6 +20,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/sysmacros.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -100,6 +101,15 @@ static int mount_root(const struct init_config *cfg, int tree_fd, char *err, siz
 	return 0;
 }
 
+/* The mount opened is the one checked by the owner (the path may have changed since): no request to the server. */
+static bool same_device(int fd, dev_t dev)
+{
+	struct statx stx;
+
+	return statx(fd, "", AT_EMPTY_PATH | AT_STATX_DONT_SYNC, STATX_TYPE, &stx) == 0 &&
+	       stx.stx_dev_major == major(dev) && stx.stx_dev_minor == minor(dev);
+}
+
 static void build_root(const struct init_config *cfg)
 {
 	char err[512] = "";
@@ -123,6 +133,8 @@ static void build_root(const struct init_config *cfg)
 		tree_fd = open_tree(AT_FDCWD, cfg->mountpoint, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE);
 		if (tree_fd < 0)
 			fail(cfg, "mountpoint %s: %s", cfg->mountpoint, strerror(errno));
+		if (cfg->mountpoint_dev && !same_device(tree_fd, cfg->mountpoint_dev))
+			fail(cfg, "mountpoint %s: no longer the sandbox's view (unmounted meanwhile)", cfg->mountpoint);
 	}
 	if (mount("tmpfs", BASE, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0700,size=1m") < 0)
 		fail(cfg, "tmpfs on %s: %s", BASE, strerror(errno));

@@ -7,6 +7,7 @@
 #define ISOFS_INIT_H
 
 #include <stdbool.h>
+#include <sys/types.h>
 
 #include "rootfs-setup.h"
 
@@ -15,6 +16,7 @@ struct init_config {
 	int mgr;                 /* to the manager: the /dev/fuse fd goes there; -1 with a mountpoint */
 	int sync_fd;             /* a byte arrives when the manager has written our id maps */
 	const char *mountpoint;  /* run in this existing view; NULL: mount the overlay */
+	dev_t mountpoint_dev;    /* not 0: the view's device, which the opened mountpoint must have */
 	struct setup_table *table;
 	const char *hostname;
 	bool net_none;

@@ -30,6 +30,7 @@
 #include "image.h"
 #include "json-util.h"
 #include "layers.h"
+#include "mount-record.h"
 #include "sandbox.h"
 #include "serve.h"
 #include "spawn-util.h"
@@ -80,18 +81,13 @@ struct daemon_ctx {
 static int daemon_ready(void *userdata)
 {
 	struct daemon_ctx *d = userdata;
-	char text[PATH_MAX + 64];
 
 	if (d->sandbox_fd >= 0) {
-		_cleanup_json_ cJSON *j = cJSON_CreateObject();
-		_cleanup_free_ char *s = NULL;
-		if (!j || !cJSON_AddStringToObject(j, "mountpoint", d->mountpoint) ||
-		    !cJSON_AddNumberToObject(j, "pid", getpid()) || !(s = cJSON_Print(j)))
-			return -ENOMEM;
-		(void) write_file_atomic_at(d->sandbox_fd, SANDBOX_MOUNT, s, strlen(s), 0644);
+		int r = mount_record_write(d->sandbox_fd, d->mountpoint);
+		if (r < 0)
+			return r;
 	}
-	snprintf(text, sizeof(text), "OK");
-	(void) write_all(d->status_fd, text, strlen(text));
+	(void) write_all(d->status_fd, "OK", 2);
 	close(d->status_fd);
 	d->status_fd = -1;
 	return 0;
@@ -269,8 +265,14 @@ int isofs_mount(isofs_store *store, const char *image, const char *mountpoint, c
 	}
 	cfg.lowers = lowers;
 	cfg.mountpoint = mp;
-	/* Root's views serve every user (a sandbox's processes have many ids); a user's view serves its user. */
-	cfg.fuse_opts = geteuid() == 0 ? "allow_other" : NULL;
+	/*
+	 * Root's views serve every user (a sandbox's processes have many ids); a
+	 * user's view serves its user.  Always nosuid and nodev, said here rather
+	 * than left to libfuse's defaults: a sandbox's root may make a file
+	 * setuid-root (or give it file capabilities), and a host user reaching it
+	 * through an allow_other view must not gain root (docs/security-store.md).
+	 */
+	cfg.fuse_opts = geteuid() == 0 ? "allow_other,nosuid,nodev" : "nosuid,nodev";
 	r = start_daemon(&cfg, sfd, lock_fd, log_fd, err);
 	if (r < 0)
 		goto out;
@@ -283,8 +285,9 @@ out:
 	return r;
 }
 
-/* The sandbox whose server says it serves `mp`; its directory fd, or -ENOENT. */
-static int find_mounted_sandbox(isofs_store *store, const char *mp, int *ret_dfd, char *ret_name, size_t size)
+/* The sandbox whose server says it serves `mp`: its directory fd and record, or -ENOENT. */
+static int find_mounted_sandbox(isofs_store *store, const char *mp, int *ret_dfd, struct mount_record *ret_rec,
+				char *ret_name, size_t size)
 {
 	_cleanup_closedir_ DIR *d = NULL;
 	struct dirent *de;
@@ -294,45 +297,31 @@ static int find_mounted_sandbox(isofs_store *store, const char *mp, int *ret_dfd
 		return -errno;
 	while ((de = readdir(d))) {
 		_cleanup_close_ int dfd = -EBADF;
-		_cleanup_free_ char *where = NULL;
+		struct mount_record rec;
 
-		if (!isofs_name_is_valid(de->d_name))
+		if (!isofs_name_is_valid(de->d_name) || strlen(de->d_name) >= size)
 			continue;
 		dfd = openat(store->sandboxes_fd, de->d_name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-		if (dfd < 0 || sandbox_read_mount_record(dfd, &where, NULL) < 0)
+		if (dfd < 0 || mount_record_read(dfd, &rec) < 0)
 			continue;
-		if (strcmp(where, mp) == 0) {
-			if (strlen(de->d_name) >= size)
-				continue;
+		if (strcmp(rec.mountpoint, mp) == 0) {
 			memcpy(ret_name, de->d_name, strlen(de->d_name) + 1);
 			*ret_dfd = TAKE_FD(dfd);
+			*ret_rec = rec;
 			return 0;
 		}
+		mount_record_free(&rec);
 	}
 	return -ENOENT;
 }
 
-/* Is `mp` a mount point of ours (in /proc/self/mountinfo, type fuse.isofs-overlay)? */
+/* Is the topmost mount at `mp` one of ours (type fuse.isofs-overlay)? */
 static bool is_overlay_mount(const char *mp)
 {
-	_cleanup_fclose_ FILE *f = fopen("/proc/self/mountinfo", "re");
-	char line[8192];
+	unsigned maj, min;
+	char type[64];
 
-	if (!f)
-		return false;
-	while (fgets(line, sizeof(line), f)) {
-		char mnt[PATH_MAX], *sep, type[64];
-		/* id parent maj:min root MOUNTPOINT opts… - TYPE source … */
-		if (sscanf(line, "%*s %*s %*s %*s %4095s", mnt) != 1)
-			continue;
-		sep = strstr(line, " - ");
-		if (!sep || sscanf(sep + 3, "%63s", type) != 1)
-			continue;
-		/* mountinfo escapes spaces as \040; our paths compare escaped the same way only without them */
-		if (strcmp(mnt, mp) == 0 && strcmp(type, "fuse.isofs-overlay") == 0)
-			return true;
-	}
-	return false;
+	return mountinfo_top(mp, &maj, &min, type, sizeof(type)) == 0 && strcmp(type, "fuse.isofs-overlay") == 0;
 }
 
 static int run_fusermount(const char *mp, bool lazy)
@@ -360,12 +349,42 @@ static int wait_unlocked(int lock_fd, int ms)
 	return -ETIMEDOUT;
 }
 
+/*
+ * The server outlived its mount (a copy of the mount in another mount
+ * namespace keeps the connection): as root, end the connection through
+ * fusectl so that it exits; a user cannot, and is told how.
+ */
+static int abort_server(const char *name, const struct mount_record *rec, int lock_fd, isofs_error *err)
+{
+	int r;
+
+	if (!rec->has_dev)
+		return error_set(err, ETIMEDOUT, "the overlay server of sandbox '%s' (pid %d) did not exit; "
+				 "end it with kill %d", name, (int) rec->pid, (int) rec->pid);
+	if (geteuid() != 0)
+		return error_set(err, ETIMEDOUT,
+				 "the overlay server of sandbox '%s' (pid %d) did not exit: a copy of the mount in "
+				 "another mount namespace keeps its FUSE connection alive, and only root can abort it "
+				 "(echo 1 > /sys/fs/fuse/connections/%u/abort); end the processes holding the copy, "
+				 "or kill %d",
+				 name, (int) rec->pid, (rec->major << 20) | rec->minor, (int) rec->pid);
+	r = fuse_connection_abort(rec->major, rec->minor);
+	if (r < 0)
+		return error_errno(err, r, "the overlay server of sandbox '%s' (pid %d) did not exit, and aborting "
+				   "its FUSE connection %u through fusectl failed", name, (int) rec->pid,
+				   (rec->major << 20) | rec->minor);
+	if (wait_unlocked(lock_fd, 10000) < 0)
+		return error_set(err, ETIMEDOUT, "the overlay server of sandbox '%s' (pid %d) did not exit, "
+				 "even with its FUSE connection aborted", name, (int) rec->pid);
+	return ISOFS_UMOUNT_ABORTED;
+}
+
 int isofs_umount(isofs_store *store, const char *mountpoint, isofs_error *err)
 {
 	_cleanup_free_ char *mp = NULL;
 	_cleanup_close_ int dfd = -EBADF, lock_fd = -EBADF;
 	char name[ISOFS_NAME_MAX + 1] = "";
-	isofs_sandbox_info sb = { 0 };
+	struct mount_record rec = { 0 };
 	bool alive = false, mounted;
 	int r;
 
@@ -373,13 +392,13 @@ int isofs_umount(isofs_store *store, const char *mountpoint, isofs_error *err)
 	if (r < 0)
 		return error_errno(err, r, "mountpoint '%s'", mountpoint);
 	mounted = is_overlay_mount(mp);
-	if (find_mounted_sandbox(store, mp, &dfd, name, sizeof(name)) == 0) {
+	if (find_mounted_sandbox(store, mp, &dfd, &rec, name, sizeof(name)) == 0) {
 		lock_fd = openat(dfd, SANDBOX_LOCK, O_RDWR | O_NOFOLLOW | O_CLOEXEC);
-		alive = lock_fd >= 0 && flock(lock_fd, LOCK_EX | LOCK_NB) < 0;
-		if (isofs_sandbox_get(store, name, &sb, NULL) == 0)
-			isofs_sandbox_info_free(&sb);
+		/* The lock may be a running command's: the server is alive only if it is the recorded process. */
+		alive = lock_fd >= 0 && flock(lock_fd, LOCK_EX | LOCK_NB) < 0 && mount_record_server_alive(&rec);
 	}
 	if (!mounted && !alive) {
+		mount_record_free(&rec);
 		if (dfd >= 0)
 			(void) unlinkat(dfd, SANDBOX_MOUNT, 0); /* a record left by a crash */
 		if (dfd >= 0)
@@ -390,19 +409,31 @@ int isofs_umount(isofs_store *store, const char *mountpoint, isofs_error *err)
 		/* A dead server (killed) leaves a mount that only fails: detach it. */
 		r = unmount_path(mp, !alive);
 		if (r == -EBUSY)
-			return error_set(err, EBUSY, "'%s' is busy (a process uses it); nothing was unmounted", mountpoint);
-		if (r < 0 && r != -EINVAL)
-			return error_errno(err, r, "unmounting '%s'", mountpoint);
+			r = error_set(err, EBUSY, "'%s' is busy (a process uses it); nothing was unmounted", mountpoint);
+		else if (r < 0 && r != -EINVAL)
+			r = error_errno(err, r, "unmounting '%s'", mountpoint);
+		else
+			r = 0;
+		if (r < 0)
+			goto out;
 	}
 	if (alive) {
-		/* The server flushes and exits once the kernel lets the connection go. */
-		r = wait_unlocked(lock_fd, 30000);
-		if (r < 0)
-			return error_set(err, ETIMEDOUT, "the overlay server of sandbox '%s' did not exit", name);
+		/*
+		 * The server flushes and exits once the kernel lets the connection go.
+		 * Unmounted before and still running: no use waiting again.
+		 */
+		r = mounted ? wait_unlocked(lock_fd, 30000) : -ETIMEDOUT;
+		if (r < 0) {
+			r = abort_server(name, &rec, lock_fd, err);
+			if (r < 0)
+				goto out;
+		}
 	}
 	if (dfd >= 0)
 		(void) unlinkat(dfd, SANDBOX_MOUNT, 0);
-	return 0;
+out:
+	mount_record_free(&rec);
+	return r;
 }
 
 int mount_clean_stale(isofs_store *store)

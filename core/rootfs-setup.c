@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <linux/openat2.h>
 #include <stdio.h>
@@ -12,6 +13,7 @@
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/syscall.h>
+#include <sys/sysinfo.h>
 #include <unistd.h>
 
 #include "error.h"
@@ -77,9 +79,20 @@ static const struct {
 	{ "/dev/ptmx", "pts/ptmx" },
 };
 
+uint64_t setup_default_tmp_size(void)
+{
+	struct sysinfo si;
+	uint64_t quarter;
+
+	if (sysinfo(&si) < 0)
+		return 1ull << 30;
+	quarter = (uint64_t) si.totalram * si.mem_unit / 4;
+	return quarter < (4ull << 30) ? quarter : 4ull << 30;
+}
+
 int setup_add_defaults(struct setup_table *t, const struct setup_config *cfg)
 {
-	char path[64];
+	char path[64], shm[64], tmp[64];
 	int r = 0;
 
 	r = setup_add(t, SETUP_PROC, NULL, "/proc", NULL, 0, SETUP_NOEXEC);
@@ -95,12 +108,14 @@ int setup_add_defaults(struct setup_table *t, const struct setup_config *cfg)
 	}
 	if (r == 0)
 		r = setup_add(t, SETUP_DEVPTS, NULL, "/dev/pts", "newinstance,ptmxmode=0666,mode=0620", 0, SETUP_NOEXEC);
+	snprintf(shm, sizeof(shm), "mode=1777,size=%" PRIu64, cfg->shm_size ? cfg->shm_size : SETUP_DEFAULT_SHM_SIZE);
+	snprintf(tmp, sizeof(tmp), "mode=1777,size=%" PRIu64, cfg->tmp_size ? cfg->tmp_size : setup_default_tmp_size());
 	if (r == 0)
-		r = setup_add(t, SETUP_TMPFS, NULL, "/dev/shm", "mode=1777", 0, 0);
+		r = setup_add(t, SETUP_TMPFS, NULL, "/dev/shm", shm, 0, 0);
 	for (size_t i = 0; r == 0 && i < sizeof(dev_links) / sizeof(dev_links[0]); i++)
 		r = setup_add(t, SETUP_SYMLINK, dev_links[i].target, dev_links[i].link, NULL, 0, 0);
 	if (r == 0)
-		r = setup_add(t, SETUP_TMPFS, NULL, "/tmp", "mode=1777", 0, 0);
+		r = setup_add(t, SETUP_TMPFS, NULL, "/tmp", tmp, 0, 0);
 	if (r == 0 && cfg->ndns > 0) {
 		char *text = NULL;
 		size_t len = 0;

@@ -10,6 +10,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #include "isofs.h"
@@ -55,7 +56,14 @@ struct setup_config {
 	bool share_resolv;            /* bind the host's /etc/resolv.conf (network shared) */
 	const char *const *dns;       /* or servers for a generated one */
 	size_t ndns;
+	uint64_t tmp_size;            /* bytes of /tmp, 0: setup_default_tmp_size() */
+	uint64_t shm_size;            /* bytes of /dev/shm, 0: SETUP_DEFAULT_SHM_SIZE */
 };
+
+/* Docker's /dev/shm default. */
+#define SETUP_DEFAULT_SHM_SIZE ((uint64_t) 64 << 20)
+/* /tmp: a quarter of the RAM, at most 4 GiB (a tmpfs lives in memory the host needs too). */
+uint64_t setup_default_tmp_size(void);
 
 /* The defaults: /proc (masked as OCI runtimes do), /dev, /dev/pts, /dev/shm, /tmp, resolv.conf. */
 int setup_add_defaults(struct setup_table *t, const struct setup_config *cfg);

@@ -19,6 +19,7 @@
 #include "fs-util.h"
 #include "image.h"
 #include "json-util.h"
+#include "mount-record.h"
 #include "store.h"
 
 #define META_FILE "meta.json"
@@ -116,36 +117,41 @@ void isofs_sandbox_info_free(isofs_sandbox_info *info)
 
 int sandbox_read_mount_record(int dfd, char **ret_mountpoint, pid_t *ret_pid)
 {
-	_cleanup_free_ char *text = NULL;
-	_cleanup_json_ cJSON *j = NULL;
-	const cJSON *mp, *pid;
-	int r = read_file_at(dfd, SANDBOX_MOUNT, 65536, &text, NULL);
+	struct mount_record rec;
+	int r = mount_record_read(dfd, &rec);
 
 	if (r < 0)
 		return r;
-	j = cJSON_Parse(text);
-	mp = cJSON_GetObjectItemCaseSensitive(j, "mountpoint");
-	pid = cJSON_GetObjectItemCaseSensitive(j, "pid");
-	if (!cJSON_IsString(mp))
-		return -EBADMSG;
-	if (ret_mountpoint && !(*ret_mountpoint = strdup(mp->valuestring)))
-		return -ENOMEM;
 	if (ret_pid)
-		*ret_pid = cJSON_IsNumber(pid) ? (pid_t) pid->valuedouble : 0;
+		*ret_pid = rec.pid;
+	if (ret_mountpoint)
+		*ret_mountpoint = TAKE_PTR(rec.mountpoint);
+	mount_record_free(&rec);
 	return 0;
 }
 
-/* Where the sandbox is mounted, if its server still holds the lock. */
+/*
+ * Where the sandbox is mounted: only while its lock is held and the recorded
+ * server still runs (a killed server's record stays behind, and the lock may
+ * be a running command's).
+ */
 static void read_mount(int dfd, isofs_sandbox_info *info)
 {
 	_cleanup_close_ int lock = openat(dfd, SANDBOX_LOCK, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	struct mount_record rec;
 
 	if (lock < 0)
 		return;
 	if (flock(lock, LOCK_SH | LOCK_NB) == 0)
 		return; /* nobody serves it */
 	info->in_use = true;
-	(void) sandbox_read_mount_record(dfd, &info->mountpoint, &info->daemon);
+	if (mount_record_read(dfd, &rec) < 0)
+		return;
+	if (mount_record_server_alive(&rec)) {
+		info->mountpoint = TAKE_PTR(rec.mountpoint);
+		info->daemon = rec.pid;
+	}
+	mount_record_free(&rec);
 }
 
 int isofs_sandbox_get(isofs_store *store, const char *name, isofs_sandbox_info *ret, isofs_error *err)

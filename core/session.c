@@ -30,6 +30,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/sysmacros.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -42,6 +43,7 @@
 #include "image.h"
 #include "init.h"
 #include "layers.h"
+#include "mount-record.h"
 #include "rootfs-setup.h"
 #include "sandbox.h"
 #include "serve.h"
@@ -67,6 +69,7 @@ struct plan {
 	char *stub;
 	char upper[4096], work[4096];
 	const char *mountpoint;  /* run in an existing view */
+	dev_t mountpoint_dev;    /* a mounted sandbox's view: its device, checked again where it is opened */
 	struct setup_table table;
 	struct idmap map;
 	const char *hostname;
@@ -175,6 +178,15 @@ static void __attribute__((noreturn)) manager_main(struct plan *p, int ctl, int 
 	close_all_but(keep, 2);
 	stdio_to_null();
 
+	/*
+	 * The overlay server (threads of this process) allocates for the
+	 * sandbox's file operations: with --memory that is charged to the
+	 * sandbox too, not to the caller.  Before anything is served or cloned.
+	 */
+	if (p->cgroup->n && cgroup_attach_memory(p->cgroup, getpid()) < 0)
+		manager_fail(ctl, "resource limits: moving the overlay server into the sandbox's memory cgroup: %s",
+			     strerror(errno));
+
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, mgr) < 0 || pipe2(sync, O_CLOEXEC) < 0)
 		manager_fail(ctl, "%s", strerror(errno));
 
@@ -190,6 +202,7 @@ static void __attribute__((noreturn)) manager_main(struct plan *p, int ctl, int 
 			.mgr = fuse ? mgr[1] : -1,
 			.sync_fd = sync[0],
 			.mountpoint = p->mountpoint,
+			.mountpoint_dev = p->mountpoint_dev,
 			.table = &p->table,
 			.hostname = p->hostname,
 			.net_none = p->net_none,
@@ -283,20 +296,40 @@ static int plan_target(isofs_store *store, const isofs_session_options *o, struc
 		if (r < 0)
 			return r;
 		snprintf(s->name, sizeof(s->name), "%s", o->sandbox);
-		if (sb->mountpoint) {
-			/* Mounted: run in that view, whose server the mount's users share. */
-			p->mountpoint = sb->mountpoint;
-			return 0;
-		}
 		r = sandbox_open_dir(store, o->sandbox, &dfd, err);
 		if (r < 0)
 			return r;
+		if (sb->mountpoint) {
+			/*
+			 * Mounted: run in that view, whose server the mount's users share —
+			 * if the path still leads to it.  Unmounted, it is a plain host
+			 * directory, which the sandbox must never run on.
+			 */
+			struct mount_record rec;
+			const char *why = "its mount record is unreadable";
+			r = mount_record_read(dfd, &rec);
+			if (r == 0) {
+				r = mount_record_verify(&rec, &why);
+				p->mountpoint_dev = makedev(rec.major, rec.minor);
+				mount_record_free(&rec);
+			}
+			if (r < 0)
+				return error_set(err, ESTALE,
+						 "sandbox '%s' is recorded as mounted at %s, but that is not its live "
+						 "mount (%s); refusing to run on the directory underneath "
+						 "(isofs umount %s cleans up)",
+						 o->sandbox, sb->mountpoint, why, sb->mountpoint);
+			p->mountpoint = sb->mountpoint;
+			return 0;
+		}
 		s->lock_fd = openat(dfd, SANDBOX_LOCK, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
 		if (s->lock_fd < 0)
 			return error_errno(err, errno, "sandbox '%s': lock", o->sandbox);
 		if (flock(s->lock_fd, LOCK_EX | LOCK_NB) < 0)
 			return error_set(err, EBUSY, "sandbox '%s' is in use by another command; mount it to share it",
 					 o->sandbox);
+		/* Ours now: no server runs, so a mount record is a killed server's. */
+		(void) unlinkat(dfd, SANDBOX_MOUNT, 0);
 		r = isofs_image_get(store, sb->image, img, err);
 		if (r < 0)
 			return r;
@@ -356,7 +389,8 @@ int isofs_session_start(isofs_store *store, const isofs_session_options *o, isof
 	struct plan p = { 0 };
 	isofs_image_info img = { 0 };
 	isofs_sandbox_info sb = { 0 };
-	struct setup_config scfg = { .share_resolv = !o->net_none, .dns = o->dns, .ndns = o->ndns };
+	struct setup_config scfg = { .share_resolv = !o->net_none, .dns = o->dns, .ndns = o->ndns,
+				     .tmp_size = o->tmp_size, .shm_size = o->shm_size };
 	_cleanup_free_ char *mp = NULL;
 	struct ctl_msg m;
 	int sv[2] = { -1, -1 }, r;

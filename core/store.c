@@ -72,8 +72,15 @@ static int mkdir_parents(const char *path)
 	return 0;
 }
 
+/*
+ * images/, sandboxes/ and tmp/ are 0700 whatever the store directory's own
+ * mode: they hold what sandboxes wrote (setuid-root files, file capabilities
+ * made by a sandbox's root), which no other host user may ever reach.  An
+ * older store, or one whose directories someone opened up, is closed again.
+ */
 static int open_subdir(int dirfd, const char *name, int *ret_fd)
 {
+	struct stat st;
 	int fd;
 
 	if (mkdirat(dirfd, name, 0700) < 0 && errno != EEXIST)
@@ -81,6 +88,13 @@ static int open_subdir(int dirfd, const char *name, int *ret_fd)
 	fd = openat(dirfd, name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
+	if (fstat(fd, &st) < 0 || ((st.st_mode & 077) && st.st_uid == geteuid() &&
+				   fchmodat(dirfd, name, st.st_mode & 07700, AT_SYMLINK_NOFOLLOW) < 0 &&
+				   fchmodat(dirfd, name, st.st_mode & 07700, 0) < 0)) {
+		int e = errno;
+		close(fd);
+		return -e;
+	}
 	*ret_fd = fd;
 	return 0;
 }

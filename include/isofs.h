@@ -187,7 +187,14 @@ typedef struct isofs_mount_options {
  */
 int isofs_mount(isofs_store *store, const char *image, const char *mountpoint, const isofs_mount_options *opts,
 		char **ret_sandbox, isofs_error *err);
-/* Unmounts a view mounted by isofs_mount and waits for its server to finish writing and exit. */
+/*
+ * Unmounts a view mounted by isofs_mount and waits for its server to finish
+ * writing and exit.  A server that does not exit (a copy of the mount in
+ * another mount namespace keeps its connection alive) has its FUSE connection
+ * aborted through fusectl when the caller is root: ISOFS_UMOUNT_ABORTED is
+ * returned then; a user gets -ETIMEDOUT with what to do.
+ */
+#define ISOFS_UMOUNT_ABORTED 1
 int isofs_umount(isofs_store *store, const char *mountpoint, isofs_error *err);
 
 /* ---- executor sessions --------------------------------------------------- */
@@ -224,6 +231,13 @@ typedef struct isofs_session_options {
 	uint64_t memory;           /* bytes */
 	uint64_t pids;
 	double cpus;
+	/*
+	 * Sizes of the sandbox's tmpfs (0: the defaults, /tmp a quarter of the
+	 * RAM at most 4 GiB, /dev/shm 64 MiB).  Their pages are charged to the
+	 * memory cgroup of whoever writes them: with `memory`, to the sandbox.
+	 */
+	uint64_t tmp_size;         /* bytes */
+	uint64_t shm_size;         /* bytes */
 } isofs_session_options;
 
 int isofs_session_start(isofs_store *store, const isofs_session_options *opts, isofs_session **ret_session,

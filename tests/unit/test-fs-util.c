@@ -1,16 +1,20 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Unit tests for core/fs-util.c: rm_rf_at (as root and as an unprivileged user,
- * on 0000/0555 trees, never through symlinks, deep trees), tree_usage_at,
+ * on 0000/0555 trees, never through symlinks or into a mount, 10,500-level trees
+ * with 64 fds), tree_usage_at,
  * write_file_atomic_at, read_file_at, copy_data_fd and write_all.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -226,6 +230,81 @@ static void test_rm_rf(const char *tmp)
 	}
 	/* Seen from root again: the outside tree (also owned by nobody) is intact. */
 	check_outside(basefd, "after the nobody run, seen by root");
+	close(basefd);
+}
+
+/*
+ * Far deeper than any fd limit or PATH_MAX: made one level at a time with
+ * fchdir, then removed by rm_rf_at in a child limited to 64 open files.
+ */
+static void test_rm_rf_very_deep(const char *tmp)
+{
+	enum { LEVELS = 10500 };
+	char base[PATH_MAX];
+	int basefd, cwd = open(".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+	must(cwd, "open .");
+	tu_fmt(base, sizeof(base), "%s/rm-very-deep", tmp);
+	must(mkdir(base, 0755), base);
+	basefd = open_dir(base);
+	must(fchdir(basefd), "chdir base");
+	must(mkdir("deep", 0755), "deep");
+	must(chdir("deep"), "chdir deep");
+	for (int i = 0; i < LEVELS; i++) {
+		must(mkdir("d", i % 2 ? 0555 : 0755), "deep level");
+		if (i % 100 == 0) {
+			must(tu_write_file(AT_FDCWD, "f", "f", 0444), "deep file");
+			must(symlink("/", "s"), "deep symlink");
+		}
+		must(chdir("d"), "chdir deep level");
+	}
+	must(fchdir(cwd), "chdir back");
+	close(cwd);
+	{
+		pid_t pid = tap_fork();
+		if (pid == 0) {
+			struct rlimit rl = { 64, 64 };
+			int r;
+			alarm(120);
+			if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+				_exit(2);
+			r = rm_rf_at(basefd, "deep");
+			is_int(r, 0, "rm_rf_at removes a %d-level tree with at most 64 fds open", LEVELS);
+			_exit(0);
+		}
+		must(pid, "fork");
+		tap_wait_child(pid, "rm_rf_at with RLIMIT_NOFILE 64");
+	}
+	ok(!exists(basefd, "deep"), "the %d-level tree is gone", LEVELS);
+
+	/* A mount inside the tree is refused, never emptied (root: a tmpfs in a mount namespace of our own). */
+	if (geteuid() != 0) {
+		skip(3, "not root: no mount inside the tree");
+	} else {
+		must(mkdirat(basefd, "m", 0755), "m");
+		must(mkdirat(basefd, "m/sub", 0755), "m/sub");
+		pid_t pid = tap_fork();
+		if (pid == 0) {
+			char mp[PATH_MAX + 8];
+			alarm(60);
+			tu_fmt(mp, sizeof(mp), "%s/m/sub", base);
+			if (unshare(CLONE_NEWNS) < 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0 ||
+			    mount("tmpfs", mp, "tmpfs", 0, "size=1m") < 0) {
+				skip(3, "a private tmpfs: %s", strerror(errno));
+				_exit(0);
+			}
+			/* basefd is of the old namespace, which has no tmpfs there: open it again. */
+			int nsfd = open_dir(base);
+			must(tu_write_file(nsfd, "m/sub/keep", "k", 0644), "m/sub/keep");
+			is_int(rm_rf_at(nsfd, "m"), -EBUSY, "rm_rf_at refuses a tree with a mount inside (-EBUSY)");
+			ok(exists(nsfd, "m/sub/keep"), "the mounted file system's content is untouched");
+			ok(umount(mp) == 0 && rm_rf_at(nsfd, "m") == 0, "once unmounted the tree goes");
+			_exit(0);
+		}
+		must(pid, "fork");
+		tap_wait_child(pid, "rm_rf_at and a mount inside the tree");
+		(void) rm_rf_at(basefd, "m");
+	}
 	close(basefd);
 }
 
@@ -611,6 +690,7 @@ int main(void)
 	/* The unprivileged child must reach its directories below tmp. */
 	must(chmod(tmp, 0755), "chmod tmp");
 	test_rm_rf(tmp);
+	test_rm_rf_very_deep(tmp);
 	test_usage(tmp);
 	test_write_atomic(tmp);
 	test_read_file(tmp);

@@ -1,0 +1,52 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * A sandbox's mount record (STORE/sandboxes/NAME/mount.json), written by the
+ * overlay server of `isofs mount` once its mount is in place, and the checks
+ * that a recorded mountpoint is still that server's live FUSE mount.  A path
+ * alone proves nothing: after an unmount the directory underneath is a plain
+ * host directory, and a server may live on (a copy of its mount in another
+ * mount namespace keeps the connection) long after its view is gone here.
+ */
+#ifndef ISOFS_MOUNT_RECORD_H
+#define ISOFS_MOUNT_RECORD_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+struct mount_record {
+	char *mountpoint;
+	pid_t pid;               /* the server */
+	uint64_t start;          /* its start time (/proc/PID/stat field 22), 0 when not recorded */
+	bool has_dev;
+	unsigned major, minor;   /* the mount's st_dev; for FUSE the minor names the connection in fusectl */
+};
+
+/* In the server, once mounted: where, its own pid and start time, the mount's device. */
+int mount_record_write(int sandbox_fd, const char *mountpoint);
+/* -ENOENT when there is none, -EBADMSG when it is damaged. */
+int mount_record_read(int sandbox_fd, struct mount_record *ret);
+void mount_record_free(struct mount_record *rec);
+
+/* Is the recorded server still running (the same process: its start time matches)? */
+bool mount_record_server_alive(const struct mount_record *rec);
+
+/*
+ * 0 when the recorded mountpoint is the live mount of the recorded server:
+ * the server runs, the topmost mount there is fuse.isofs-overlay with the
+ * recorded device, and statfs/stat of the path agree.  Otherwise -ESTALE and
+ * *ret_why says what is wrong.
+ */
+int mount_record_verify(const struct mount_record *rec, const char **ret_why);
+
+/*
+ * The topmost mount at `path` (exactly; /proc/self/mountinfo): its device and
+ * file system type.  -ENOENT when nothing is mounted there.
+ */
+int mountinfo_top(const char *path, unsigned *ret_major, unsigned *ret_minor, char *ret_type, size_t type_size);
+
+/* Ends a FUSE connection through fusectl (mounted on /sys/fs/fuse/connections when needed); root only. */
+int fuse_connection_abort(unsigned major, unsigned minor);
+
+#endif

@@ -1,0 +1,70 @@
+#!/bin/bash
+# A sandbox run as root makes a file setuid-root; it lands as such in the
+# store's upper directory.  No host user may run it as root: the store's
+# images/, sandboxes/ and tmp/ are 0700 (not traversable, even in a store
+# whose own directory is 0755), and an `isofs mount` view — allow_other as
+# root — is nosuid,nodev, so exec through the view gives no privilege.
+. "$(dirname "$0")/../integration/lib.sh"
+. "$(dirname "$0")/lib-security.sh"
+setup_tmp
+
+force_unmount() {
+	if [ "$IS_ROOT" -eq 1 ]; then umount -l "$1"; else fusermount3 -uz "$1"; fi
+}
+at_cleanup 'for m in $(awk -v p="$T" "index(\$5, p \"/\") == 1 { print \$5 }" /proc/self/mountinfo); do force_unmount "$m"; done'
+mount_opts() { awk -v p="$1" '$5 == p { o = $6 } END { print o }' /proc/self/mountinfo; }
+
+run iso image bootstrap bb --busybox
+is "$RUN_RC" 0 "bootstrap the busybox image" || true
+mkdir -p "$T/mp"
+
+# ---- every view is nosuid,nodev (root and rootless) -------------------------------------------
+run iso mount bb "$T/mp" --sandbox s1
+is "$RUN_RC" 0 "mount a view"
+like "$(mount_opts "$T/mp")" '(^|,)nosuid(,|$)' "the view is mounted nosuid"
+like "$(mount_opts "$T/mp")" '(^|,)nodev(,|$)' "the view is mounted nodev"
+run iso umount "$T/mp"
+
+# ---- the store's directories are 0700, even when the store's own is opened up -------------------
+chmod 0755 "$STORE" "$STORE/images" "$STORE/sandboxes" "$STORE/tmp"
+run iso image ls
+is "$(stat -c %a "$STORE/images" "$STORE/sandboxes" "$STORE/tmp" | tr '\n' ' ')" "700 700 700 " \
+	"images/, sandboxes/ and tmp/ are 0700 again once isofs opens the store"
+
+if [ "$IS_ROOT" -ne 1 ]; then
+	skip "a host user runs a sandbox's setuid-root file" "root only: a user's sandbox root is that user"
+	done_testing
+fi
+
+# ---- as root: a setuid-root file planted by a sandbox ---------------------------------------------
+user=${ISOFS_TEST_USER:-isofs-test}
+id "$user" >/dev/null 2>&1 || bail_out "no user $user"
+as_user() { setpriv --reuid="$user" --regid="$(id -g "$user")" --clear-groups -- "$@"; }
+# coreutils id: prints the effective uid, and does not drop privileges as busybox does
+idbin=$(command -v id)
+
+# Control: the same binary setuid-root where suid is honoured gives the user euid 0.
+mkdir -p "$T/ctl" && cp "$idbin" "$T/ctl/sush" && chmod 4755 "$T/ctl/sush"
+control=$(as_user "$T/ctl/sush" -u 2>&1)
+
+run iso run --sandbox s1 --bind "$idbin:/hostid:ro" -- sh -c 'cp /hostid /bin/sush && chmod 4755 /bin/sush && stat -c "%a %u" /bin/sush'
+is "$RUN_OUT" "4755 0" "the sandbox makes /bin/sush setuid root"
+is "$(stat -c '%a %u' "$STORE/sandboxes/s1/upper/bin/sush" 2>&1)" "4755 0" "it lands setuid-root in the upper directory"
+
+run iso mount bb "$T/mp" --sandbox s1
+is "$RUN_RC" 0 "mount the sandbox as root (allow_other)"
+is "$(as_user stat -c '%a %u' "$T/mp/bin/sush" 2>&1)" "4755 0" "the host user sees the setuid-root file through the view"
+got=$(as_user "$T/mp/bin/sush" -u 2>&1)
+if [ "$control" = 0 ]; then
+	pass "control: the same file setuid-root outside the view gives the user euid 0"
+else
+	skip "control: setuid honoured outside the view" "$T is on a nosuid file system ($control)"
+fi
+is "$got" "$(id -u "$user")" "run through the view it gives the user no euid 0"
+run iso umount "$T/mp"
+
+nok "the user cannot list the store's sandboxes" as_user ls "$STORE/sandboxes"
+nok "the user cannot reach the planted file in the upper directory" as_user stat "$STORE/sandboxes/s1/upper/bin/sush"
+nok "the user cannot list the store's images" as_user ls "$STORE/images"
+
+done_testing
