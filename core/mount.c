@@ -20,6 +20,7 @@
 #include <sys/file.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -200,6 +201,15 @@ int isofs_mount(isofs_store *store, const char *image, const char *mountpoint, c
 	if (stat(mp, &st) < 0 || !S_ISDIR(st.st_mode)) {
 		r = error_set(err, ENOTDIR, "mountpoint '%s' is not a directory", mountpoint);
 		goto out;
+	}
+	/* Views do not stack: an unmount would then reach the wrong one (and wait for the wrong server). */
+	{
+		unsigned major, minor;
+		char type[64];
+		if (mountinfo_top(mp, &major, &minor, type, sizeof(type)) == 0) {
+			r = error_set(err, EBUSY, "'%s' is already a mount point (%s); unmount it first", mountpoint, type);
+			goto out;
+		}
 	}
 
 	if (name || !read_only) {
@@ -446,7 +456,10 @@ int mount_clean_stale(isofs_store *store)
 		return -errno;
 	while ((de = readdir(d))) {
 		_cleanup_close_ int dfd = -EBADF, lock = -EBADF;
-		_cleanup_free_ char *where = NULL;
+		struct mount_record rec = { 0 };
+		unsigned major, minor;
+		struct statfs sfs;
+		char type[64];
 
 		if (!isofs_name_is_valid(de->d_name))
 			continue;
@@ -456,9 +469,18 @@ int mount_clean_stale(isofs_store *store)
 		lock = openat(dfd, SANDBOX_LOCK, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 		if (lock < 0 || flock(lock, LOCK_SH | LOCK_NB) < 0)
 			continue; /* its server is alive */
-		/* A server that died (kill -9, a crash) left its record, and maybe a mount that only fails. */
-		if (sandbox_read_mount_record(dfd, &where, NULL) == 0 && is_overlay_mount(where))
-			(void) unmount_path(where, true);
+		/*
+		 * A server that died (kill -9, a crash) left its record, and maybe a
+		 * mount that only fails: statfs, never cached, says ENOTCONN.  Only
+		 * such a dead mount goes: a view mounted there since answers, and is
+		 * not ours to detach (its device number may even be the dead one's,
+		 * reused by the kernel).
+		 */
+		if (mount_record_read(dfd, &rec) == 0 &&
+		    mountinfo_top(rec.mountpoint, &major, &minor, type, sizeof(type)) == 0 &&
+		    strcmp(type, "fuse.isofs-overlay") == 0 && statfs(rec.mountpoint, &sfs) < 0 && errno == ENOTCONN)
+			(void) unmount_path(rec.mountpoint, true);
+		mount_record_free(&rec);
 		(void) unlinkat(dfd, SANDBOX_MOUNT, 0);
 	}
 	return 0;

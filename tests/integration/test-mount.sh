@@ -54,6 +54,11 @@ run iso mount bb "$T/mp2" --sandbox "$SB"
 expect_refused "a second mount of a mounted sandbox"
 like "$RUN_ERR" "already mounted at $T/mp" "the error says where it is mounted"
 nok "nothing was mounted at the second mountpoint" mounted "$T/mp2"
+nmounts() { awk -v p="$1" '$5 == p { n++ } END { print n + 0 }' /proc/self/mountinfo; }
+run iso mount bb "$T/mp" --read-only
+expect_refused "a view over a mountpoint that is already a mount (no stacking)"
+like "$RUN_ERR" "already a mount point" "... the error says why"
+is "$(nmounts "$T/mp")" 1 "... one mount there still"
 
 # ---- umount waits for the server ----------------------------------------------------
 run iso umount "$T/mp"
@@ -141,5 +146,21 @@ run iso mount other "$T/mp" --sandbox "$SB"
 expect_refused "a sandbox mounted with another image"
 like "$RUN_ERR" "is of image 'bb'" "the error names the sandbox's image"
 nok "nothing is mounted after the refusals" mounted "$T/mp"
+
+# A dead server's record naming a mountpoint where another view lives now: that view is left alone.
+run iso mount bb "$T/mp" --sandbox deadone
+dead=$(daemon_pid deadone)
+kill -9 "$dead"
+wait_until 5 eval "! running $dead"
+force_unmount "$T/mp"
+ok "the dead server's record is still there" test -e "$STORE/sandboxes/deadone/mount.json"
+run iso mount bb "$T/mp" --sandbox liveone
+is "$RUN_RC" 0 "another sandbox mounted at the same mountpoint"
+run iso sandbox ls
+ok "sandbox ls cleans the dead record" test ! -e "$STORE/sandboxes/deadone/mount.json"
+ok "... and leaves the live view mounted" mounted "$T/mp"
+ok "... which still works" test -x "$T/mp/bin/busybox"
+run iso umount "$T/mp"
+is "$RUN_RC" 0 "umount of the live view"
 
 done_testing
