@@ -206,6 +206,11 @@ static int image_ls(const struct cli_globals *g, int argc, char **argv)
 			gmtime_r(&t, &tm);
 			strftime(created, sizeof(created), "%Y-%m-%dT%H:%M:%SZ", &tm);
 			cJSON_AddStringToObject(o, "name", infos[i].name);
+			if (infos[i].damaged) {
+				cJSON_AddTrueToObject(o, "damaged");
+				cJSON_AddItemToArray(arr, o);
+				continue;
+			}
 			cJSON_AddNumberToObject(o, "size", (double) infos[i].size);
 			cJSON_AddNumberToObject(o, "files", (double) infos[i].files);
 			cJSON_AddStringToObject(o, "created", created);
@@ -231,6 +236,10 @@ static int image_ls(const struct cli_globals *g, int argc, char **argv)
 			time_t t = (time_t) infos[i].created;
 			struct tm tm;
 
+			if (infos[i].damaged) {
+				printf("%-24s %10s %8s  %s\n", infos[i].name, "-", "-", "damaged: meta.json unreadable");
+				continue;
+			}
 			gmtime_r(&t, &tm);
 			strftime(created, sizeof(created), "%Y-%m-%d %H:%M:%S", &tm);
 			cli_format_size(size, sizeof(size), infos[i].size);

@@ -191,11 +191,23 @@ int isofs_image_list(isofs_store *store, isofs_image_info **ret_infos, size_t *r
 		return error_errno(err, errno, "store %s: images", store->path);
 	while ((errno = 0, de = readdir(d))) {
 		isofs_image_info info;
+		int r;
 
 		if (!isofs_name_is_valid(de->d_name))
 			continue;
-		if (meta_load(store, de->d_name, &info, NULL, NULL) < 0)
+		r = meta_load(store, de->d_name, &info, NULL, NULL);
+		if (r == -ENOENT)
 			continue; /* removed meanwhile */
+		if (r < 0) {
+			/* listed, not hidden: the user must learn of it (image rm removes it) */
+			memset(&info, 0, sizeof(info));
+			snprintf(info.name, sizeof(info.name), "%.*s", ISOFS_NAME_MAX, de->d_name);
+			info.damaged = true;
+			if (asprintf(&info.rootfs, "%s/images/%s/%s", store->path, de->d_name, ROOTFS_DIR) < 0) {
+				isofs_image_info_list_free(infos, n);
+				return error_set(err, ENOMEM, "out of memory");
+			}
+		}
 		if (n == cap) {
 			isofs_image_info *bigger = realloc(infos, (cap = cap ? cap * 2 : 16) * sizeof(*infos));
 			if (!bigger) {
@@ -251,7 +263,8 @@ static int image_check_unused(isofs_store *store, const char *name, isofs_error 
 
 	if (isofs_image_list(store, &infos, &n, NULL) == 0)
 		for (size_t i = 0; i < n && r == 0; i++)
-			if (infos[i].parent && strcmp(infos[i].parent, name) == 0)
+			/* an image naming itself as parent (a damaged store) does not keep itself */
+			if (infos[i].parent && strcmp(infos[i].parent, name) == 0 && strcmp(infos[i].name, name) != 0)
 				r = error_set(err, EBUSY, "image '%s' is the parent of image '%s'; remove that first", name,
 					      infos[i].name);
 	isofs_image_info_list_free(infos, n);

@@ -117,13 +117,14 @@ typedef struct isofs_image_info {
 	uint64_t files;            /* entries below the root */
 	bool rootless;             /* imported without privileges: owners in user.isofs.owner */
 	isofs_import_stats stats;
+	bool damaged;              /* (lists only) its meta.json cannot be read: only name and rootfs are known */
 } isofs_image_info;
 
 void isofs_image_info_free(isofs_image_info *info);
 void isofs_image_info_list_free(isofs_image_info *infos, size_t n);
 
 int isofs_image_get(isofs_store *store, const char *name, isofs_image_info *ret_info, isofs_error *err);
-/* All images, sorted by name. */
+/* All images, sorted by name; one whose metadata is damaged is listed with `damaged` set. */
 int isofs_image_list(isofs_store *store, isofs_image_info **ret_infos, size_t *ret_n, isofs_error *err);
 /* The image's metadata as a JSON document (malloc'ed). */
 int isofs_image_inspect_json(isofs_store *store, const char *name, char **ret_json, isofs_error *err);

@@ -138,4 +138,21 @@ else
 fi
 is "$(image_names | tr '\n' ' ')" "alpha " "only alpha is left"
 
+# A damaged store: an unreadable meta.json is listed, not hidden; an image naming itself as parent goes.
+run iso image import broken "$T/a"
+echo '{ not json' >"$STORE/images/broken/meta.json"
+run iso image ls
+like "$RUN_OUT" $'(^|\n)broken +- +- +damaged' "ls lists an image whose meta.json is damaged, as damaged"
+run iso image ls --json
+is "$(echo "$RUN_OUT" | "$PYTHON" -c 'import json,sys; print([(i["name"], i.get("damaged", False)) for i in json.load(sys.stdin)])')" \
+	"[('alpha', False), ('broken', True)]" "ls --json: \"damaged\": true"
+run iso image rm broken
+is "$RUN_RC" 0 "rm of the damaged image"
+run iso image import selfish "$T/a"
+"$PYTHON" -c 'import json,sys; p=sys.argv[1]; m=json.load(open(p)); m["parent"]="selfish"; json.dump(m, open(p, "w"))' \
+	"$STORE/images/selfish/meta.json"
+run iso image rm selfish
+is "$RUN_RC" 0 "rm of an image that names itself as its parent"
+is "$(image_names | tr '\n' ' ')" "alpha " "only alpha is left again"
+
 done_testing
