@@ -47,6 +47,7 @@
 	X(archive_entry_set_uid) \
 	X(archive_entry_size) \
 	X(archive_entry_size_is_set) \
+	X(archive_entry_sparse_count) \
 	X(archive_entry_symlink) \
 	X(archive_entry_uid) \
 	X(archive_entry_xattr_add_entry) \
@@ -121,6 +122,7 @@ int archive_lib_load(isofs_error *err);
 #define archive_entry_set_uid archive_lib.archive_entry_set_uid
 #define archive_entry_size archive_lib.archive_entry_size
 #define archive_entry_size_is_set archive_lib.archive_entry_size_is_set
+#define archive_entry_sparse_count archive_lib.archive_entry_sparse_count
 #define archive_entry_symlink archive_lib.archive_entry_symlink
 #define archive_entry_uid archive_lib.archive_entry_uid
 #define archive_entry_xattr_add_entry archive_lib.archive_entry_xattr_add_entry

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/sysmacros.h>
 #include <sys/xattr.h>
 #include <unistd.h>
@@ -42,7 +43,16 @@ struct tree_writer {
 	size_t n_fixups, cap_fixups;
 
 	isofs_import_stats stats;
+
+	/* Free space of the root's file system, as last measured, less what was written since. */
+	uint64_t space_left;
+	uint64_t space_reserve;   /* kept free for everything else: 1% of the file system, at most 64 MiB */
+	uint64_t written_unmeasured;
+	bool space_known;
 };
+
+/* Measured again after this much data: other writers share the file system. */
+#define SPACE_RECHECK (64ull << 20)
 
 int tree_writer_new(int rootfd, bool privileged, tree_writer **ret_tw)
 {
@@ -222,7 +232,39 @@ static void entry_times(struct archive_entry *e, struct timespec times[2])
 	}
 }
 
-static int write_data(int fd, struct archive_entry *e, tree_data_fn data, void *ctx, uint64_t *bytes,
+/*
+ * Refuses, before a byte is written, what the file system cannot hold: an
+ * entry whose declared size exceeds the free space (a decompression bomb
+ * declares its sizes), and, as data comes, an import that used the space up.
+ * `need`: bytes about to be written.
+ */
+static int space_check(tree_writer *tw, uint64_t need, const char *entry, isofs_error *err)
+{
+	if (!tw->space_known || tw->written_unmeasured >= SPACE_RECHECK || need >= tw->space_left) {
+		struct statvfs sv;
+
+		if (fstatvfs(tw->rootfd, &sv) < 0)
+			return 0; /* no measure: the writes themselves will tell */
+		tw->space_left = (uint64_t) sv.f_bavail * sv.f_frsize;
+		tw->space_reserve = (uint64_t) sv.f_blocks * sv.f_frsize / 100;
+		if (tw->space_reserve > (64ull << 20))
+			tw->space_reserve = 64ull << 20;
+		tw->written_unmeasured = 0;
+		tw->space_known = true;
+	}
+	if (need + tw->space_reserve > tw->space_left)
+		return error_errno(err, ENOSPC, "entry '%s' (%llu bytes) does not fit in the store (%llu bytes free)",
+				   entry, (unsigned long long) need, (unsigned long long) tw->space_left);
+	return 0;
+}
+
+static void space_used(tree_writer *tw, uint64_t n)
+{
+	tw->space_left = n < tw->space_left ? tw->space_left - n : 0;
+	tw->written_unmeasured += n;
+}
+
+static int write_data(tree_writer *tw, int fd, struct archive_entry *e, tree_data_fn data, void *ctx,
 		      const char *entry, isofs_error *err)
 {
 	int64_t end = 0;
@@ -237,6 +279,9 @@ static int write_data(int fd, struct archive_entry *e, tree_data_fn data, void *
 			return error_prefix(err, r, "entry '%s'", entry);
 		if (r == 0)
 			break;
+		r = space_check(tw, len, entry, err);
+		if (r < 0)
+			return r;
 		for (size_t done = 0; done < len;) {
 			ssize_t n = pwrite(fd, (const char *) buf + done, len - done, offset + (off_t) done);
 			if (n < 0) {
@@ -246,7 +291,8 @@ static int write_data(int fd, struct archive_entry *e, tree_data_fn data, void *
 			}
 			done += (size_t) n;
 		}
-		*bytes += len;
+		tw->stats.bytes += len;
+		space_used(tw, len);
 		if (offset + (int64_t) len > end)
 			end = offset + (int64_t) len;
 	}
@@ -324,13 +370,21 @@ static int write_hardlink(tree_writer *tw, int parentfd, const char *name, const
 static int write_regular(tree_writer *tw, struct archive_entry *e, int parentfd, const char *name,
 			 tree_data_fn data, void *ctx, const char *entry, isofs_error *err)
 {
-	_cleanup_close_ int fd = openat(parentfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	_cleanup_close_ int fd = -EBADF;
 	struct timespec times[2];
 	int r;
 
+	/* Sparse entries declare their apparent size: their data is checked as it comes. */
+	if (archive_entry_size_is_set(e) && archive_entry_size(e) > 0 && archive_entry_sparse_count(e) == 0) {
+		r = space_check(tw, (uint64_t) archive_entry_size(e), entry, err);
+		if (r < 0)
+			return r;
+	}
+	fd = openat(parentfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+
 	if (fd < 0)
 		return error_errno(err, errno, "entry '%s'", entry);
-	r = write_data(fd, e, data, ctx, &tw->stats.bytes, entry, err);
+	r = write_data(tw, fd, e, data, ctx, entry, err);
 	if (r < 0)
 		return r;
 	/* Owner before mode: chown clears setuid/setgid. */

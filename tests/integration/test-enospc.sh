@@ -52,6 +52,23 @@ is "$RUN_RC" 0 "afterwards, a small import succeeds"
 is "$(cat "$STORE/images/small/rootfs/file")" "base content" "and is complete"
 is "$(cat "$STORE/images/base/rootfs/file")" "base content" "the base image still reads right"
 
+# A decompression bomb: 1 GiB of zeros in a few kB of zstd.  Its declared size is refused before a
+# byte of it is written; many smaller entries that add up stop as the space runs out.
+mkdir bomb && truncate -s 1G bomb/zeros && tar -C bomb -cf - . | zstd -q -19 >bomb.tar.zst
+rm -rf bomb
+store_snapshot
+used_before=$(df -B1 --output=used "$STORE" | tail -1)
+num "$(stat -c %s bomb.tar.zst)" -lt 200000 "the bomb is small ($(stat -c %s bomb.tar.zst) bytes)"
+run iso image import bomb bomb.tar.zst
+full "a 1 GiB zstd bomb into an 8 MiB store"
+like "$RUN_ERR" "entry '\./zeros' \(1073741824 bytes\) does not fit in the store" \
+	"the bomb is refused on its declared size, before its data is written"
+mkdir bombs && for i in $(seq 1 40); do truncate -s 1M "bombs/z$i"; done && tar -C bombs -cf - . | zstd -q >bombs.tar.zst
+rm -rf bombs
+run iso image import bombs bombs.tar.zst
+full "40 MiB of small zero files (zstd) into an 8 MiB store"
+like "$RUN_ERR" "does not fit in the store" "... stopped as the space ran out"
+
 # Out of inodes rather than blocks.
 craft many many.tar --count 1000 || bail_out "craft.py failed"
 STORE=$T/store2
