@@ -98,7 +98,9 @@ static int busybox_applets(const char *busybox, char **ret_list, isofs_error *er
 		return error_errno(err, errno, "pipe");
 	/* The list is a few KiB and fits the pipe: run to the end first, then read. */
 	(void) fcntl(pipefd[1], F_SETPIPE_SZ, 1 << 20);
-	status = spawn_wait(busybox, argv, pipefd[1], -1);
+	struct spawn_options so = SPAWN_OPTIONS_INIT;
+	so.out_fd = pipefd[1];
+	status = spawn_wait(busybox, argv, &so);
 	close(pipefd[1]);
 	for (;;) {
 		ssize_t n;
@@ -347,7 +349,9 @@ static int debian_build(int rootfd, int workfd, void *ctx, isofs_import_stats *s
 
 	char *argv[] = { (char *) d->debootstrap, (char *) "--variant=minbase", (char *) d->suite, rootpath,
 			 (char *) d->mirror, NULL };
-	status = spawn_wait(argv[0], argv, logfd, logfd);
+	/* It holds the temporary directory's lock (workfd) as long as it, or anything it started, runs. */
+	struct spawn_options so = { .out_fd = logfd, .err_fd = logfd, .hold_fd = workfd, .envp = NULL };
+	status = spawn_wait(argv[0], argv, &so);
 	if (status < 0)
 		return error_errno(err, status, "running %s", d->debootstrap);
 	if (status != 0) {
@@ -367,7 +371,6 @@ static int bootstrap_debian_rootless(isofs_store *store, const char *name, const
 {
 	_cleanup_free_ char *mmdebstrap = NULL;
 	const char *mirror = opts->mirror && *opts->mirror ? opts->mirror : "http://deb.debian.org/debian";
-	posix_spawn_file_actions_t fa;
 	isofs_error ignored = { 0 };
 	int pipefd[2], status, r, spawned;
 	pid_t pid;
@@ -379,10 +382,6 @@ static int bootstrap_debian_rootless(isofs_store *store, const char *name, const
 		return error_errno(err, errno, "pipe");
 	char *argv[] = { mmdebstrap, (char *) "--quiet", (char *) "--mode=unshare", (char *) "--variant=minbase",
 			 (char *) opts->suite, (char *) "-", (char *) mirror, NULL };
-	posix_spawn_file_actions_init(&fa);
-	(void) posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-	(void) posix_spawn_file_actions_adddup2(&fa, pipefd[1], 1);
-	(void) posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
 	{
 		/*
 		 * Its root lives in TMPDIR and must be reachable by the subordinate ids
@@ -390,28 +389,27 @@ static int bootstrap_debian_rootless(isofs_store *store, const char *name, const
 		 */
 		char *envp[64];
 		int n = 0;
+		struct spawn_options so = { .out_fd = pipefd[1], .err_fd = -1, .hold_fd = -1, .envp = envp };
+
 		for (char **e = environ; *e && n < 62; e++)
 			if (strncmp(*e, "TMPDIR=", 7) != 0)
 				envp[n++] = *e;
 		envp[n++] = (char *) "TMPDIR=/tmp";
 		envp[n] = NULL;
-		spawned = posix_spawn(&pid, mmdebstrap, &fa, NULL, argv, envp);
+		spawned = spawn_start(mmdebstrap, argv, &so, &pid);
 	}
-	posix_spawn_file_actions_destroy(&fa);
 	close(pipefd[1]);
-	if (spawned != 0) {
+	if (spawned < 0) {
 		close(pipefd[0]);
 		return error_errno(err, spawned, "running %s", mmdebstrap);
 	}
 	r = isofs_image_import(store, name, "-", pipefd[0], opts, ret_stats, err);
 	close(pipefd[0]);
-	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-		;
-	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+	status = spawn_wait_pid(pid);
+	if (status != 0) {
 		if (r == 0)
 			(void) isofs_image_remove(store, name, &ignored); /* a whole tar, but mmdebstrap failed */
-		return error_set(err, EIO, "mmdebstrap %s failed (status %d)", opts->suite,
-				 WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
+		return error_set(err, EIO, "mmdebstrap %s failed (status %d)", opts->suite, status);
 	}
 	return r;
 }

@@ -98,7 +98,8 @@ static int write_file(const char *path, const char *text)
 
 static int run_wait(char *const argv[])
 {
-	int r = spawn_wait(argv[0], argv, -1, -1);
+	struct spawn_options so = SPAWN_OPTIONS_INIT;
+	int r = spawn_wait(argv[0], argv, &so);
 	return r == 0 ? 0 : r < 0 ? r : -EPERM;
 }
 

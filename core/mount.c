@@ -337,7 +337,8 @@ static bool is_overlay_mount(const char *mp)
 static int run_fusermount(const char *mp, bool lazy)
 {
 	char *argv[] = { (char *) "fusermount3", (char *) (lazy ? "-uz" : "-u"), (char *) mp, NULL };
-	int r = spawn_wait("fusermount3", argv, -1, -1);
+	struct spawn_options so = SPAWN_OPTIONS_INIT;
+	int r = spawn_wait("fusermount3", argv, &so);
 	return r == 0 ? 0 : r < 0 ? r : -EBUSY;
 }
 

@@ -47,6 +47,21 @@ if ! timeout 30 "$PYTHON" -c 'import sys, urllib.request; urllib.request.urlopen
 	done_testing
 fi
 
+# Killed in the middle: the tool dies with isofs, and its directory is cleaned only once nothing of it runs.
+"$ISOFS_BIN" --store "$STORE" image bootstrap killed --debian bookworm >/dev/null 2>&1 &
+boot=$!
+bg_track "$boot"
+tool_pids() { pgrep -f "$TOOL.*bookworm" | while read -r p; do [ "$(stat -c %u /proc/"$p" 2>/dev/null)" = "$(id -u)" ] && echo "$p"; done; }
+wait_until 120 eval '[ -n "$(tool_pids)" ]'
+sleep 3 # well into its work
+kill -9 "$boot"
+wait "$boot" 2>/dev/null
+wait_until 10 eval '[ -z "$(tool_pids)" ]'
+is "$(tool_pids | wc -l)" 0 "SIGKILL of isofs during bootstrap --debian: $TOOL dies with it"
+wait_until 300 eval 'iso image ls >/dev/null; tmp_is_empty'
+ok "... and its temporary directory is cleaned by a later command" tmp_is_empty
+nok "... and no image was made" test -e "$STORE/images/killed"
+
 ISOFS_TEST_TIMEOUT=900 run iso image bootstrap deb --debian bookworm
 is "$RUN_RC" 0 "bootstrap --debian bookworm succeeds"
 [ "$RUN_RC" -eq 0 ] || diag "$RUN_ERR"
