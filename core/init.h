@@ -9,6 +9,7 @@
 #include <stdbool.h>
 
 #include "rootfs-setup.h"
+#include "syscall-filter.h"
 
 struct init_config {
 	int ctl;                 /* to the owner (ctl.h) */
@@ -21,6 +22,7 @@ struct init_config {
 	bool may_setgroups;      /* false with a single-id map (setgroups denied) */
 	const int *caps;         /* --cap-add, capability numbers */
 	int ncaps;
+	const struct syscall_filter *filter; /* loaded last before each exec; NULL: --seccomp=unconfined */
 };
 
 void init_main(const struct init_config *cfg) __attribute__((noreturn));
