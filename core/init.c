@@ -345,8 +345,13 @@ static pid_t start_command(const struct init_config *cfg, struct nested_ns *ns, 
 	} else {
 		memcpy(fds, m->fds, sizeof(fds));
 	}
-	if (pipe2(st, O_CLOEXEC) < 0 || (r = nested_ns_prepare(ns)) < 0) {
-		(void) ctl_send(cfg->ctl, CTL_EXEC_FAILED, errno, 0, "pipe", 4, NULL, 0);
+	r = nested_ns_prepare(ns);
+	if (r < 0 || pipe2(st, O_CLOEXEC) < 0) {
+		(void) ctl_send(cfg->ctl, CTL_EXEC_FAILED, r < 0 ? -r : errno, 0, "pipe", 4, NULL, 0);
+		if (master >= 0)
+			close(master);
+		if (slave >= 0)
+			close(slave);
 		exec_request_free(&req);
 		return 0;
 	}
