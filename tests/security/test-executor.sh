@@ -153,6 +153,14 @@ fi
 run iso run bb -- sh -c 'for m in uid_map gid_map; do awk "{ n += \$3; if (\$1 != \$2) bad = 1 } END { print n, bad + 0 }" /proc/self/$m; done'
 is "$RUN_OUT" "$ids 0"$'\n'"$ids 0" "uid_map and gid_map: $ids ids, each mapped to itself"
 
+# In a session, every command joins the same nested namespaces and the same keyring.
+req='{"type":"exec","argv":["sh","-c","for n in user mnt; do readlink /proc/self/ns/$n; done; /probe/sys-probe keyring 0 0 | grep ^session"]}'
+run iso serve --seccomp=unconfined "${PROBE[@]}" bb < <(printf '%s\n%s\n' "$req" "$req")
+first=$(echo "$RUN_OUT" | grep -o '"data":"[^"]*"' | sed -n 1,3p)
+second=$(echo "$RUN_OUT" | grep -o '"data":"[^"]*"' | sed -n 4,6p)
+like "$first" 'user:.*mnt:.*session [0-9]+' "serve: a command reports its namespaces and keyring"
+is "$second" "$first" "serve: the next command shares them"
+
 run iso run --cap-add CAP_SYS_ADMIN bb -- sh -c 'mount -t tmpfs t /mnt && touch /mnt/f && echo mounted'
 is "$RUN_OUT" mounted "CAP_SYS_ADMIN: new mounts in the command's own namespace work"
 run iso run --cap-add CAP_NET_RAW bb -- grep CapEff /proc/self/status
