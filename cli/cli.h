@@ -73,12 +73,13 @@ struct session_args {
 	{ "dns", required_argument, NULL, 'd' },                  \
 	{ "bind", required_argument, NULL, 'b' },                 \
 	{ "cap-add", required_argument, NULL, 'c' },              \
+	{ "seccomp", required_argument, NULL, 'S' },              \
 	{ "memory", required_argument, NULL, 'M' },               \
 	{ "pids", required_argument, NULL, 'P' },                 \
 	{ "cpus", required_argument, NULL, 'C' },                 \
 	{ "tmp-size", required_argument, NULL, 'T' },             \
 	{ "shm-size", required_argument, NULL, 'Z' }
-/* 0 when `c` was one (sandbox s, hostname H, net n, dns d, bind b, cap-add c), 1 when not, else an exit code. */
+/* 0 when `c` was one (sandbox s, hostname H, net n, dns d, bind b, cap-add c, seccomp S, …), 1 when not, else an exit code. */
 int cli_session_option(int c, const char *arg, struct session_args *sa, const char *cmd);
 /* The positional target (IMAGE or MOUNTPOINT, or none with --sandbox); 0 or an exit code. */
 int cli_session_target(int n, char **args, struct session_args *sa, const char *cmd);

@@ -25,6 +25,9 @@ const char cmd_run_usage[] =
 	"\n"
 	"Runs CMD in new user, mount, PID, IPC and UTS namespaces, pivoted into a\n"
 	"copy-on-write view: every write to an ephemeral sandbox is discarded at exit.\n"
+	"Commands run in a nested user namespace where the sandbox's mounts are\n"
+	"locked (no capability undoes :ro or a /proc mask), with a fresh session\n"
+	"keyring and a default seccomp filter.\n"
 	"\n"
 	"  -e, --env K=V         add to the clean environment (PATH, HOME, HOSTNAME, TERM)\n"
 	"  -w, --workdir DIR     working directory (default: the user's home)\n"
@@ -34,6 +37,8 @@ const char cmd_run_usage[] =
 	"      --dns IP          a resolv.conf with this server (repeatable; default: the host's)\n"
 	"      --bind HOST:SANDBOX[:ro]  bind a host path (read-only recursively with :ro)\n"
 	"      --cap-add CAP     keep this capability (all are dropped otherwise)\n"
+	"      --seccomp=unconfined  no seccomp filter (default: keyctl, bpf, io_uring,\n"
+	"                        mounts, new namespaces… refused; docs/security.md)\n"
 	"      --memory SIZE     memory limit (k, m, g); --pids N: processes; --cpus N: CPU time\n"
 	"                        (cgroup v2 where delegated; the v1 controllers as root); the\n"
 	"                        overlay server and the tmpfs pages count against --memory\n"
@@ -222,6 +227,11 @@ int cli_session_option(int c, const char *arg, struct session_args *sa, const ch
 		return push(sa->binds, &sa->so.nbinds, arg, "--bind");
 	case 'c':
 		return push(sa->caps, &sa->so.ncap_add, arg, "--cap-add");
+	case 'S':
+		if (strcmp(arg, "unconfined") != 0)
+			return cli_usage_error(cmd, "--seccomp '%s': expected unconfined", arg);
+		sa->so.seccomp_unconfined = true;
+		return 0;
 	case 'M':
 		if (parse_size(arg, &sa->so.memory) < 0)
 			return cli_usage_error(cmd, "--memory '%s': expected a size of at least 1m (k, m, g)", arg);

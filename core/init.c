@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <linux/keyctl.h>
 #include <linux/close_range.h>
 #include <net/if.h>
 #include <poll.h>
@@ -26,6 +27,7 @@
 
 #include "ctl.h"
 #include "fd-util.h"
+#include "nested-ns.h"
 
 extern char **environ;
 
@@ -163,6 +165,20 @@ static void build_root(const struct init_config *cfg)
 		fail(cfg, "loopback: %s", strerror(errno));
 }
 
+/*
+ * A fresh anonymous session keyring, shared by all the sandbox's commands:
+ * the caller's session keyring is neither readable nor writable inside (as
+ * runc and crun do).  Without keyrings, or with keyctl refused by a filter
+ * around us, the commands cannot reach any keyring either.
+ */
+static int join_session_keyring(void)
+{
+	if (syscall(SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, NULL) >= 0)
+		return 0;
+	return errno == ENOSYS || errno == EPERM ? 0 : -errno;
+}
+
+
 /* ---- a command ---- */
 
 static char **make_env(const struct exec_request *req, const char *hostname)
@@ -232,7 +248,8 @@ static int drop_privileges(const struct init_config *cfg, const struct exec_requ
 
 /* In the child: never returns.  Failures go to `status` as (stage, errno). */
 static void __attribute__((noreturn))
-exec_command(const struct init_config *cfg, const struct exec_request *req, const int fds[3], int status)
+exec_command(const struct init_config *cfg, struct nested_ns *ns, const struct exec_request *req,
+	     const int fds[3], int status)
 {
 	sigset_t all;
 	char **env;
@@ -242,6 +259,13 @@ exec_command(const struct init_config *cfg, const struct exec_request *req, cons
 	sigprocmask(SIG_SETMASK, &all, NULL);
 	for (int sig = 1; sig < _NSIG; sig++)
 		signal(sig, SIG_DFL);
+
+	/* Below the init's namespaces, where every mount it made is locked. */
+	r = nested_ns_enter(ns);
+	if (r < 0) {
+		errno = -r;
+		goto fail_setup;
+	}
 
 	/* setsid: the command cannot reach the caller's terminal (TIOCSTI). */
 	if ((req->flags & (EXEC_NEW_SESSION | EXEC_TTY)) && setsid() < 0)
@@ -263,6 +287,9 @@ exec_command(const struct init_config *cfg, const struct exec_request *req, cons
 		_exit(125);
 	}
 	r = drop_privileges(cfg, req);
+	/* Last: the filter may refuse what the steps above need (setns, for one). */
+	if (r == 0 && cfg->filter)
+		r = syscall_filter_load(cfg->filter);
 	if (r < 0) {
 		errno = -r;
 		goto fail_setup;
@@ -304,7 +331,7 @@ static int open_pty(int *ret_master, int *ret_slave)
 }
 
 /* Starts a command; returns its pid or 0 when it could not be started (the owner is told). */
-static pid_t start_command(const struct init_config *cfg, struct ctl_msg *m)
+static pid_t start_command(const struct init_config *cfg, struct nested_ns *ns, struct ctl_msg *m)
 {
 	struct exec_request req;
 	int fds[3], st[2], report[2], master = -1, slave = -1, r;
@@ -330,15 +357,20 @@ static pid_t start_command(const struct init_config *cfg, struct ctl_msg *m)
 	} else {
 		memcpy(fds, m->fds, sizeof(fds));
 	}
-	if (pipe2(st, O_CLOEXEC) < 0) {
-		(void) ctl_send(cfg->ctl, CTL_EXEC_FAILED, errno, 0, "pipe", 4, NULL, 0);
+	r = nested_ns_prepare(ns);
+	if (r < 0 || pipe2(st, O_CLOEXEC) < 0) {
+		(void) ctl_send(cfg->ctl, CTL_EXEC_FAILED, r < 0 ? -r : errno, 0, "pipe", 4, NULL, 0);
+		if (master >= 0)
+			close(master);
+		if (slave >= 0)
+			close(slave);
 		exec_request_free(&req);
 		return 0;
 	}
 	pid = fork();
 	if (pid == 0) {
 		close(st[0]);
-		exec_command(cfg, &req, fds, st[1]);
+		exec_command(cfg, ns, &req, fds, st[1]);
 	}
 	close(st[1]);
 	if (slave >= 0)
@@ -350,6 +382,23 @@ static pid_t start_command(const struct init_config *cfg, struct ctl_msg *m)
 			close(master);
 		exec_request_free(&req);
 		return 0;
+	}
+	if (!nested_ns_made(ns)) {
+		const char *what;
+		r = nested_ns_adopt(ns, pid, &what);
+		if (r < 0) {
+			char msg[200];
+			snprintf(msg, sizeof(msg), "the commands' namespaces: %s: %s", what, strerror(-r));
+			(void) kill(pid, SIGKILL);
+			while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+				;
+			(void) ctl_send(cfg->ctl, CTL_EXEC_FAILED, -r, 0, msg, strlen(msg), NULL, 0);
+			close(st[0]);
+			if (master >= 0)
+				close(master);
+			exec_request_free(&req);
+			return 0;
+		}
 	}
 	do
 		n = read(st[0], report, sizeof(report));
@@ -390,8 +439,14 @@ void init_main(const struct init_config *cfg)
 	int sfd;
 	pid_t cmd = 0;
 
+	struct nested_ns ns = NESTED_NS_INIT;
+	int r;
+
 	(void) prctl(PR_SET_PDEATHSIG, SIGKILL);
 	build_root(cfg);
+	r = join_session_keyring();
+	if (r < 0)
+		fail(cfg, "a session keyring of its own: %s", strerror(-r));
 	if (cfg->mgr >= 0)
 		close(cfg->mgr);
 
@@ -407,7 +462,6 @@ void init_main(const struct init_config *cfg)
 	for (;;) {
 		struct pollfd p[2] = { { cfg->ctl, POLLIN, 0 }, { sfd, POLLIN, 0 } };
 		struct ctl_msg m;
-		int r;
 
 		if (poll(p, 2, -1) < 0) {
 			if (errno == EINTR)
@@ -439,7 +493,7 @@ void init_main(const struct init_config *cfg)
 			if (cmd)
 				(void) ctl_send(cfg->ctl, CTL_EXEC_FAILED, EBUSY, 0, "a command is running", 20, NULL, 0);
 			else
-				cmd = start_command(cfg, &m);
+				cmd = start_command(cfg, &ns, &m);
 		} else if (m.type == CTL_SIGNAL && cmd && m.a > 0 && m.a < _NSIG) {
 			(void) kill(cmd, m.a);
 		}

@@ -10,6 +10,7 @@
 #include <sys/types.h>
 
 #include "rootfs-setup.h"
+#include "syscall-filter.h"
 
 struct init_config {
 	int ctl;                 /* to the owner (ctl.h) */
@@ -23,6 +24,7 @@ struct init_config {
 	bool may_setgroups;      /* false with a single-id map (setgroups denied) */
 	const int *caps;         /* --cap-add, capability numbers */
 	int ncaps;
+	const struct syscall_filter *filter; /* loaded last before each exec; NULL: --seccomp=unconfined */
 };
 
 void init_main(const struct init_config *cfg) __attribute__((noreturn));

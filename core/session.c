@@ -48,6 +48,7 @@
 #include "sandbox.h"
 #include "serve.h"
 #include "store.h"
+#include "syscall-filter.h"
 
 struct isofs_session {
 	int ctl;
@@ -76,6 +77,7 @@ struct plan {
 	bool net_none;
 	int caps[64];
 	int ncaps;
+	struct syscall_filter filter; /* empty: unconfined */
 	const struct cgroup_handle *cgroup;
 };
 
@@ -209,6 +211,7 @@ static void __attribute__((noreturn)) manager_main(struct plan *p, int ctl, int 
 			.may_setgroups = p->map.kind != IDMAP_SINGLE,
 			.caps = p->caps,
 			.ncaps = p->ncaps,
+			.filter = p->filter.len ? &p->filter : NULL,
 		};
 		close(mgr[0]);
 		close(sync[1]);
@@ -414,6 +417,11 @@ int isofs_session_start(isofs_store *store, const isofs_session_options *o, isof
 		if (p.ncaps < (int) (sizeof(p.caps) / sizeof(p.caps[0])))
 			p.caps[p.ncaps++] = c;
 	}
+	if (!o->seccomp_unconfined) {
+		r = syscall_filter_build(p.caps, p.ncaps, &p.filter, err);
+		if (r < 0)
+			goto fail;
+	}
 	if (setup_add_defaults(&p.table, &scfg) < 0) {
 		r = error_set(err, ENOMEM, "out of memory");
 		goto fail;
@@ -474,6 +482,7 @@ int isofs_session_start(isofs_store *store, const isofs_session_options *o, isof
 		goto fail;
 	}
 	ctl_msg_clear(&m);
+	syscall_filter_free(&p.filter);
 	setup_table_free(&p.table);
 	layer_chain_free(&p.chain);
 	free(p.stub);
@@ -486,6 +495,7 @@ fail:
 		close(sv[0]);
 	if (sv[1] >= 0)
 		close(sv[1]);
+	syscall_filter_free(&p.filter);
 	setup_table_free(&p.table);
 	layer_chain_free(&p.chain);
 	free(p.stub);

@@ -188,6 +188,9 @@ run iso run bb
 is "$RUN_RC" 2 "no command: usage error"
 
 for sig in INT TERM HUP QUIT USR1 USR2; do
+	# Emptied here, not by the background job's redirection, which may come after
+	# wait_until has already seen the last round's "ready" (a signal sent too early).
+	: >"$T/sig.out"
 	# isofs itself gets the signal (no timeout wrapper in between)
 	"$ISOFS_BIN" --store "$STORE" run bb -- /bin/sh -c "trap 'echo got $sig; exit 42' $sig; echo ready; sleep 10 & wait" >"$T/sig.out" 2>&1 &
 	pid=$!

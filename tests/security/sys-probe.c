@@ -1,0 +1,110 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Probes run inside a sandbox by test-executor.sh (linked statically: the
+ * busybox image has no libc).  Prints one "NAME RESULT" line per probe,
+ * RESULT being "ok" or the errno's name, and any payload it manages to read.
+ *
+ *   sys-probe syscalls                 the calls the default filter refuses
+ *   sys-probe keyring KEY RING         the caller's key and session keyring (serials)
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/keyctl.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+static const char *errname(int e)
+{
+	switch (e) {
+	case 0: return "ok";
+	case EPERM: return "EPERM";
+	case ENOSYS: return "ENOSYS";
+	case EACCES: return "EACCES";
+	case ENOKEY: return "ENOKEY";
+	case EINVAL: return "EINVAL";
+	case EFAULT: return "EFAULT";
+	case EBADF: return "EBADF";
+	case ENOENT: return "ENOENT";
+	case EKEYREVOKED: return "EKEYREVOKED";
+	default: return strerror(e);
+	}
+}
+
+static void report(const char *name, long r)
+{
+	printf("%s %s\n", name, errname(r < 0 ? errno : 0));
+}
+
+static int syscalls(void)
+{
+	struct { unsigned long long flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls; } ca;
+	long r;
+
+	report("keyctl", syscall(SYS_keyctl, KEYCTL_GET_KEYRING_ID, KEY_SPEC_SESSION_KEYRING, 0));
+	report("add_key", syscall(SYS_add_key, "user", "isofs-probe", "x", 1, KEY_SPEC_SESSION_KEYRING));
+	report("request_key", syscall(SYS_request_key, "user", "isofs-probe", NULL, 0));
+	report("bpf", syscall(SYS_bpf, 0, NULL, 0));
+	report("perf_event_open", syscall(SYS_perf_event_open, NULL, 0, -1, -1, 0));
+	report("userfaultfd", syscall(SYS_userfaultfd, O_CLOEXEC));
+	report("io_uring_setup", syscall(SYS_io_uring_setup, 1, NULL));
+	report("open_by_handle_at", syscall(SYS_open_by_handle_at, AT_FDCWD, NULL, 0));
+	report("unshare_user", syscall(SYS_unshare, CLONE_NEWUSER));
+	report("setns", syscall(SYS_setns, 0, CLONE_NEWNS));
+	report("mount", syscall(SYS_mount, "none", "/nonexistent", "tmpfs", 0, NULL));
+	report("personality_norandom", syscall(SYS_personality, 0x0040000));
+	/* clone3 with flags 0 would fork: a bad size keeps it from doing anything if it is let through. */
+	memset(&ca, 0, sizeof(ca));
+	r = syscall(SYS_clone3, &ca, 8);
+	if (r == 0)
+		_exit(0);
+	report("clone3", r);
+	return 0;
+}
+
+static int keyring(long key, long ring)
+{
+	char buf[4096];
+	long r;
+
+	r = syscall(SYS_keyctl, KEYCTL_GET_KEYRING_ID, KEY_SPEC_SESSION_KEYRING, 0);
+	printf("session %ld\n", r);
+	report("session_keyring", r);
+	r = syscall(SYS_keyctl, KEYCTL_SEARCH, KEY_SPEC_SESSION_KEYRING, "user", "isofs-canary", 0);
+	report("search_canary", r);
+	memset(buf, 0, sizeof(buf));
+	r = syscall(SYS_keyctl, KEYCTL_READ, key, buf, sizeof(buf) - 1);
+	report("read_key", r);
+	if (r > 0)
+		printf("payload %s\n", buf);
+	r = syscall(SYS_keyctl, KEYCTL_UPDATE, key, "pwned", 5);
+	report("update_key", r);
+	r = syscall(SYS_keyctl, KEYCTL_LINK, key, KEY_SPEC_SESSION_KEYRING);
+	report("link_key", r);
+	r = syscall(SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, NULL);
+	report("join_new", r);
+	r = syscall(SYS_keyctl, KEYCTL_LINK, ring, KEY_SPEC_SESSION_KEYRING);
+	report("link_ring", r);
+	r = syscall(SYS_keyctl, KEYCTL_SEARCH, KEY_SPEC_SESSION_KEYRING, "user", "isofs-canary", 0);
+	report("search_after_link", r);
+	if (r > 0) {
+		memset(buf, 0, sizeof(buf));
+		if (syscall(SYS_keyctl, KEYCTL_READ, r, buf, sizeof(buf) - 1) > 0)
+			printf("payload %s\n", buf);
+	}
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	if (argc == 2 && strcmp(argv[1], "syscalls") == 0)
+		return syscalls();
+	if (argc == 4 && strcmp(argv[1], "keyring") == 0)
+		return keyring(strtol(argv[2], NULL, 10), strtol(argv[3], NULL, 10));
+	fprintf(stderr, "usage: sys-probe syscalls | keyring KEY RING\n");
+	return 2;
+}
