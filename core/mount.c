@@ -280,7 +280,7 @@ int isofs_mount(isofs_store *store, const char *image, const char *mountpoint, c
 	 * user's view serves its user.  Always nosuid and nodev, said here rather
 	 * than left to libfuse's defaults: a sandbox's root may make a file
 	 * setuid-root (or give it file capabilities), and a host user reaching it
-	 * through an allow_other view must not gain root (docs/security-store.md).
+	 * through an allow_other view must not gain root (docs/security.md).
 	 */
 	cfg.fuse_opts = geteuid() == 0 ? "allow_other,nosuid,nodev" : "nosuid,nodev";
 	r = start_daemon(&cfg, sfd, lock_fd, log_fd, err);
