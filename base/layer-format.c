@@ -147,6 +147,32 @@ uint64_t layer_get_origin(int fd, int dirfd, const char *name, enum layer_xns ns
 	return errno || *end ? 0 : (uint64_t) v;
 }
 
+int layer_set_origin(int dirfd, const char *name, enum layer_xns ns, uint64_t ino)
+{
+	char key[64], path[64 + NAME_MAX], value[24];
+
+	snprintf(key, sizeof(key), "%sisofs.origin", prefixes[ns]);
+	snprintf(path, sizeof(path), "/proc/self/fd/%d/%s", dirfd, name);
+	snprintf(value, sizeof(value), "%llu", (unsigned long long) ino);
+	return lsetxattr(path, key, value, strlen(value), 0) < 0 ? -errno : 0;
+}
+
+bool layer_dir_is_impure(int dirfd, enum layer_xns ns)
+{
+	char v;
+
+	return get_xattr(dirfd, ns, "impure", &v, 1) == 1 && v == 'y';
+}
+
+void layer_dir_mark_impure(int dirfd, enum layer_xns ns)
+{
+	char name[64], path[64];
+
+	snprintf(name, sizeof(name), "%simpure", prefixes[ns]);
+	fd_path(dirfd, path, sizeof(path));
+	(void) setxattr(path, name, "y", 1, XATTR_CREATE);
+}
+
 int layer_open_beneath(int dirfd, const char *path, int flags)
 {
 	struct open_how how = {

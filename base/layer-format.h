@@ -49,6 +49,10 @@ int layer_dir_set_redirect(int dirfd, enum layer_xns ns, const char *value);
 
 /* isofs.origin of an object (fd, or dirfd + name, no symlink followed): 0 when absent or not a number. */
 uint64_t layer_get_origin(int fd, int dirfd, const char *name, enum layer_xns ns);
+int layer_set_origin(int dirfd, const char *name, enum layer_xns ns, uint64_t ino);
+/* A directory whose upper entries may present other inode numbers than their own (the kernel's "impure"). */
+bool layer_dir_is_impure(int dirfd, enum layer_xns ns);
+void layer_dir_mark_impure(int dirfd, enum layer_xns ns);
 
 /*
  * Opens `path` ("a/b" or a name) below `dirfd` without leaving it: no "..",

@@ -101,16 +101,6 @@ static int copy_data(int in, int out, off_t size)
 	return ftruncate(out, size) < 0 ? -errno : 0;
 }
 
-static void set_origin(struct ovl_fs *fs, const char *tmp, uint64_t ino)
-{
-	char path[64 + NAME_MAX], key[64], v[32];
-
-	snprintf(path, sizeof(path), "/proc/self/fd/%d/%s", fs->workfd, tmp);
-	snprintf(v, sizeof(v), "%llu", (unsigned long long) ino);
-	ovl_xattr_name(fs, "isofs.origin", key, sizeof(key));
-	(void) lsetxattr(path, key, v, strlen(v), 0);
-}
-
 /*
  * The parent of a copied-up object is "impure", in the kernel's format: its
  * upper entries may present other inode numbers than their own, so the kernel
@@ -118,11 +108,7 @@ static void set_origin(struct ovl_fs *fs, const char *tmp, uint64_t ino)
  */
 void ovl_mark_impure(struct ovl_fs *fs, int dirfd)
 {
-	char path[64], key[64];
-
-	snprintf(path, sizeof(path), "/proc/self/fd/%d", dirfd);
-	ovl_xattr_name(fs, "impure", key, sizeof(key));
-	(void) setxattr(path, key, "y", 1, XATTR_CREATE);
+	layer_dir_mark_impure(dirfd, fs->xns);
 }
 
 /* The kernel's cached attributes of `node` no longer hold (it cannot see a copy-up change them). */
@@ -162,7 +148,7 @@ static int finish_copy(struct ovl_fs *fs, const struct stat *st, int srcdir, con
 		if (fchmodat(fs->workfd, tmp, st->st_mode & 07777, 0) < 0)
 			return -errno;
 		if (ino)
-			set_origin(fs, tmp, ino);
+			(void) layer_set_origin(fs->workfd, tmp, fs->xns, ino);
 	}
 	if (utimensat(fs->workfd, tmp, times, AT_SYMLINK_NOFOLLOW) < 0)
 		return -errno;

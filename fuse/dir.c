@@ -70,36 +70,13 @@ static mode_t dtype_to_mode(unsigned char t)
 	}
 }
 
-static uint64_t upper_origin(struct ovl_fs *fs, int dirfd, const char *name)
-{
-	char path[64 + NAME_MAX], key[64], v[32];
-	ssize_t n;
-
-	snprintf(path, sizeof(path), "/proc/self/fd/%d/%s", dirfd, name);
-	ovl_xattr_name(fs, "isofs.origin", key, sizeof(key));
-	n = lgetxattr(path, key, v, sizeof(v) - 1);
-	if (n <= 0)
-		return 0;
-	v[n] = '\0';
-	return strtoull(v, NULL, 10);
-}
-
-static bool dir_is_impure(struct ovl_fs *fs, int dirfd)
-{
-	char path[64], key[64], v;
-
-	snprintf(path, sizeof(path), "/proc/self/fd/%d", dirfd);
-	ovl_xattr_name(fs, "impure", key, sizeof(key));
-	return getxattr(path, key, &v, 1) == 1;
-}
-
 /* Adds one layer's entries; names already seen (or whited out above) are skipped. */
 static int read_layer(struct ovl_fs *fs, int layer, int dirfd, struct strset *seen, struct strset *hidden,
 		      struct ovl_dirlist *out)
 {
 	_cleanup_closedir_ DIR *d = NULL;
 	struct dirent *de;
-	bool impure = layer == OVL_UPPER && dir_is_impure(fs, dirfd);
+	bool impure = layer == OVL_UPPER && layer_dir_is_impure(dirfd, fs->xns);
 	int fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 
 	if (fd < 0)
@@ -133,7 +110,7 @@ static int read_layer(struct ovl_fs *fs, int layer, int dirfd, struct strset *se
 		if (strset_contains(hidden, de->d_name) || strset_contains(seen, de->d_name))
 			continue;
 		if (impure)
-			ino = upper_origin(fs, dirfd, de->d_name);
+			ino = layer_get_origin(-1, dirfd, de->d_name, fs->xns);
 		if (!ino)
 			ino = ovl_present_ino(fs, layer, de->d_ino);
 		r = dirlist_add(out, de->d_name, ino, type, &stored);

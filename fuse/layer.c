@@ -128,11 +128,6 @@ void ovl_fs_destroy(struct ovl_fs *fs)
 	fs->layers = NULL;
 }
 
-void ovl_xattr_name(const struct ovl_fs *fs, const char *name, char *buf, size_t size)
-{
-	snprintf(buf, size, "%s%s", fs->xprefix, name);
-}
-
 bool ovl_is_layer_metadata(const char *name)
 {
 	/* user.isofs.owner is the owner, not the layer's: it travels with a copy-up */

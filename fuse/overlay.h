@@ -106,7 +106,6 @@ int ovl_fs_init(struct ovl_fs *fs, const char *const *lowers, int nlowers, const
 		bool userxattr, char *errbuf, size_t errlen);
 void ovl_fs_destroy(struct ovl_fs *fs);
 /* <prefix><name> */
-void ovl_xattr_name(const struct ovl_fs *fs, const char *name, char *buf, size_t size);
 /* Stored metadata of the layer format, not copied up (the rootless owner is). */
 bool ovl_is_layer_metadata(const char *name);
 uint64_t ovl_present_ino(const struct ovl_fs *fs, int layer, ino_t ino);
