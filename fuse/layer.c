@@ -92,11 +92,17 @@ int ovl_fs_init(struct ovl_fs *fs, const char *const *lowers, int nlowers, const
 			snprintf(errbuf, errlen, "workdir '%s' is not on the upper layer's file system", work);
 			return -EXDEV;
 		}
-		/* Like the kernel: our scratch space is workdir/work, emptied at every mount. */
+		/*
+		 * Like the kernel: our scratch space is workdir/work, emptied at every
+		 * mount.  Kernel overlayfs leaves it mode 0: made 0700 so that a
+		 * server without DAC override (a user's, before it enters its own
+		 * user namespace) can empty it.
+		 */
 		if (mkdirat(wfd, "work", 0700) < 0 && errno != EEXIST) {
 			snprintf(errbuf, errlen, "workdir '%s': %s", work, strerror(errno));
 			return -errno;
 		}
+		(void) fchmodat(wfd, "work", 0700, 0);
 		fs->workfd = openat(wfd, "work", O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 		if (fs->workfd < 0) {
 			snprintf(errbuf, errlen, "workdir '%s/work': %s", work, strerror(errno));

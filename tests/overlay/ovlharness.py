@@ -795,7 +795,8 @@ def mount(kind, layers, mode):
 
 
 def probe(mode, tmp):
-    """None when both implementations mount here, else why not (the caller skips the whole run)."""
+    """None when both implementations mount here, else why the kernel's does not (the caller skips the
+    whole run).  isofs-overlay failing to mount is a failure, never a skip: it bails out."""
     base = tempfile.mkdtemp(prefix="probe.", dir=tmp)
     try:
         os.makedirs(f"{base}/L/d")
@@ -804,6 +805,9 @@ def probe(mode, tmp):
             try:
                 m = mount(kind, layers, mode)
             except (RuntimeError, OSError) as e:
+                if kind == "isofs":
+                    print(f"Bail out! isofs-overlay does not mount in {mode} mode: {str(e)[:300]}", flush=True)
+                    sys.exit(1)
                 return f"{kind} overlay cannot be mounted in {mode} mode here: {str(e)[:300]}"
             m.umount(force=True)
         return None
