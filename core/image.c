@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -16,7 +17,6 @@
 #include "fd-util.h"
 #include "fs-util.h"
 #include "json-util.h"
-#include "sandbox.h"
 #include "store.h"
 
 #define META_FILE "meta.json"
@@ -253,55 +253,30 @@ int isofs_image_inspect_json(isofs_store *store, const char *name, char **ret_js
 	return 0;
 }
 
-/* -EBUSY when an image is built on `name` or a sandbox uses it. */
-static int image_check_unused(isofs_store *store, const char *name, isofs_error *err)
+int image_hold(isofs_store *store, const char *name, int *ret_fd)
 {
-	isofs_image_info *infos = NULL;
-	isofs_sandbox_info *sbs = NULL;
-	size_t n = 0, nsb = 0;
-	int r = 0;
+	int fd = openat(store->images_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 
-	if (isofs_image_list(store, &infos, &n, NULL) == 0)
-		for (size_t i = 0; i < n && r == 0; i++)
-			/* an image naming itself as parent (a damaged store) does not keep itself */
-			if (infos[i].parent && strcmp(infos[i].parent, name) == 0 && strcmp(infos[i].name, name) != 0)
-				r = error_set(err, EBUSY, "image '%s' is the parent of image '%s'; remove that first", name,
-					      infos[i].name);
-	isofs_image_info_list_free(infos, n);
-	if (r == 0 && sandbox_list_names(store, &sbs, &nsb, NULL) == 0)
-		for (size_t i = 0; i < nsb && r == 0; i++)
-			if (strcmp(sbs[i].image, name) == 0)
-				r = error_set(err, EBUSY, "image '%s' is used by sandbox '%s'; remove that first", name,
-					      sbs[i].name);
-	isofs_sandbox_info_list_free(sbs, nsb);
-	return r;
+	if (fd < 0)
+		return -errno;
+	if (flock(fd, LOCK_SH | LOCK_NB) < 0) {
+		int e = errno == EWOULDBLOCK ? EBUSY : errno; /* being removed */
+		close(fd);
+		return -e;
+	}
+	*ret_fd = fd;
+	return 0;
 }
 
-int isofs_image_remove(isofs_store *store, const char *name, isofs_error *err)
+int image_check_not_held(isofs_store *store, const char *name)
 {
-	_cleanup_tmpdir_ store_tmpdir gone = { .fd = -EBADF };
-	int r;
+	_cleanup_close_ int fd = openat(store->images_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 
-	r = image_check_name(name, err);
-	if (r < 0)
-		return r;
-	r = store_lock(store);
-	if (r < 0)
-		return error_errno(err, r, "store %s: lock", store->path);
-	/* Under the lock: no image can be committed on it meanwhile (image_commit checks the parent). */
-	r = image_check_unused(store, name, err);
-	/* Out of sight in one rename; the slow removal happens outside the lock. */
-	if (r == 0)
-		r = store_tmpdir_adopt(store, store->images_fd, name, &gone);
-	store_unlock(store);
-	if (r == -EBUSY)
-		return r;
-	if (r == -ENOENT)
-		return error_set(err, ENOENT, "no image named '%s'", name);
-	if (r < 0)
-		return error_errno(err, r, "removing image '%s'", name);
-	store_tmpdir_discard(&gone);
-	return 0;
+	if (fd < 0)
+		return -errno;
+	if (flock(fd, LOCK_EX | LOCK_NB) < 0)
+		return errno == EWOULDBLOCK ? -EBUSY : -errno;
+	return 0; /* the lock goes with fd: holds are taken under the store lock only, which the caller has */
 }
 
 /* ---- creation ------------------------------------------------------------ */

@@ -28,4 +28,15 @@ int image_commit(isofs_store *store, const char *name, const char *source, const
 /* -EINVAL with a message naming the rule when `name` is not a valid image name. */
 int image_check_name(const char *name, isofs_error *err);
 
+/*
+ * "In use": a view of an image (a run, a mount) holds a shared lock on the
+ * directory of every image of its chain for as long as it lives; removal takes
+ * checks that none is held, or refuses.  Both under the store lock, so a view
+ * never holds an image that is on its way out.
+ */
+/* 0 and the fd that holds the lock (shared). */
+int image_hold(isofs_store *store, const char *name, int *ret_fd);
+/* 0 when no view holds the image, -EBUSY when one does. */
+int image_check_not_held(isofs_store *store, const char *name);
+
 #endif

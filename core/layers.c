@@ -9,6 +9,8 @@
 #include <unistd.h>
 
 #include "error.h"
+#include "image.h"
+#include "store.h"
 #include "fd-util.h"
 
 int layer_chain_get(isofs_store *store, const char *name, struct layer_chain *ret, isofs_error *err)
@@ -31,6 +33,7 @@ int layer_chain_get(isofs_store *store, const char *name, struct layer_chain *re
 			return r;
 		}
 		c.paths[c.n] = info.rootfs;
+		snprintf(c.names[c.n], sizeof(c.names[c.n]), "%s", current);
 		c.rootless[c.n] = info.rootless;
 		info.rootfs = NULL;
 		c.n++;
@@ -75,4 +78,58 @@ void layer_roots_close(int *roots, int n)
 	for (int i = 0; i < n; i++)
 		if (roots[i] >= 0)
 			close(roots[i]);
+}
+
+int view_lowers_get(isofs_store *store, const char *image, const char *top, struct view_lowers *ret,
+		    isofs_error *err)
+{
+	struct view_lowers v = { .nholds = 0 };
+	int r;
+
+	/* Under the store lock: no removal between reading the chain and holding it. */
+	r = store_lock(store);
+	if (r < 0)
+		return error_errno(err, r, "store %s: lock", store->path);
+	r = layer_chain_get(store, image, &v.chain, err);
+	for (int i = 0; r == 0 && i < v.chain.n; i++) {
+		r = image_hold(store, v.chain.names[i], &v.holds[v.nholds]);
+		if (r < 0)
+			r = error_errno(err, r, "image '%s'", v.chain.names[i]);
+		else
+			v.nholds++;
+	}
+	store_unlock(store);
+	if (r == 0 && (r = store_stub_layer(store, &v.stub)) < 0)
+		r = error_errno(err, r, "store %s: stub layer", store->path);
+	if (r < 0) {
+		view_lowers_free(&v);
+		return r;
+	}
+	if (top)
+		v.paths[v.n++] = top;
+	for (int i = 0; i < v.chain.n; i++)
+		v.paths[v.n++] = v.chain.paths[i];
+	v.paths[v.n++] = v.stub;
+	*ret = v;
+	return 0;
+}
+
+int view_lowers_take_holds(struct view_lowers *v, int *fds)
+{
+	int n = v->nholds;
+
+	memcpy(fds, v->holds, sizeof(*fds) * (size_t) n);
+	v->nholds = 0;
+	return n;
+}
+
+void view_lowers_free(struct view_lowers *v)
+{
+	for (int i = 0; i < v->nholds; i++)
+		close(v->holds[i]);
+	v->nholds = 0;
+	layer_chain_free(&v->chain);
+	free(v->stub);
+	v->stub = NULL;
+	v->n = 0;
 }

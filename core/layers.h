@@ -16,9 +16,31 @@
 
 struct layer_chain {
 	char *paths[LAYERS_MAX]; /* rootfs directories, top first */
+	char names[LAYERS_MAX][ISOFS_NAME_MAX + 1];
 	bool rootless[LAYERS_MAX];
 	int n;
 };
+
+/*
+ * The lower layers of a view of image `image`, top first: `top` when given (a
+ * sandbox's upper, in a read-only view of it), the image's chain, then the
+ * store's stub layer (mountpoints the image may lack).  Every image of the
+ * chain is held in use (image_hold) until view_lowers_free(): `image rm`
+ * refuses them meanwhile.  The one place a target becomes a layer stack.
+ */
+struct view_lowers {
+	struct layer_chain chain;
+	char *stub;
+	const char *paths[LAYERS_MAX + 2];
+	int n;
+	int holds[LAYERS_MAX];
+	int nholds;
+};
+int view_lowers_get(isofs_store *store, const char *image, const char *top, struct view_lowers *ret,
+		    isofs_error *err);
+/* Hands the holds over (they last as long as the fds in `fds`); at most LAYERS_MAX. */
+int view_lowers_take_holds(struct view_lowers *v, int *fds);
+void view_lowers_free(struct view_lowers *v);
 
 /* The layers of image `name`, top first. */
 int layer_chain_get(isofs_store *store, const char *name, struct layer_chain *ret, isofs_error *err);

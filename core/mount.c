@@ -183,9 +183,7 @@ int isofs_mount(isofs_store *store, const char *image, const char *mountpoint, c
 	isofs_sandbox_info sb = { 0 };
 	const char *name = opts ? opts->sandbox : NULL;
 	bool read_only = opts && opts->read_only;
-	const char *lowers[LAYERS_MAX + 2];
-	struct layer_chain chain = { 0 };
-	_cleanup_free_ char *stub = NULL;
+	struct view_lowers lowers = { .n = 0 };
 	struct ovl_serve_config cfg = { .userxattr = -1, .writeback = false, .threads = 16 };
 	struct stat st;
 	int r;
@@ -254,26 +252,20 @@ int isofs_mount(isofs_store *store, const char *image, const char *mountpoint, c
 		sandbox_name = strdup(name);
 	}
 
-	/* Layers: the sandbox's upper (writable, or read-only on top), then the image's stack. */
-	r = layer_chain_get(store, name ? sb.image : image, &chain, err);
+	/*
+	 * Layers: the sandbox's upper (writable, or read-only on top), then the
+	 * image's stack, held in use by the server for as long as it serves (it
+	 * inherits the holds' fds).
+	 */
+	r = view_lowers_get(store, name ? sb.image : image, read_only && name ? sb.upper : NULL, &lowers, err);
 	if (r < 0)
 		goto out;
-	if (read_only && name)
-		lowers[cfg.nlowers++] = sb.upper;
-	for (int i = 0; i < chain.n; i++)
-		lowers[cfg.nlowers++] = chain.paths[i];
-	/* The mountpoints `isofs run` in this view needs, below everything (see store_stub_layer). */
-	r = store_stub_layer(store, &stub);
-	if (r < 0) {
-		r = error_errno(err, r, "store %s: stub layer", store->path);
-		goto out;
-	}
-	lowers[cfg.nlowers++] = stub;
+	cfg.lowers = lowers.paths;
+	cfg.nlowers = lowers.n;
 	if (!read_only) {
 		cfg.upper = sb.upper;
 		cfg.work = sb.work;
 	}
-	cfg.lowers = lowers;
 	cfg.mountpoint = mp;
 	/*
 	 * Root's views serve every user (a sandbox's processes have many ids); a
@@ -289,7 +281,7 @@ int isofs_mount(isofs_store *store, const char *image, const char *mountpoint, c
 	if (ret_sandbox)
 		*ret_sandbox = TAKE_PTR(sandbox_name);
 out:
-	layer_chain_free(&chain);
+	view_lowers_free(&lowers);
 	isofs_image_info_free(&img);
 	isofs_sandbox_info_free(&sb);
 	return r;

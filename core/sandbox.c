@@ -95,8 +95,14 @@ int isofs_sandbox_create(isofs_store *store, const char *name, const char *image
 	r = store_lock(store);
 	if (r < 0)
 		return error_errno(err, r, "store %s: lock", store->path);
-	r = store_tmpdir_commit(&tmp, store->sandboxes_fd, name);
+	/* Again under the lock, which image removal takes too: the image may have gone since it was read. */
+	if (faccessat(store->images_fd, image, F_OK, AT_SYMLINK_NOFOLLOW) < 0)
+		r = -ENOENT;
+	else
+		r = store_tmpdir_commit(&tmp, store->sandboxes_fd, name);
 	store_unlock(store);
+	if (r == -ENOENT)
+		return error_set(err, ENOENT, "image '%s' was removed meanwhile", image);
 	if (r == -EEXIST)
 		return error_set(err, EEXIST, "sandbox '%s' already exists", name);
 	if (r < 0)

@@ -56,6 +56,8 @@ struct isofs_session {
 	char name[ISOFS_NAME_MAX + 1];
 	store_tmpdir ephemeral;  /* an ephemeral sandbox's upper and work: gone at close */
 	int lock_fd;             /* a persistent sandbox's lock */
+	int holds[LAYERS_MAX];   /* its images, held in use (image_hold) */
+	int nholds;
 	int pty;
 	bool running;
 	char idmap_note[200];
@@ -64,10 +66,7 @@ struct isofs_session {
 
 /* What the manager needs; prepared by the owner before forking. */
 struct plan {
-	const char *lowers[LAYERS_MAX + 1];
-	int nlowers;
-	struct layer_chain chain;
-	char *stub;
+	struct view_lowers lowers;
 	char upper[4096], work[4096];
 	const char *mountpoint;  /* run in an existing view */
 	dev_t mountpoint_dev;    /* a mounted sandbox's view: its device, checked again where it is opened */
@@ -239,8 +238,8 @@ static void __attribute__((noreturn)) manager_main(struct plan *p, int ctl, int 
 		struct ctl_msg m = { 0 };
 		char errbuf[512] = "";
 		struct ovl_serve_config cfg = {
-			.lowers = p->lowers,
-			.nlowers = p->nlowers,
+			.lowers = p->lowers.paths,
+			.nlowers = p->lowers.n,
 			.upper = p->upper,
 			.work = p->work,
 			.userxattr = -1,
@@ -355,16 +354,11 @@ static int plan_target(isofs_store *store, const isofs_session_options *o, struc
 		snprintf(p->upper, sizeof(p->upper), "%s/tmp/%s/upper", store->path, s->ephemeral.name);
 		snprintf(p->work, sizeof(p->work), "%s/tmp/%s/work", store->path, s->ephemeral.name);
 	}
-	r = layer_chain_get(store, o->sandbox ? sb->image : o->image, &p->chain, err);
+	/* Held in use for the session's life: `image rm` refuses them while it runs. */
+	r = view_lowers_get(store, o->sandbox ? sb->image : o->image, NULL, &p->lowers, err);
 	if (r < 0)
 		return r;
-	for (int i = 0; i < p->chain.n; i++)
-		p->lowers[p->nlowers++] = p->chain.paths[i];
-	/* Lowest of all: mountpoints the image may lack, never written into the sandbox. */
-	r = store_stub_layer(store, &p->stub);
-	if (r < 0)
-		return error_errno(err, r, "store %s: stub layer", store->path);
-	p->lowers[p->nlowers++] = p->stub;
+	s->nholds = view_lowers_take_holds(&p->lowers, s->holds);
 	return 0;
 }
 
@@ -382,6 +376,8 @@ static void session_free(isofs_session *s)
 	store_tmpdir_discard(&s->ephemeral);
 	if (s->lock_fd >= 0)
 		close(s->lock_fd);
+	for (int i = 0; i < s->nholds; i++)
+		close(s->holds[i]);
 	free(s);
 }
 
@@ -484,8 +480,7 @@ int isofs_session_start(isofs_store *store, const isofs_session_options *o, isof
 	ctl_msg_clear(&m);
 	syscall_filter_free(&p.filter);
 	setup_table_free(&p.table);
-	layer_chain_free(&p.chain);
-	free(p.stub);
+	view_lowers_free(&p.lowers);
 	isofs_image_info_free(&img);
 	isofs_sandbox_info_free(&sb);
 	*ret = s;
@@ -497,8 +492,7 @@ fail:
 		close(sv[1]);
 	syscall_filter_free(&p.filter);
 	setup_table_free(&p.table);
-	layer_chain_free(&p.chain);
-	free(p.stub);
+	view_lowers_free(&p.lowers);
 	isofs_image_info_free(&img);
 	isofs_sandbox_info_free(&sb);
 	session_free(s);

@@ -254,4 +254,34 @@ else
 	skip "the library example runs" "not built"
 fi
 
+# ---- images in use -----------------------------------------------------------------------
+# A run (or a view) of an image holds its whole chain: image rm refuses it until the run ends.
+run iso image bootstrap victim --busybox
+run iso sandbox create onvictim victim
+run iso sandbox commit onvictim victim2
+"$ISOFS_BIN" --store "$STORE" run victim2 -- /bin/sh -c 'echo started; sleep 30; echo still here' >"$T/victim.out" 2>&1 &
+victim=$!
+bg_track "$victim"
+wait_until 10 grep -q started "$T/victim.out"
+run iso sandbox rm onvictim
+run iso image rm victim2
+expect_refused "image rm of an image an ephemeral run is using"
+like "$RUN_ERR" "in use by a running sandbox" "... the error says it is in use"
+ok "... and the image is still there" test -d "$STORE/images/victim2/rootfs"
+run iso image rm victim
+expect_refused "image rm of the parent of an image a run is using"
+kill -TERM "$victim"
+wait "$victim"
+is "$?" 143 "the run ends normally (killed by the TERM it was sent, not by a vanished image)"
+run iso image rm victim2 victim
+is "$RUN_RC" 0 "image rm once the run has ended"
+mkdir -p "$T/vmp"
+run iso image bootstrap victim3 --busybox
+run iso mount victim3 "$T/vmp" --read-only
+run iso image rm victim3
+expect_refused "image rm of an image a read-only view shows"
+run iso umount "$T/vmp"
+run iso image rm victim3
+is "$RUN_RC" 0 "image rm once the view is unmounted"
+
 done_testing
