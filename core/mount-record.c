@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "fd-util.h"
+#include "process-id.h"
 #include "fs-util.h"
 #include "json-util.h"
 #include "sandbox.h"
@@ -25,32 +26,6 @@
 #define FUSECTL_DIR "/sys/fs/fuse/connections"
 #define OVERLAY_FSTYPE "fuse.isofs-overlay"
 
-/* Field 22 of /proc/PID/stat: when the process started; a recycled pid has another. */
-static int process_start_time(pid_t pid, uint64_t *ret)
-{
-	char path[64], buf[1024], *p;
-	_cleanup_close_ int fd = -EBADF;
-	unsigned long long start;
-	ssize_t n;
-
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int) pid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	n = read(fd, buf, sizeof(buf) - 1);
-	if (n <= 0)
-		return n < 0 ? -errno : -EIO;
-	buf[n] = '\0';
-	/* comm may hold spaces and parentheses: fields start after the last ')' */
-	p = strrchr(buf, ')');
-	if (!p || sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d %*d %*d %*d %llu",
-			 &start) != 1)
-		return -EIO;
-	*ret = start;
-	return 0;
-}
-
-/* mountinfo escapes space, tab, newline and backslash as \ooo. */
 static void unescape_octal(char *s)
 {
 	char *out = s;

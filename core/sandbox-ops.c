@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "error.h"
+#include "process-id.h"
 #include "fd-util.h"
 #include "fs-util.h"
 #include "image.h"
@@ -192,9 +193,11 @@ int isofs_sandbox_remove(isofs_store *store, const char *name, bool force, isofs
 			(void) kill(info.daemon, SIGKILL);
 		isofs_sandbox_info_free(&info);
 		if (read_file_at(dfd, SANDBOX_OWNER, 64, &text, NULL) == 0) {
-			pid_t pid = (pid_t) strtol(text, NULL, 10);
-			if (pid > 1)
-				(void) kill(pid, SIGKILL); /* the session's manager: its sandbox dies with it */
+			int pid = 0;
+			unsigned long long start = 0;
+			/* the session's manager, its sandbox dying with it; never another process that got its pid */
+			if (sscanf(text, "%d %llu", &pid, &start) == 2)
+				(void) process_signal_same((pid_t) pid, (uint64_t) start, SIGKILL);
 		}
 		for (int i = 0; i < 1000 && (r = lock_sandbox(dfd, &lock)) == -EBUSY; i++)
 			poll(NULL, 0, 10);

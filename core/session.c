@@ -15,6 +15,7 @@
 #include <cap-ng.h>
 #include <ctype.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <fcntl.h>
 #include <linux/close_range.h>
 #include <linux/sched.h>
@@ -37,6 +38,7 @@
 #include "cgroup.h"
 #include "ctl.h"
 #include "error.h"
+#include "process-id.h"
 #include "fd-util.h"
 #include "fs-util.h"
 #include "idmap.h"
@@ -456,9 +458,11 @@ int isofs_session_start(isofs_store *store, const isofs_session_options *o, isof
 	if (s->lock_fd >= 0 && o->sandbox) {
 		/* Who holds the sandbox: `isofs sandbox rm --force` ends it through this pid. */
 		_cleanup_close_ int dfd = -1;
-		char pid[32];
-		if (sandbox_open_dir(store, o->sandbox, &dfd, NULL) == 0) {
-			snprintf(pid, sizeof(pid), "%d\n", (int) s->manager);
+		uint64_t start = 0;
+		char pid[64];
+		/* with its start time: a later process that gets the same pid is never mistaken for it */
+		if (sandbox_open_dir(store, o->sandbox, &dfd, NULL) == 0 && process_start_time(s->manager, &start) == 0) {
+			snprintf(pid, sizeof(pid), "%d %" PRIu64 "\n", (int) s->manager, start);
 			(void) write_file_atomic_at(dfd, SANDBOX_OWNER, pid, strlen(pid), 0644);
 		}
 	}

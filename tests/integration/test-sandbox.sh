@@ -165,8 +165,15 @@ is "$RUN_RC" 0 "reset"
 run iso sandbox diff dev
 is "$RUN_OUT" "" "reset drops every change"
 run iso mount img2 "$T/mp" --sandbox dev
+# A run before left owner.pid; that pid now names an unrelated process: --force must not touch it.
+sleep 300 &
+bystander=$!
+bg_track "$bystander"
+echo "$bystander 1" >"$STORE/sandboxes/dev/owner.pid"
 run iso sandbox rm --force dev
 is "$RUN_RC" 0 "rm --force of a mounted sandbox"
+ok "... never signals a process that only has the recorded pid" kill -0 "$bystander"
+kill "$bystander"
 run sh -c "awk -v p='$T/mp' '\$5 == p' /proc/self/mountinfo | wc -l"
 is "$RUN_OUT" 0 "... unmounted it first"
 run iso sandbox ls --json
