@@ -340,7 +340,6 @@ int cmd_run(const struct cli_globals *g, int argc, char **argv)
 		a.nenv++;
 	}
 	a.env[a.nenv] = NULL;
-	a.sa.so.quiet = a.json;
 	if ((ex = cli_open_store(g, &store)) != EXIT_OK)
 		return a.json ? (emit(wire_error_frame(125, "cannot open the store")), emit(wire_exit_frame(125 << 8)), 125)
 			      : 125;

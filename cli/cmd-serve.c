@@ -158,7 +158,6 @@ int cmd_serve(const struct cli_globals *g, int argc, char **argv)
 	r = cli_session_target(argc - optind, argv + optind, &sa, "serve ");
 	if (r != 0)
 		return r;
-	sa.so.quiet = true;
 	if (cli_open_store(g, &store) != EXIT_OK)
 		return 125;
 	r = isofs_session_start(store, &sa.so, &s, &err);

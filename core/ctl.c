@@ -68,6 +68,7 @@ int ctl_recv(int sock, struct ctl_msg *ret)
 	struct ctl_msg m = { 0 };
 	ssize_t n;
 
+	*ret = m; /* empty whatever happens: a caller may look at it after EOF or an error */
 	if (!buf)
 		return -ENOMEM;
 	do

@@ -23,7 +23,6 @@ enum ctl_type {
 	CTL_EXITED,        /* init -> owner: a = wait status */
 	CTL_SIGNAL,        /* owner -> init: a = signal for the command */
 	CTL_FUSE_FD,       /* init -> manager: fd: the mounted /dev/fuse; manager -> init: served (no fd) */
-	CTL_WINSIZE,       /* owner -> init: a = rows, b = columns (the pty) */
 };
 
 struct ctl_msg {
@@ -37,7 +36,7 @@ struct ctl_msg {
 
 int ctl_send(int sock, uint32_t type, int32_t a, int32_t b, const void *payload, size_t len, const int *fds,
 	     int nfds);
-/* Receives one message (payload and fds owned by the caller); 0 at EOF, 1 on a message. */
+/* Receives one message (payload and fds owned by the caller); 0 at EOF, 1 on a message.  *ret is empty unless 1. */
 int ctl_recv(int sock, struct ctl_msg *ret);
 void ctl_msg_clear(struct ctl_msg *m);
 

@@ -228,7 +228,6 @@ typedef struct isofs_session_options {
 	const char *const *cap_add; /* capability names ("CAP_NET_RAW" or "net_raw") kept for commands */
 	size_t ncap_add;
 	bool seccomp_unconfined;   /* no default seccomp filter (docs/security.md) */
-	bool quiet;                /* (unused by the library, which never prints) */
 	/* Resource limits (0: none): cgroup v2 where delegated, v1 controllers as root on hybrid hosts. */
 	uint64_t memory;           /* bytes */
 	uint64_t pids;
