@@ -309,10 +309,7 @@ static int exec_failure_exit(int r)
 
 static void emit(char *frame)
 {
-	if (frame) {
-		(void) write_all(STDOUT_FILENO, frame, strlen(frame));
-		free(frame);
-	}
+	frame_emit(STDOUT_FILENO, frame);
 }
 
 int cmd_run(const struct cli_globals *g, int argc, char **argv)
@@ -444,5 +441,7 @@ int cmd_run(const struct cli_globals *g, int argc, char **argv)
 		emit(wire_exit_frame(status));
 	isofs_session_close(s);
 	isofs_store_close(store);
+	if (a.json && frames_lost())
+		return cli_error(125, "the JSON frames could not be written to stdout: %s", strerror(frames_lost()));
 	return status_to_exit(status);
 }

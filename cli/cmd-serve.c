@@ -30,10 +30,7 @@ const char cmd_serve_usage[] =
 
 static void emit(char *frame)
 {
-	if (frame) {
-		(void) write_all(STDOUT_FILENO, frame, strlen(frame));
-		free(frame);
-	}
+	frame_emit(STDOUT_FILENO, frame);
 }
 
 static int exec_failure_code(int r)
@@ -174,7 +171,7 @@ int cmd_serve(const struct cli_globals *g, int argc, char **argv)
 		isofs_store_close(store);
 		return 125;
 	}
-	while (alive) {
+	while (alive && !frames_lost()) {
 		ssize_t n;
 		char *nl;
 
@@ -214,5 +211,7 @@ int cmd_serve(const struct cli_globals *g, int argc, char **argv)
 	free(buf);
 	isofs_session_close(s);
 	isofs_store_close(store);
+	if (frames_lost())
+		return cli_error(125, "the JSON frames could not be written to stdout: %s", strerror(frames_lost()));
 	return alive ? EXIT_OK : 125;
 }

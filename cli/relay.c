@@ -16,12 +16,20 @@
 #include "relay.h"
 #include "wire.h"
 
-static void emit(int fd, char *frame)
+static int frames_errno; /* the first failure to write a frame, 0 while none */
+
+void frame_emit(int fd, char *frame)
 {
-	if (frame) {
-		(void) write_all(fd, frame, strlen(frame));
-		free(frame);
-	}
+	if (!frame)
+		return;
+	if (write_all(fd, frame, strlen(frame)) < 0 && !frames_errno)
+		frames_errno = errno ? errno : EIO;
+	free(frame);
+}
+
+int frames_lost(void)
+{
+	return frames_errno;
 }
 
 /* Moves what is readable on `from` to `to` (or to frames on frames_fd); false at EOF. */
@@ -34,11 +42,11 @@ static bool pump(int from, int to, struct wire_stream *ws, int frames_fd)
 		return true;
 	if (n <= 0) {
 		if (ws)
-			emit(frames_fd, wire_log_frames(ws, NULL, 0, true));
+			frame_emit(frames_fd, wire_log_frames(ws, NULL, 0, true));
 		return false;
 	}
 	if (ws)
-		emit(frames_fd, wire_log_frames(ws, buf, (size_t) n, false));
+		frame_emit(frames_fd, wire_log_frames(ws, buf, (size_t) n, false));
 	else
 		(void) write_all(to, buf, (size_t) n);
 	return true;

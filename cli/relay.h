@@ -26,4 +26,9 @@ struct relay {
 /* Until the command has exited and its output is drained; *ret_status a waitpid status. */
 int relay_run(struct relay *rl, int *ret_status, isofs_error *err);
 
+/* Writes a JSON frame (and frees it); a frame that cannot be written is remembered. */
+void frame_emit(int fd, char *frame);
+/* 0, or the errno of the first frame that could not be written: the output was lost. */
+int frames_lost(void);
+
 #endif

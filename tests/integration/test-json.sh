@@ -152,4 +152,12 @@ run sh -c "printf '' | timeout 30 '$ISOFS_BIN' --store '$STORE' serve nosuchimag
 is "$RUN_RC" 125 "serve of a missing image exits 125"
 like "$RUN_OUT" '"type":"error","code":125' "... with an error frame"
 
+# Frames nobody can read: the loss is an error, not a success.
+run sh -c "timeout 30 '$ISOFS_BIN' --store '$STORE' run --json bb -- echo lost >&-"
+is "$RUN_RC" 125 "run --json with stdout closed: 125, not the command's 0"
+like "$RUN_ERR" "JSON frames could not be written to stdout" "... and says why"
+run sh -c "echo '{\"type\":\"exec\",\"argv\":[\"true\"]}' | timeout 30 '$ISOFS_BIN' --store '$STORE' serve bb >&-"
+is "$RUN_RC" 125 "serve with stdout closed: 125"
+like "$RUN_ERR" "JSON frames could not be written to stdout" "... and says why"
+
 done_testing
