@@ -337,6 +337,17 @@ static int plan_target(isofs_store *store, const isofs_session_options *o, struc
 		r = isofs_image_get(store, sb->image, img, err);
 		if (r < 0)
 			return r;
+		{
+			/* Its root's mode is the sandbox's /: one nobody may enter fails every command later, unexplained. */
+			struct stat st;
+			if (fstatat(dfd, "upper", &st, AT_SYMLINK_NOFOLLOW) < 0)
+				return error_errno(err, errno, "sandbox '%s': %s", o->sandbox, sb->upper);
+			if (!S_ISDIR(st.st_mode) || (st.st_mode & 0500) != 0500)
+				return error_set(err, EACCES,
+						 "sandbox '%s': its upper directory %s has mode %04o: the sandbox's / would "
+						 "refuse every command (chmod u+rx it)",
+						 o->sandbox, sb->upper, (unsigned) (st.st_mode & 07777));
+		}
 		snprintf(p->upper, sizeof(p->upper), "%s", sb->upper);
 		snprintf(p->work, sizeof(p->work), "%s", sb->work);
 	} else {

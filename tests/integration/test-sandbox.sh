@@ -38,6 +38,15 @@ A /opt/x
 A /opt/x/y" "sandbox diff: A added, C changed, D deleted (mountpoints like resolv.conf never show)"
 run iso sandbox diff --json dev
 like "$RUN_OUT" '"kind":[[:space:]]*"D",[[:space:]]*"path":[[:space:]]*"/etc/hosts"' "sandbox diff --json"
+# A damaged store: an upper directory nobody may enter is a setup failure that names it, not the command's 126.
+run iso sandbox create locked bb
+chmod 000 "$STORE/sandboxes/locked/upper"
+run iso run --sandbox locked -- true
+is "$RUN_RC" 125 "a sandbox whose upper directory has mode 000: 125"
+like "$RUN_ERR" "upper directory .*/sandboxes/locked/upper has mode 0000" "... and the error names it"
+chmod 755 "$STORE/sandboxes/locked/upper"
+run iso sandbox rm locked
+
 # A renamed image directory (a redirect in the upper): the old name deleted, the new one and all below it added.
 run iso sandbox create mv1 bb
 run iso run --sandbox mv1 -- /bin/sh -c 'mv /etc /etc2 && mkdir /etc2/new && mv /bin /etc2/new/bin2'
