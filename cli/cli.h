@@ -39,6 +39,8 @@ int cli_open_store(const struct cli_globals *g, isofs_store **ret_store);
 
 /* "12.3 MiB" */
 void cli_format_size(char *buf, size_t size, uint64_t bytes);
+/* The exit status of a command that could not be run, from the stage the library says failed: 127 not found, 126 not executable, 125 setup. */
+int cli_exec_failure_exit(const isofs_error *err);
 
 /* Progress bar on stderr when it is a terminal; silent otherwise. */
 typedef struct cli_progress cli_progress;

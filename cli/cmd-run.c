@@ -297,16 +297,6 @@ static int status_to_exit(int status)
 	return WIFEXITED(status) ? WEXITSTATUS(status) : 125;
 }
 
-/* 127 not found, 126 cannot execute, 125 setup: from isofs_session_exec's error. */
-static int exec_failure_exit(int r)
-{
-	if (r == -ENOENT)
-		return 127;
-	if (r == -ECANCELED || r == -EPIPE || r == -E2BIG || r == -ENOMEM)
-		return 125;
-	return 126;
-}
-
 static void emit(char *frame)
 {
 	frame_emit(STDOUT_FILENO, frame);
@@ -392,7 +382,7 @@ int cmd_run(const struct cli_globals *g, int argc, char **argv)
 		close(err_pipe[1]);
 	}
 	if (r < 0) {
-		int code = exec_failure_exit(r);
+		int code = cli_exec_failure_exit(&err);
 		if (a.json) {
 			emit(wire_error_frame(code, err.message));
 			emit(wire_exit_frame(code << 8));

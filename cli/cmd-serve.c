@@ -33,15 +33,6 @@ static void emit(char *frame)
 	frame_emit(STDOUT_FILENO, frame);
 }
 
-static int exec_failure_code(int r)
-{
-	if (r == -ENOENT)
-		return 127;
-	if (r == -ECANCELED || r == -EPIPE || r == -E2BIG || r == -ENOMEM)
-		return 125;
-	return 126;
-}
-
 /* One request: its frames; false when the sandbox is gone. */
 static bool serve_request(isofs_session *s, const char *line, size_t len)
 {
@@ -79,7 +70,7 @@ static bool serve_request(isofs_session *s, const char *line, size_t len)
 		in[0] = -1;
 	}
 	if (r < 0) {
-		int code = exec_failure_code(r);
+		int code = cli_exec_failure_exit(&err);
 		emit(wire_error_frame(code, err.message));
 		emit(wire_exit_frame(code << 8));
 		goto out;

@@ -64,6 +64,13 @@ int cli_fail(const isofs_error *err)
 	return cli_error(EXIT_FAIL, "%s", err->code ? err->message : "unknown error");
 }
 
+int cli_exec_failure_exit(const isofs_error *err)
+{
+	if (err->stage != ISOFS_STAGE_EXEC)
+		return 125;
+	return err->code == ENOENT ? 127 : 126;
+}
+
 int cli_usage_error(const char *command, const char *fmt, ...)
 {
 	char suffix[128];

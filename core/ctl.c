@@ -2,6 +2,8 @@
 #include "ctl.h"
 
 #include <errno.h>
+#include <stdio.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -194,4 +196,16 @@ void exec_request_free(struct exec_request *req)
 	free(req->env);
 	free(req->blob);
 	memset(req, 0, sizeof(*req));
+}
+
+void ctl_fail(int ctl, int code, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	(void) ctl_send(ctl, CTL_FAILED, code > 0 ? code : EIO, 0, msg, strlen(msg), NULL, 0);
+	_exit(125);
 }

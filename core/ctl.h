@@ -40,6 +40,13 @@ int ctl_send(int sock, uint32_t type, int32_t a, int32_t b, const void *payload,
 int ctl_recv(int sock, struct ctl_msg *ret);
 void ctl_msg_clear(struct ctl_msg *m);
 
+/*
+ * In the manager or the init, when setting the sandbox up failed: tells the
+ * owner (CTL_FAILED: the message and its errno `code`, positive; EIO when 0)
+ * and exits 125.  One convention for every stage: the owner reports both.
+ */
+void __attribute__((noreturn, format(printf, 3, 4))) ctl_fail(int ctl, int code, const char *fmt, ...);
+
 /* An exec request: flags, ids, argv, env (K=V), cwd. */
 enum {
 	EXEC_NEW_SESSION = 1 << 0, /* setsid(): no way back to the caller's terminal */

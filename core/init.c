@@ -33,18 +33,6 @@ extern char **environ;
 
 #define BASE "/tmp" /* a private tmpfs over it holds the new root and staged files */
 
-static void __attribute__((noreturn, format(printf, 2, 3))) fail(const struct init_config *cfg, const char *fmt, ...)
-{
-	char msg[512];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	(void) ctl_send(cfg->ctl, CTL_FAILED, 0, 0, msg, strlen(msg), NULL, 0);
-	_exit(125);
-}
-
 static int loopback_up(void)
 {
 	struct ifreq ifr = { 0 };
@@ -117,6 +105,7 @@ static void build_root(const struct init_config *cfg)
 	char err[512] = "";
 	_cleanup_close_ int rootfd = -1, stagingfd = -1, tree_fd = -1;
 	char c;
+	int r;
 
 	if (read(cfg->sync_fd, &c, 1) != 1)
 		_exit(125); /* the manager is gone */
@@ -128,41 +117,41 @@ static void build_root(const struct init_config *cfg)
 
 	/* Nothing we mount here may reach the host's mounts. */
 	if (mount(NULL, "/", NULL, MS_REC | MS_SLAVE, NULL) < 0)
-		fail(cfg, "making / a slave mount: %s", strerror(errno));
-	if (setup_open_sources(cfg->table, err, sizeof(err)) < 0)
-		fail(cfg, "%s", err);
+		ctl_fail(cfg->ctl, errno, "making / a slave mount: %s", strerror(errno));
+	if ((r = setup_open_sources(cfg->table, err, sizeof(err))) < 0)
+		ctl_fail(cfg->ctl, -r, "%s", err);
 	if (cfg->mountpoint) {
 		tree_fd = open_tree(AT_FDCWD, cfg->mountpoint, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE);
 		if (tree_fd < 0)
-			fail(cfg, "mountpoint %s: %s", cfg->mountpoint, strerror(errno));
+			ctl_fail(cfg->ctl, errno, "mountpoint %s: %s", cfg->mountpoint, strerror(errno));
 		if (cfg->mountpoint_dev && !same_device(tree_fd, cfg->mountpoint_dev))
-			fail(cfg, "mountpoint %s: no longer the sandbox's view (unmounted meanwhile)", cfg->mountpoint);
+			ctl_fail(cfg->ctl, ESTALE, "mountpoint %s: no longer the sandbox's view (unmounted meanwhile)", cfg->mountpoint);
 	}
 	if (mount("tmpfs", BASE, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0700,size=1m") < 0)
-		fail(cfg, "tmpfs on %s: %s", BASE, strerror(errno));
+		ctl_fail(cfg->ctl, errno, "tmpfs on %s: %s", BASE, strerror(errno));
 	if (mkdir(BASE "/root", 0755) < 0 || mkdir(BASE "/staging", 0755) < 0)
-		fail(cfg, "%s: %s", BASE, strerror(errno));
-	if (mount_root(cfg, tree_fd, err, sizeof(err)) < 0)
-		fail(cfg, "%s", err);
+		ctl_fail(cfg->ctl, errno, "%s: %s", BASE, strerror(errno));
+	if ((r = mount_root(cfg, tree_fd, err, sizeof(err))) < 0)
+		ctl_fail(cfg->ctl, -r, "%s", err);
 	rootfd = open(BASE "/root", O_PATH | O_DIRECTORY | O_CLOEXEC);
 	stagingfd = open(BASE "/staging", O_PATH | O_DIRECTORY | O_CLOEXEC);
 	if (rootfd < 0 || stagingfd < 0)
-		fail(cfg, "%s: %s", BASE, strerror(errno));
-	if (setup_apply(cfg->table, rootfd, stagingfd, err, sizeof(err)) < 0)
-		fail(cfg, "%s", err);
+		ctl_fail(cfg->ctl, errno, "%s: %s", BASE, strerror(errno));
+	if ((r = setup_apply(cfg->table, rootfd, stagingfd, err, sizeof(err))) < 0)
+		ctl_fail(cfg->ctl, -r, "%s", err);
 
 	/* pivot_root onto itself, then detach the old root: nothing of the host stays reachable. */
 	if (fchdir(rootfd) < 0 || syscall(SYS_pivot_root, ".", ".") < 0)
-		fail(cfg, "pivot_root: %s", strerror(errno));
+		ctl_fail(cfg->ctl, errno, "pivot_root: %s", strerror(errno));
 	if (umount2(".", MNT_DETACH) < 0)
-		fail(cfg, "detaching the old root: %s", strerror(errno));
+		ctl_fail(cfg->ctl, errno, "detaching the old root: %s", strerror(errno));
 	if (chdir("/") < 0)
-		fail(cfg, "chdir /: %s", strerror(errno));
+		ctl_fail(cfg->ctl, errno, "chdir /: %s", strerror(errno));
 
 	if (cfg->hostname && sethostname(cfg->hostname, strlen(cfg->hostname)) < 0)
-		fail(cfg, "hostname: %s", strerror(errno));
+		ctl_fail(cfg->ctl, errno, "hostname: %s", strerror(errno));
 	if (cfg->net_none && loopback_up() < 0)
-		fail(cfg, "loopback: %s", strerror(errno));
+		ctl_fail(cfg->ctl, errno, "loopback: %s", strerror(errno));
 }
 
 /*
@@ -246,6 +235,9 @@ static int drop_privileges(const struct init_config *cfg, const struct exec_requ
 	return prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 ? -errno : 0;
 }
 
+/* What the command's process reports before exec when it fails: the stage, then the errno. */
+enum { REPORT_SETUP, REPORT_EXEC, REPORT_WORKDIR };
+
 /* In the child: never returns.  Failures go to `status` as (stage, errno). */
 static void __attribute__((noreturn))
 exec_command(const struct init_config *cfg, struct nested_ns *ns, const struct exec_request *req,
@@ -281,7 +273,7 @@ exec_command(const struct init_config *cfg, struct nested_ns *ns, const struct e
 	if (chdir(req->cwd ? req->cwd : (req->flags & EXEC_HAS_USER) && req->uid != 0 ? "/" : "/root") < 0 &&
 	    (req->cwd || chdir("/") < 0)) {
 		r = errno;
-		report[0] = 0;
+		report[0] = REPORT_WORKDIR;
 		report[1] = r;
 		(void) write(status, report, sizeof(report));
 		_exit(125);
@@ -298,12 +290,12 @@ exec_command(const struct init_config *cfg, struct nested_ns *ns, const struct e
 	(void) syscall(SYS_close_range, 3, ~0U, CLOSE_RANGE_CLOEXEC);
 	environ = env;
 	execvp(req->argv[0], req->argv);
-	report[0] = 1;
+	report[0] = REPORT_EXEC;
 	report[1] = errno;
 	(void) write(status, report, sizeof(report));
 	_exit(127);
 fail_setup:
-	report[0] = 0;
+	report[0] = REPORT_SETUP;
 	report[1] = errno;
 	(void) write(status, report, sizeof(report));
 	_exit(125);
@@ -406,11 +398,17 @@ static pid_t start_command(const struct init_config *cfg, struct nested_ns *ns, 
 	close(st[0]);
 	if (n == (ssize_t) sizeof(report)) {
 		char msg[300];
-		snprintf(msg, sizeof(msg), "%s: %s", report[0] ? req.argv[0] : "setting up the command",
-			 strerror(report[1]));
+		if (report[0] == REPORT_EXEC)
+			snprintf(msg, sizeof(msg), "%s: %s", req.argv[0], strerror(report[1]));
+		else if (report[0] == REPORT_WORKDIR)
+			snprintf(msg, sizeof(msg), "working directory '%s': %s", req.cwd ? req.cwd : "/", strerror(report[1]));
+		else
+			snprintf(msg, sizeof(msg), "setting up the command: %s", strerror(report[1]));
 		while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
 			;
-		(void) ctl_send(cfg->ctl, CTL_EXEC_FAILED, report[1], report[0], msg, strlen(msg), NULL, 0);
+		/* b: 1 when exec itself failed (126/127), 0 for every setup step (125) */
+		(void) ctl_send(cfg->ctl, CTL_EXEC_FAILED, report[1], report[0] == REPORT_EXEC, msg, strlen(msg), NULL,
+				0);
 		if (master >= 0)
 			close(master);
 		exec_request_free(&req);
@@ -446,7 +444,7 @@ void init_main(const struct init_config *cfg)
 	build_root(cfg);
 	r = join_session_keyring();
 	if (r < 0)
-		fail(cfg, "a session keyring of its own: %s", strerror(-r));
+		ctl_fail(cfg->ctl, -r, "a session keyring of its own: %s", strerror(-r));
 	if (cfg->mgr >= 0)
 		close(cfg->mgr);
 
@@ -455,7 +453,7 @@ void init_main(const struct init_config *cfg)
 	sigprocmask(SIG_BLOCK, &mask, NULL);
 	sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
 	if (sfd < 0)
-		fail(cfg, "signalfd: %s", strerror(errno));
+		ctl_fail(cfg->ctl, errno, "signalfd: %s", strerror(errno));
 	if (ctl_send(cfg->ctl, CTL_READY, 0, 0, NULL, 0, NULL, 0) < 0)
 		_exit(125);
 

@@ -415,9 +415,16 @@ static int apply_one(struct setup_op *op, int rootfd, int stagingfd, char *errbu
 int setup_apply(struct setup_table *t, int rootfd, int stagingfd, char *errbuf, size_t errlen)
 {
 	for (size_t i = 0; i < t->n; i++) {
-		int r = apply_one(&t->ops[i], rootfd, stagingfd, errbuf, errlen);
-		if (r < 0)
+		int r;
+
+		errbuf[0] = '\0';
+		r = apply_one(&t->ops[i], rootfd, stagingfd, errbuf, errlen);
+		if (r < 0) {
+			/* every failure names its step and cause, whichever path it took out */
+			if (!errbuf[0])
+				snprintf(errbuf, errlen, "setting up %s: %s", t->ops[i].target, strerror(-r));
 			return r;
+		}
 	}
 	return 0;
 }

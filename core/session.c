@@ -154,18 +154,6 @@ static int manager_own_userns(uid_t uid, gid_t gid)
 	return r;
 }
 
-static void __attribute__((noreturn, format(printf, 2, 3))) manager_fail(int ctl, const char *fmt, ...)
-{
-	char msg[512];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	(void) ctl_send(ctl, CTL_FAILED, 0, 0, msg, strlen(msg), NULL, 0);
-	_exit(125);
-}
-
 static void __attribute__((noreturn)) manager_main(struct plan *p, int ctl, int lock_fd)
 {
 	struct ovl_background *bg = NULL;
@@ -187,18 +175,18 @@ static void __attribute__((noreturn)) manager_main(struct plan *p, int ctl, int 
 	 * sandbox too, not to the caller.  Before anything is served or cloned.
 	 */
 	if (p->cgroup->n && cgroup_attach_memory(p->cgroup, getpid()) < 0)
-		manager_fail(ctl, "resource limits: moving the overlay server into the sandbox's memory cgroup: %s",
-			     strerror(errno));
+		ctl_fail(ctl, errno, "resource limits: moving the overlay server into the sandbox's memory cgroup: %s",
+			 strerror(errno));
 
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, mgr) < 0 || pipe2(sync, O_CLOEXEC) < 0)
-		manager_fail(ctl, "%s", strerror(errno));
+		ctl_fail(ctl, errno, "%s", strerror(errno));
 
 	ca.flags = CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS |
 		   (p->net_none ? CLONE_NEWNET : 0);
 	ca.exit_signal = SIGCHLD;
 	init = (pid_t) syscall(SYS_clone3, &ca, sizeof(ca));
 	if (init < 0)
-		manager_fail(ctl, "creating the namespaces: %s", strerror(errno));
+		ctl_fail(ctl, errno, "creating the namespaces: %s", strerror(errno));
 	if (init == 0) {
 		struct init_config cfg = {
 			.ctl = ctl,
@@ -224,16 +212,16 @@ static void __attribute__((noreturn)) manager_main(struct plan *p, int ctl, int 
 	close(sync[0]);
 	if (idmap_write(&p->map, init, &err) < 0) {
 		kill(init, SIGKILL);
-		manager_fail(ctl, "%s", err.message);
+		ctl_fail(ctl, err.code, "%s", err.message);
 	}
 	/* Into the sandbox's cgroups before it runs anything: every process it makes follows. */
 	if (p->cgroup->n && cgroup_attach(p->cgroup, init) < 0) {
 		int e = errno;
 		kill(init, SIGKILL);
-		manager_fail(ctl, "resource limits: moving the sandbox into its cgroup: %s", strerror(e));
+		ctl_fail(ctl, e, "resource limits: moving the sandbox into its cgroup: %s", strerror(e));
 	}
 	if (write(sync[1], "", 1) != 1)
-		manager_fail(ctl, "%s", "the sandbox's init died");
+		ctl_fail(ctl, ESRCH, "%s", "the sandbox's init died");
 	close(sync[1]);
 
 	if (fuse) {
@@ -260,7 +248,7 @@ static void __attribute__((noreturn)) manager_main(struct plan *p, int ctl, int 
 				r = ovl_serve_start(&cfg, fuse_fd, privileged, &bg);
 			(void) ctl_send(mgr[0], CTL_FUSE_FD, r < 0 ? -r : 0, 0, NULL, 0, NULL, 0);
 			if (r < 0 && errbuf[0])
-				(void) ctl_send(ctl, CTL_FAILED, 0, 0, errbuf, strlen(errbuf), NULL, 0);
+				(void) ctl_send(ctl, CTL_FAILED, -r, 0, errbuf, strlen(errbuf), NULL, 0);
 		}
 		if (r > 0)
 			ctl_msg_clear(&m);
@@ -484,12 +472,13 @@ int isofs_session_start(isofs_store *store, const isofs_session_options *o, isof
 
 	r = ctl_recv(s->ctl, &m);
 	if (r <= 0 || m.type != CTL_READY) {
+		/* the stage's own errno and message (ctl_fail), never a guess */
 		if (r > 0 && m.type == CTL_FAILED)
-			r = error_set(err, EIO, "sandbox setup: %s", m.payload);
+			r = error_set(err, m.a > 0 ? m.a : EIO, "sandbox setup: %s",
+				      m.payload && *m.payload ? m.payload : strerror(m.a > 0 ? m.a : EIO));
 		else
 			r = error_set(err, EIO, "sandbox setup failed (the sandbox's processes died)");
-		if (r != -EIO || m.payload)
-			ctl_msg_clear(&m);
+		ctl_msg_clear(&m);
 		goto fail;
 	}
 	ctl_msg_clear(&m);
@@ -571,8 +560,16 @@ int isofs_session_exec(isofs_session *s, const isofs_exec_options *o, isofs_erro
 		ctl_msg_clear(&m);
 		return 0;
 	}
-	r = m.type == CTL_EXEC_FAILED && m.b == 1 ? error_set(err, m.a ? m.a : EIO, "%s", m.payload)
-						  : error_set(err, ECANCELED, "%s", m.payload ? m.payload : "exec");
+	/* the init says which stage failed (b: 1 exec, 0 setup) and its errno (a) */
+	if (m.type == CTL_EXEC_FAILED && m.b == 1) {
+		r = error_set(err, m.a > 0 ? m.a : EIO, "%s", m.payload ? m.payload : "exec");
+		if (err)
+			err->stage = ISOFS_STAGE_EXEC;
+	} else {
+		r = error_set(err, m.a > 0 ? m.a : ECANCELED, "%s", m.payload ? m.payload : "setting up the command");
+		if (err)
+			err->stage = ISOFS_STAGE_SETUP;
+	}
 	ctl_msg_clear(&m);
 	return r;
 }

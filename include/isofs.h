@@ -22,8 +22,16 @@ extern "C" {
 
 #define ISOFS_ERROR_MAX 512
 
+/* Where running a command failed: what a caller turns into 125, 126 or 127 (docs/protocol.md). */
+typedef enum isofs_stage {
+	ISOFS_STAGE_NONE = 0,
+	ISOFS_STAGE_SETUP,           /* the sandbox or the command's process could not be set up */
+	ISOFS_STAGE_EXEC,            /* the command itself could not be executed (code ENOENT: not found) */
+} isofs_stage;
+
 typedef struct isofs_error {
 	int code;                    /* positive errno, 0 when no error */
+	isofs_stage stage;           /* set by the session functions */
 	char message[ISOFS_ERROR_MAX];
 } isofs_error;
 

@@ -182,6 +182,11 @@ run iso run bb -- /etc/passwd
 is "$RUN_RC" 126 "a command that cannot be executed: 126"
 run iso run -w /no/such/dir bb -- true
 is "$RUN_RC" 125 "a setup failure (working directory): 125"
+is "$RUN_ERR" "isofs: working directory '/no/such/dir': No such file or directory" "... whose message names the directory and the cause"
+mkdir -p "$T/adir"
+run iso run --bind "$T/adir:/etc/passwd" bb -- true
+is "$RUN_RC" 125 "a setup failure in the sandbox's init (a directory bound over a file): 125"
+like "$RUN_ERR" "^isofs: sandbox setup: bind /etc/passwd: [A-Z][a-z]" "... whose message names the step and the cause"
 run iso run nosuchimage -- true
 is "$RUN_RC" 125 "a missing image: 125"
 run iso run bb
