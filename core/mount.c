@@ -184,7 +184,7 @@ int isofs_mount(isofs_store *store, const char *image, const char *mountpoint, c
 	const char *name = opts ? opts->sandbox : NULL;
 	bool read_only = opts && opts->read_only;
 	struct view_lowers lowers = { .n = 0 };
-	struct ovl_serve_config cfg = { .userxattr = -1, .writeback = false, .threads = 16 };
+	struct ovl_serve_config cfg = { .userxattr = -1, .writeback = false };
 	struct stat st;
 	int r;
 
@@ -235,12 +235,12 @@ int isofs_mount(isofs_store *store, const char *image, const char *mountpoint, c
 		r = sandbox_open_dir(store, name, &sfd, err);
 		if (r < 0)
 			goto out;
-		lock_fd = openat(sfd, SANDBOX_LOCK, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
-		if (lock_fd < 0) {
-			r = error_errno(err, errno, "sandbox '%s': lock", name);
+		r = sandbox_lock_take(sfd, &lock_fd);
+		if (r < 0 && r != -EBUSY) {
+			r = error_errno(err, r, "sandbox '%s': lock", name);
 			goto out;
 		}
-		if (flock(lock_fd, LOCK_EX | LOCK_NB) < 0) {
+		if (r == -EBUSY) {
 			isofs_sandbox_info now = { 0 };
 			(void) isofs_sandbox_get(store, name, &now, NULL);
 			r = error_set(err, EBUSY, "sandbox '%s' is already mounted%s%s; unmount it first", name,
@@ -286,6 +286,10 @@ out:
 	isofs_sandbox_info_free(&sb);
 	return r;
 }
+
+/* How long umount waits for a server to flush and exit, and again after aborting its connection. */
+#define SERVER_EXIT_MS 30000
+#define SERVER_EXIT_AFTER_ABORT_MS 10000
 
 /* The sandbox whose server says it serves `mp`: its directory fd and record, or -ENOENT. */
 static int find_mounted_sandbox(isofs_store *store, const char *mp, int *ret_dfd, struct mount_record *ret_rec,
@@ -376,7 +380,7 @@ static int abort_server(const char *name, const struct mount_record *rec, int lo
 		return error_errno(err, r, "the overlay server of sandbox '%s' (pid %d) did not exit, and aborting "
 				   "its FUSE connection %u through fusectl failed", name, (int) rec->pid,
 				   (rec->major << 20) | rec->minor);
-	if (wait_unlocked(lock_fd, 10000) < 0)
+	if (wait_unlocked(lock_fd, SERVER_EXIT_AFTER_ABORT_MS) < 0)
 		return error_set(err, ETIMEDOUT, "the overlay server of sandbox '%s' (pid %d) did not exit, "
 				 "even with its FUSE connection aborted", name, (int) rec->pid);
 	return ISOFS_UMOUNT_ABORTED;
@@ -396,9 +400,9 @@ int isofs_umount(isofs_store *store, const char *mountpoint, isofs_error *err)
 		return error_errno(err, r, "mountpoint '%s'", mountpoint);
 	mounted = is_overlay_mount(mp);
 	if (find_mounted_sandbox(store, mp, &dfd, &rec, name, sizeof(name)) == 0) {
-		lock_fd = openat(dfd, SANDBOX_LOCK, O_RDWR | O_NOFOLLOW | O_CLOEXEC);
 		/* The lock may be a running command's: the server is alive only if it is the recorded process. */
-		alive = lock_fd >= 0 && flock(lock_fd, LOCK_EX | LOCK_NB) < 0 && mount_record_server_alive(&rec);
+		alive = sandbox_lock_open(dfd, &lock_fd) == 0 && flock(lock_fd, LOCK_EX | LOCK_NB) < 0 &&
+			mount_record_server_alive(&rec);
 	}
 	if (!mounted && !alive) {
 		mount_record_free(&rec);
@@ -425,7 +429,7 @@ int isofs_umount(isofs_store *store, const char *mountpoint, isofs_error *err)
 		 * The server flushes and exits once the kernel lets the connection go.
 		 * Unmounted before and still running: no use waiting again.
 		 */
-		r = mounted ? wait_unlocked(lock_fd, 30000) : -ETIMEDOUT;
+		r = mounted ? wait_unlocked(lock_fd, SERVER_EXIT_MS) : -ETIMEDOUT;
 		if (r < 0) {
 			r = abort_server(name, &rec, lock_fd, err);
 			if (r < 0)
@@ -448,7 +452,7 @@ int mount_clean_stale(isofs_store *store)
 	if (!d)
 		return -errno;
 	while ((de = readdir(d))) {
-		_cleanup_close_ int dfd = -EBADF, lock = -EBADF;
+		_cleanup_close_ int dfd = -EBADF;
 		struct mount_record rec = { 0 };
 		unsigned major, minor;
 		struct statfs sfs;
@@ -459,8 +463,7 @@ int mount_clean_stale(isofs_store *store)
 		dfd = openat(store->sandboxes_fd, de->d_name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 		if (dfd < 0 || faccessat(dfd, SANDBOX_MOUNT, F_OK, AT_SYMLINK_NOFOLLOW) < 0)
 			continue;
-		lock = openat(dfd, SANDBOX_LOCK, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-		if (lock < 0 || flock(lock, LOCK_SH | LOCK_NB) < 0)
+		if (sandbox_lock_held(dfd))
 			continue; /* its server is alive */
 		/*
 		 * A server that died (kill -9, a crash) left its record, and maybe a

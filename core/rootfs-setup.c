@@ -2,6 +2,7 @@
 #include "rootfs-setup.h"
 
 #include <errno.h>
+#include <linux/magic.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
@@ -326,7 +327,7 @@ static int apply_one(struct setup_op *op, int rootfd, int stagingfd, char *errbu
 			_cleanup_close_ int check = -1;
 			struct statfs sfs;
 			if (open_target(rootfd, op->target, false, true, false, &check) < 0 || fstatfs(check, &sfs) < 0 ||
-			    sfs.f_type != 0x9fa0 /* PROC_SUPER_MAGIC */)
+			    sfs.f_type != PROC_SUPER_MAGIC)
 				r = -EXDEV;
 		}
 		break;

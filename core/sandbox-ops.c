@@ -95,20 +95,6 @@ void isofs_sandbox_info_list_free(isofs_sandbox_info *v, size_t n)
 }
 
 /* The sandbox's lock, taken (0) or busy (-EBUSY); *ret_fd holds it. */
-static int lock_sandbox(int dfd, int *ret_fd)
-{
-	int fd = openat(dfd, SANDBOX_LOCK, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
-
-	if (fd < 0)
-		return -errno;
-	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
-		close(fd);
-		return -EBUSY;
-	}
-	*ret_fd = fd;
-	return 0;
-}
-
 static int busy_error(isofs_store *store, const char *name, const char *what, isofs_error *err)
 {
 	isofs_sandbox_info info = { 0 };
@@ -152,7 +138,7 @@ int isofs_sandbox_reset(isofs_store *store, const char *name, isofs_error *err)
 
 	if (r < 0)
 		return r;
-	r = lock_sandbox(dfd, &lock);
+	r = sandbox_lock_take(dfd, &lock);
 	if (r == -EBUSY)
 		return busy_error(store, name, "unmount it or let its command end first", err);
 	if (r < 0)
@@ -181,7 +167,7 @@ int isofs_sandbox_remove(isofs_store *store, const char *name, bool force, isofs
 
 	if (r < 0)
 		return r;
-	r = lock_sandbox(dfd, &lock);
+	r = sandbox_lock_take(dfd, &lock);
 	if (r == -EBUSY && !force)
 		return busy_error(store, name, "use --force to stop it and remove it", err);
 	if (r == -EBUSY) {
@@ -199,7 +185,7 @@ int isofs_sandbox_remove(isofs_store *store, const char *name, bool force, isofs
 			if (sscanf(text, "%d %llu", &pid, &start) == 2)
 				(void) process_signal_same((pid_t) pid, (uint64_t) start, SIGKILL);
 		}
-		for (int i = 0; i < 1000 && (r = lock_sandbox(dfd, &lock)) == -EBUSY; i++)
+		for (int i = 0; i < 1000 && (r = sandbox_lock_take(dfd, &lock)) == -EBUSY; i++)
 			poll(NULL, 0, 10);
 		if (r < 0)
 			return error_set(err, EBUSY, "sandbox '%s' could not be stopped", name);
@@ -468,7 +454,7 @@ int isofs_sandbox_commit(isofs_store *store, const char *name, const char *new_i
 	r = sandbox_open_dir(store, name, &dfd, err);
 	if (r < 0)
 		return r;
-	r = lock_sandbox(dfd, &lock);
+	r = sandbox_lock_take(dfd, &lock);
 	if (r == -EBUSY)
 		return busy_error(store, name, "unmount it or let its command end first", err);
 	if (r < 0)

@@ -136,6 +136,38 @@ int sandbox_read_mount_record(int dfd, char **ret_mountpoint, pid_t *ret_pid)
 	return 0;
 }
 
+int sandbox_lock_open(int dfd, int *ret_fd)
+{
+	int fd = openat(dfd, SANDBOX_LOCK, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+
+	if (fd < 0)
+		return -errno;
+	*ret_fd = fd;
+	return 0;
+}
+
+int sandbox_lock_take(int dfd, int *ret_fd)
+{
+	int fd, r = sandbox_lock_open(dfd, &fd);
+
+	if (r < 0)
+		return r;
+	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		r = errno == EWOULDBLOCK ? -EBUSY : -errno;
+		close(fd);
+		return r;
+	}
+	*ret_fd = fd;
+	return 0;
+}
+
+bool sandbox_lock_held(int dfd)
+{
+	_cleanup_close_ int fd = openat(dfd, SANDBOX_LOCK, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+
+	return fd >= 0 && flock(fd, LOCK_SH | LOCK_NB) < 0;
+}
+
 /*
  * Where the sandbox is mounted: only while its lock is held and the recorded
  * server still runs (a killed server's record stays behind, and the lock may
@@ -143,12 +175,9 @@ int sandbox_read_mount_record(int dfd, char **ret_mountpoint, pid_t *ret_pid)
  */
 static void read_mount(int dfd, isofs_sandbox_info *info)
 {
-	_cleanup_close_ int lock = openat(dfd, SANDBOX_LOCK, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 	struct mount_record rec;
 
-	if (lock < 0)
-		return;
-	if (flock(lock, LOCK_SH | LOCK_NB) == 0)
+	if (!sandbox_lock_held(dfd))
 		return; /* nobody serves it */
 	info->in_use = true;
 	if (mount_record_read(dfd, &rec) < 0)

@@ -16,6 +16,16 @@
 
 /* Opens the sandbox directory (O_PATH). */
 int sandbox_open_dir(isofs_store *store, const char *name, int *ret_fd, isofs_error *err);
+
+/*
+ * The sandbox's lock (SANDBOX_LOCK in its directory dfd), held exclusively
+ * for as long as something serves or runs it: a mount's server, a run's
+ * session.  The one protocol: take it, or see that it is held.
+ */
+int sandbox_lock_open(int dfd, int *ret_fd);
+/* 0 and the fd holding it, or -EBUSY while held. */
+int sandbox_lock_take(int dfd, int *ret_fd);
+bool sandbox_lock_held(int dfd);
 /* The record a mount's server keeps (mount.json): where, and its pid (either may be NULL). -ENOENT when none. */
 int sandbox_read_mount_record(int dfd, char **ret_mountpoint, pid_t *ret_pid);
 /* Unmounts (lazily) what killed overlay servers left mounted, and forgets their records. */

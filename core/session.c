@@ -39,6 +39,7 @@
 #include "ctl.h"
 #include "error.h"
 #include "process-id.h"
+#include "userns.h"
 #include "fd-util.h"
 #include "fs-util.h"
 #include "idmap.h"
@@ -127,33 +128,6 @@ static void stdio_to_null(void)
 }
 
 /* rootless: the server becomes root of a namespace of its own, over its user's files only */
-static int manager_own_userns(uid_t uid, gid_t gid)
-{
-	char map[64];
-	int fd, r = 0;
-
-	if (unshare(CLONE_NEWUSER) < 0)
-		return -errno;
-	fd = open("/proc/self/setgroups", O_WRONLY | O_CLOEXEC);
-	if (fd >= 0) {
-		r = write(fd, "deny", 4) == 4 ? 0 : -errno;
-		close(fd);
-	}
-	snprintf(map, sizeof(map), "0 %u 1", (unsigned) uid);
-	fd = open("/proc/self/uid_map", O_WRONLY | O_CLOEXEC);
-	if (fd < 0 || write(fd, map, strlen(map)) < 0)
-		r = -errno;
-	if (fd >= 0)
-		close(fd);
-	snprintf(map, sizeof(map), "0 %u 1", (unsigned) gid);
-	fd = open("/proc/self/gid_map", O_WRONLY | O_CLOEXEC);
-	if (fd < 0 || write(fd, map, strlen(map)) < 0)
-		r = -errno;
-	if (fd >= 0)
-		close(fd);
-	return r;
-}
-
 static void __attribute__((noreturn)) manager_main(struct plan *p, int ctl, int lock_fd)
 {
 	struct ovl_background *bg = NULL;
@@ -234,7 +208,6 @@ static void __attribute__((noreturn)) manager_main(struct plan *p, int ctl, int 
 			.work = p->work,
 			.userxattr = -1,
 			.writeback = false,
-			.threads = 8,
 			.errbuf = errbuf,
 			.errlen = sizeof(errbuf),
 		};
@@ -243,7 +216,7 @@ static void __attribute__((noreturn)) manager_main(struct plan *p, int ctl, int 
 		if (r > 0 && m.type == CTL_FUSE_FD && m.nfds == 1) {
 			int fuse_fd = m.fds[0];
 			m.nfds = 0; /* the session owns it now */
-			r = privileged ? 0 : manager_own_userns(p->map.uid, p->map.gid);
+			r = privileged ? 0 : userns_enter_self_mapped(p->map.uid, p->map.gid);
 			if (r == 0)
 				r = ovl_serve_start(&cfg, fuse_fd, privileged, &bg);
 			(void) ctl_send(mgr[0], CTL_FUSE_FD, r < 0 ? -r : 0, 0, NULL, 0, NULL, 0);
@@ -314,12 +287,12 @@ static int plan_target(isofs_store *store, const isofs_session_options *o, struc
 			p->mountpoint = sb->mountpoint;
 			return 0;
 		}
-		s->lock_fd = openat(dfd, SANDBOX_LOCK, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
-		if (s->lock_fd < 0)
-			return error_errno(err, errno, "sandbox '%s': lock", o->sandbox);
-		if (flock(s->lock_fd, LOCK_EX | LOCK_NB) < 0)
+		r = sandbox_lock_take(dfd, &s->lock_fd);
+		if (r == -EBUSY)
 			return error_set(err, EBUSY, "sandbox '%s' is in use by another command; mount it to share it",
 					 o->sandbox);
+		if (r < 0)
+			return error_errno(err, r, "sandbox '%s': lock", o->sandbox);
 		/* Ours now: no server runs, so a mount record is a killed server's. */
 		(void) unlinkat(dfd, SANDBOX_MOUNT, 0);
 		r = isofs_image_get(store, sb->image, img, err);

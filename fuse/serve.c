@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "overlay.h"
+#include "userns.h"
 
 /*
  * What the serving process needs of its own state: the highest fd limit it
@@ -33,42 +34,6 @@ static void server_process_setup(void)
 		(void) setrlimit(RLIMIT_NOFILE, &rl);
 	}
 	(void) umask(0);
-}
-
-static int write_proc(const char *file, const char *text)
-{
-	int fd = open(file, O_WRONLY | O_CLOEXEC), r;
-
-	if (fd < 0)
-		return -errno;
-	r = write(fd, text, strlen(text)) == (ssize_t) strlen(text) ? 0 : -EIO;
-	close(fd);
-	return r;
-}
-
-/*
- * Rootless: after the mount (fusermount3 needs the real user), the server
- * becomes root of a user namespace of its own that maps only its user.  It then
- * holds every capability over its own files — it reads a 0000 file of the
- * image, creates 0/0 whiteouts — and over nothing else.  Requests and replies
- * keep the mounter's ids: the connection belongs to the initial namespace.
- */
-static int enter_own_userns(uid_t uid, gid_t gid)
-{
-	char map[64];
-	int r;
-
-	if (unshare(CLONE_NEWUSER) < 0)
-		return -errno;
-	r = write_proc("/proc/self/setgroups", "deny");
-	if (r < 0 && r != -ENOENT)
-		return r;
-	snprintf(map, sizeof(map), "0 %u 1", (unsigned) uid);
-	r = write_proc("/proc/self/uid_map", map);
-	if (r < 0)
-		return r;
-	snprintf(map, sizeof(map), "0 %u 1", (unsigned) gid);
-	return write_proc("/proc/self/gid_map", map);
 }
 
 int ovl_serve(const struct ovl_serve_config *cfg)
@@ -125,7 +90,12 @@ int ovl_serve(const struct ovl_serve_config *cfg)
 	}
 	if (cfg->ready && (r = cfg->ready(cfg->userdata)) < 0)
 		goto out_unmount;
-	if (!fs.privileged && (r = enter_own_userns(fs.caller_uid, fs.caller_gid)) < 0) {
+	/*
+	 * Rootless: only after the mount (fusermount3 needs the real user).
+	 * Requests and replies keep the mounter's ids: the connection belongs to
+	 * the initial namespace.
+	 */
+	if (!fs.privileged && (r = userns_enter_self_mapped(fs.caller_uid, fs.caller_gid)) < 0) {
 		snprintf(cfg->errbuf, cfg->errlen, "user namespace for the server: %s", strerror(-r));
 		goto out_unmount;
 	}
@@ -139,9 +109,9 @@ int ovl_serve(const struct ovl_serve_config *cfg)
 		goto out_signals;
 	}
 	fuse_loop_cfg_set_clone_fd(loop, 0);
-	fuse_loop_cfg_set_max_threads(loop, cfg->threads ? cfg->threads : 16);
+	fuse_loop_cfg_set_max_threads(loop, cfg->threads ? cfg->threads : OVL_SERVE_THREADS);
 	/* Keep idle workers: a thread (and its splice pipe) per request costs more than the request. */
-	fuse_loop_cfg_set_idle_threads(loop, cfg->threads ? cfg->threads : 16);
+	fuse_loop_cfg_set_idle_threads(loop, cfg->threads ? cfg->threads : OVL_SERVE_THREADS);
 	r = fuse_session_loop_mt(se, loop);
 	r = r < 0 ? r : r > 0 ? -EINTR : 0;
 	fuse_loop_cfg_destroy(loop);
@@ -234,8 +204,8 @@ int ovl_serve_start(const struct ovl_serve_config *cfg, int fuse_fd, bool privil
 		goto fail;
 	}
 	fuse_loop_cfg_set_clone_fd(bg->loop, 0);
-	fuse_loop_cfg_set_max_threads(bg->loop, cfg->threads ? cfg->threads : 16);
-	fuse_loop_cfg_set_idle_threads(bg->loop, cfg->threads ? cfg->threads : 16);
+	fuse_loop_cfg_set_max_threads(bg->loop, cfg->threads ? cfg->threads : OVL_SERVE_THREADS);
+	fuse_loop_cfg_set_idle_threads(bg->loop, cfg->threads ? cfg->threads : OVL_SERVE_THREADS);
 	r = -pthread_create(&bg->thread, NULL, serve_thread, bg);
 	if (r < 0)
 		goto fail;

@@ -6,6 +6,13 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+/*
+ * Serving threads of one view: kept alive between requests (a thread and its
+ * splice pipe per request cost more than the request).  One figure for every
+ * server (isofs-overlay, isofs mount, a run's own server).
+ */
+#define OVL_SERVE_THREADS 16
+
 struct ovl_serve_config {
 	const char *const *lowers; /* top first */
 	int nlowers;
@@ -15,7 +22,7 @@ struct ovl_serve_config {
 	int userxattr;             /* 1 user.overlay.*, 0 trusted.overlay.*, -1 by privilege */
 	double timeout;            /* entry/attr cache, seconds */
 	bool writeback;
-	unsigned threads;
+	unsigned threads;          /* 0: OVL_SERVE_THREADS */
 	const char *fuse_opts;     /* more FUSE mount options, comma-separated, or NULL */
 	bool debug;
 	/* Called once the mount is in place, before serving (daemonize, tell a parent). */
