@@ -263,6 +263,9 @@ int wire_parse_request(const char *line, size_t len, struct wire_request *ret, c
 
 	if (len > WIRE_MAX_FRAME)
 		return req_fail(errbuf, errlen, "frame too long");
+	/* cJSON stops at a NUL: what follows one would be dropped unseen */
+	if (memchr(line, '\0', len))
+		return req_fail(errbuf, errlen, "a NUL byte in the frame");
 	j = cJSON_ParseWithLength(line, len);
 	if (!j)
 		return req_fail(errbuf, errlen, "malformed JSON");

@@ -18,6 +18,45 @@
 #define RANGE 65536u
 
 
+/* A decimal number filling [s, end) exactly, at most `max`. */
+static bool parse_decimal(const char *s, const char *end, unsigned long long max, unsigned long long *ret)
+{
+	unsigned long long v = 0;
+
+	if (s == end || end - s > 20)
+		return false;
+	for (const char *p = s; p < end; p++) {
+		if (*p < '0' || *p > '9' || v > (max - (unsigned long long) (*p - '0')) / 10)
+			return false;
+		v = v * 10 + (unsigned long long) (*p - '0');
+	}
+	*ret = v;
+	return true;
+}
+
+bool idmap_subid_line(const char *line, const char *name, unsigned id, unsigned *ret_start)
+{
+	const char *c1 = strchr(line, ':'), *c2 = c1 ? strchr(c1 + 1, ':') : NULL, *end;
+	unsigned long long start, count, who;
+
+	if (!c1 || !c2)
+		return false;
+	end = c2 + 1 + strcspn(c2 + 1, "\n");
+	if (*end == '\n' && end[1])
+		return false;
+	/* the user by name, or by uid written in decimal — nothing else */
+	if (!((size_t) (c1 - line) == strlen(name) && strncmp(line, name, strlen(name)) == 0) &&
+	    !(parse_decimal(line, c1, UINT32_MAX, &who) && who == id))
+		return false;
+	if (!parse_decimal(c1 + 1, c2, UINT32_MAX, &start) || !parse_decimal(c2 + 1, end, UINT32_MAX, &count))
+		return false;
+	/* the whole range must exist: a start near the top would wrap */
+	if (count < RANGE - 1 || start + RANGE - 1 > UINT32_MAX)
+		return false;
+	*ret_start = (unsigned) start;
+	return true;
+}
+
 /* The first range of at least RANGE-1 ids for `user` (name or uid) in /etc/subuid or /etc/subgid. */
 static bool find_subid(const char *file, const char *name, unsigned id, unsigned *ret_start)
 {
@@ -26,18 +65,9 @@ static bool find_subid(const char *file, const char *name, unsigned id, unsigned
 
 	if (!f)
 		return false;
-	while (fgets(line, sizeof(line), f)) {
-		char who[256];
-		unsigned long start, count;
-		if (sscanf(line, "%255[^:]:%lu:%lu", who, &start, &count) != 3)
-			continue;
-		if (strcmp(who, name) != 0 && !(strtoul(who, NULL, 10) == id && who[0] >= '0' && who[0] <= '9'))
-			continue;
-		if (count >= RANGE - 1) {
-			*ret_start = (unsigned) start;
+	while (fgets(line, sizeof(line), f))
+		if (idmap_subid_line(line, name, id, ret_start))
 			return true;
-		}
-	}
 	return false;
 }
 

@@ -28,6 +28,13 @@ struct idmap {
 	char why_single[160]; /* IDMAP_SINGLE for a user: why no range (said once on stderr) */
 };
 
+/*
+ * One line of /etc/subuid or /etc/subgid ("NAME:START:COUNT", NAME a user
+ * name or a decimal uid): true with the start when it gives `name` (or `id`)
+ * a whole range of 65536 ids.  Strict: anything else in the line refuses it.
+ */
+bool idmap_subid_line(const char *line, const char *name, unsigned id, unsigned *ret_start);
+
 /* Chooses the map for the calling user. */
 void idmap_choose(struct idmap *map);
 

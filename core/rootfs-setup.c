@@ -134,6 +134,14 @@ int setup_add_defaults(struct setup_table *t, const struct setup_config *cfg)
 	return r;
 }
 
+static bool has_dotdot(const char *path)
+{
+	for (const char *p = path; (p = strstr(p, "..")); p += 2)
+		if ((p == path || p[-1] == '/') && (p[2] == '\0' || p[2] == '/'))
+			return true;
+	return false;
+}
+
 int setup_add_bind_spec(struct setup_table *t, const char *spec, isofs_error *err)
 {
 	_cleanup_free_ char *copy = strdup(spec);
@@ -158,6 +166,8 @@ int setup_add_bind_spec(struct setup_table *t, const char *spec, isofs_error *er
 	}
 	if (host[0] != '/' || target[0] != '/')
 		return error_set(err, EINVAL, "--bind '%s': both paths must be absolute", spec);
+	if (has_dotdot(target))
+		return error_set(err, EINVAL, "--bind '%s': the sandbox path may not contain '..'", spec);
 	if (stat(host, &st) < 0)
 		return error_errno(err, errno, "--bind '%s': source %s", spec, host);
 	if (setup_add(t, SETUP_BIND, host, target, NULL, 0, flags) < 0)
