@@ -7,6 +7,7 @@
 . "$(dirname "$0")/../integration/lib.sh"
 . "$(dirname "$0")/lib-security.sh"
 setup_tmp
+plant_canary
 
 force_unmount() {
 	if [ "$IS_ROOT" -eq 1 ]; then umount -l "$1"; else fusermount3 -uz "$1"; fi
@@ -61,6 +62,22 @@ else
 	skip "control: setuid honoured outside the view" "$T is on a nosuid file system ($control)"
 fi
 is "$got" "$(id -u "$user")" "run through the view it gives the user no euid 0"
+
+# File capabilities: cat with cap_dac_read_search+ep in security.capability (v2: magic 0x02000001, bit 2).
+fcap=0x0100000204000000000000000000000000000000
+echo "$CANARY_TEXT" >"$T/rootonly" && chmod 0600 "$T/rootonly"
+cp "$(command -v cat)" "$T/ctl/capcat" && setfattr -n security.capability -v "$fcap" "$T/ctl/capcat"
+control=$(as_user "$T/ctl/capcat" "$T/rootonly" 2>/dev/null)
+cp "$(command -v cat)" "$T/mp/bin/capcat" && setfattr -n security.capability -v "$fcap" "$T/mp/bin/capcat"
+is "$(getfattr --absolute-names -e hex -n security.capability --only-values "$STORE/sandboxes/s1/upper/bin/capcat" 2>/dev/null | od -An -tx1 | tr -d ' \n' | cut -c1-8)" \
+	"01000002" "a file capability set in the view lands in the upper directory"
+if [ "$control" = "$CANARY_TEXT" ]; then
+	pass "control: the capability outside the view lets the user read a 0600 root file"
+else
+	skip "control: file capabilities honoured outside the view" "not here ($T)"
+fi
+got=$(as_user "$T/mp/bin/capcat" "$T/rootonly" 2>&1)
+no_canary "run through the view, the file capability gives the user nothing" "$got"
 run iso umount "$T/mp"
 
 nok "the user cannot list the store's sandboxes" as_user ls "$STORE/sandboxes"
