@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Executor sessions.  Processes, each forked (never exec'ed):
+ * Executor sessions, the owner's side (manager.c and init.c are the other
+ * two processes).  Processes, each forked (never exec'ed):
  *
  *   owner (the caller) ── ctl ── init (pid 1 of the sandbox, in new user,
  *     │                            mount, PID, IPC, UTS [, net] namespaces)
@@ -17,8 +18,6 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <fcntl.h>
-#include <linux/close_range.h>
-#include <linux/sched.h>
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
@@ -27,10 +26,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -39,17 +36,15 @@
 #include "ctl.h"
 #include "error.h"
 #include "process-id.h"
-#include "userns.h"
 #include "fd-util.h"
 #include "fs-util.h"
 #include "idmap.h"
 #include "image.h"
-#include "init.h"
 #include "layers.h"
+#include "manager.h"
 #include "mount-record.h"
 #include "rootfs-setup.h"
 #include "sandbox.h"
-#include "serve.h"
 #include "store.h"
 #include "syscall-filter.h"
 
@@ -67,22 +62,6 @@ struct isofs_session {
 	struct cgroup_handle cgroup;
 };
 
-/* What the manager needs; prepared by the owner before forking. */
-struct plan {
-	struct view_lowers lowers;
-	char upper[4096], work[4096];
-	const char *mountpoint;  /* run in an existing view */
-	dev_t mountpoint_dev;    /* a mounted sandbox's view: its device, checked again where it is opened */
-	struct setup_table table;
-	struct idmap map;
-	const char *hostname;
-	bool net_none;
-	int caps[64];
-	int ncaps;
-	struct syscall_filter filter; /* empty: unconfined */
-	const struct cgroup_handle *cgroup;
-};
-
 static int cap_from_name(const char *name)
 {
 	char buf[64];
@@ -95,147 +74,6 @@ static int cap_from_name(const char *name)
 	buf[i] = '\0';
 	return capng_name_to_capability(buf);
 }
-
-/* Closes every fd but those in keep[] (sorted ascending). */
-static void close_all_but(const int *keep, int n)
-{
-	unsigned from = 3;
-
-	for (int i = 0; i < n; i++) {
-		if (keep[i] < 3)
-			continue;
-		if ((unsigned) keep[i] > from)
-			(void) syscall(SYS_close_range, from, (unsigned) keep[i] - 1, 0);
-		from = (unsigned) keep[i] + 1;
-	}
-	(void) syscall(SYS_close_range, from, ~0U, 0);
-}
-
-static int cmp_int(const void *a, const void *b)
-{
-	return *(const int *) a - *(const int *) b;
-}
-
-static void stdio_to_null(void)
-{
-	int null = open("/dev/null", O_RDWR | O_CLOEXEC);
-	if (null >= 0) {
-		(void) dup2(null, 0);
-		(void) dup2(null, 1);
-		(void) dup2(null, 2);
-		close(null);
-	}
-}
-
-/* rootless: the server becomes root of a namespace of its own, over its user's files only */
-static void __attribute__((noreturn)) manager_main(struct plan *p, int ctl, int lock_fd)
-{
-	struct ovl_background *bg = NULL;
-	struct clone_args ca = { 0 };
-	isofs_error err = { 0 };
-	int mgr[2], sync[2], keep[2] = { ctl, lock_fd }, status = 0;
-	bool fuse = !p->mountpoint;
-	bool privileged = geteuid() == 0;
-	pid_t init;
-
-	(void) prctl(PR_SET_PDEATHSIG, SIGKILL);
-	qsort(keep, 2, sizeof(int), cmp_int);
-	close_all_but(keep, 2);
-	stdio_to_null();
-
-	/*
-	 * The overlay server (threads of this process) allocates for the
-	 * sandbox's file operations: with --memory that is charged to the
-	 * sandbox too, not to the caller.  Before anything is served or cloned.
-	 */
-	if (p->cgroup->n && cgroup_attach_memory(p->cgroup, getpid()) < 0)
-		ctl_fail(ctl, errno, "resource limits: moving the overlay server into the sandbox's memory cgroup: %s",
-			 strerror(errno));
-
-	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, mgr) < 0 || pipe2(sync, O_CLOEXEC) < 0)
-		ctl_fail(ctl, errno, "%s", strerror(errno));
-
-	ca.flags = CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS |
-		   (p->net_none ? CLONE_NEWNET : 0);
-	ca.exit_signal = SIGCHLD;
-	init = (pid_t) syscall(SYS_clone3, &ca, sizeof(ca));
-	if (init < 0)
-		ctl_fail(ctl, errno, "creating the namespaces: %s", strerror(errno));
-	if (init == 0) {
-		struct init_config cfg = {
-			.ctl = ctl,
-			.mgr = fuse ? mgr[1] : -1,
-			.sync_fd = sync[0],
-			.mountpoint = p->mountpoint,
-			.mountpoint_dev = p->mountpoint_dev,
-			.table = &p->table,
-			.hostname = p->hostname,
-			.net_none = p->net_none,
-			.may_setgroups = p->map.kind != IDMAP_SINGLE,
-			.caps = p->caps,
-			.ncaps = p->ncaps,
-			.filter = p->filter.len ? &p->filter : NULL,
-		};
-		close(mgr[0]);
-		close(sync[1]);
-		if (!fuse)
-			close(mgr[1]);
-		init_main(&cfg);
-	}
-	close(mgr[1]);
-	close(sync[0]);
-	if (idmap_write(&p->map, init, &err) < 0) {
-		kill(init, SIGKILL);
-		ctl_fail(ctl, err.code, "%s", err.message);
-	}
-	/* Into the sandbox's cgroups before it runs anything: every process it makes follows. */
-	if (p->cgroup->n && cgroup_attach(p->cgroup, init) < 0) {
-		int e = errno;
-		kill(init, SIGKILL);
-		ctl_fail(ctl, e, "resource limits: moving the sandbox into its cgroup: %s", strerror(e));
-	}
-	if (write(sync[1], "", 1) != 1)
-		ctl_fail(ctl, ESRCH, "%s", "the sandbox's init died");
-	close(sync[1]);
-
-	if (fuse) {
-		struct ctl_msg m = { 0 };
-		char errbuf[512] = "";
-		struct ovl_serve_config cfg = {
-			.lowers = p->lowers.paths,
-			.nlowers = p->lowers.n,
-			.upper = p->upper,
-			.work = p->work,
-			.userxattr = -1,
-			.writeback = false,
-			.errbuf = errbuf,
-			.errlen = sizeof(errbuf),
-		};
-		int r = ctl_recv(mgr[0], &m);
-
-		if (r > 0 && m.type == CTL_FUSE_FD && m.nfds == 1) {
-			int fuse_fd = m.fds[0];
-			m.nfds = 0; /* the session owns it now */
-			r = privileged ? 0 : userns_enter_self_mapped(p->map.uid, p->map.gid);
-			if (r == 0)
-				r = ovl_serve_start(&cfg, fuse_fd, privileged, &bg);
-			(void) ctl_send(mgr[0], CTL_FUSE_FD, r < 0 ? -r : 0, 0, NULL, 0, NULL, 0);
-			if (r < 0 && errbuf[0])
-				(void) ctl_send(ctl, CTL_FAILED, -r, 0, errbuf, strlen(errbuf), NULL, 0);
-		}
-		if (r > 0)
-			ctl_msg_clear(&m);
-	}
-	/* From now on the owner talks to the init alone, and sees EOF when it dies. */
-	close(ctl);
-	close(mgr[0]);
-	while (waitpid(init, &status, 0) < 0 && errno == EINTR)
-		;
-	ovl_serve_stop(bg);
-	_exit(WIFEXITED(status) ? WEXITSTATUS(status) : 125);
-}
-
-/* ---- the owner ---- */
 
 static int plan_target(isofs_store *store, const isofs_session_options *o, struct plan *p, isofs_session *s,
 		       isofs_image_info *img, isofs_sandbox_info *sb, char **mp_storage, isofs_error *err)

@@ -1,0 +1,38 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The manager of a sandbox (see session.c for the process chain): forked by
+ * the owner, it clones the init into new namespaces, writes its id maps,
+ * puts it in its cgroups, serves the overlay the init mounted, and waits.
+ */
+#ifndef ISOFS_MANAGER_H
+#define ISOFS_MANAGER_H
+
+#include <stdbool.h>
+#include <sys/types.h>
+
+#include "cgroup.h"
+#include "idmap.h"
+#include "layers.h"
+#include "rootfs-setup.h"
+#include "syscall-filter.h"
+
+/* What the manager needs; prepared by the owner before forking. */
+struct plan {
+	struct view_lowers lowers;
+	char upper[4096], work[4096];
+	const char *mountpoint;  /* run in an existing view */
+	dev_t mountpoint_dev;    /* a mounted sandbox's view: its device, checked again where it is opened */
+	struct setup_table table;
+	struct idmap map;
+	const char *hostname;
+	bool net_none;
+	int caps[64];
+	int ncaps;
+	struct syscall_filter filter; /* empty: unconfined */
+	const struct cgroup_handle *cgroup;
+};
+
+/* In the forked manager: never returns (exits with the init's status, 125 when setup failed). */
+void __attribute__((noreturn)) manager_main(struct plan *p, int ctl, int lock_fd);
+
+#endif
