@@ -23,7 +23,8 @@
 # Assertions: pass fail skip ok nok is isnt like unlike num; expect_refused,
 # store_snapshot + expect_store_unchanged for commands that must fail cleanly.
 # Helpers: iso/isofs_cmd (isofs under timeout), craft (craft.py), wait_until,
-# at_cleanup, bg_track, as_owner, need_mount_ns (tests that mount), trees:
+# at_cleanup, bg_track, as_owner, need_mount_ns (tests that mount), force_unmount,
+# unmount_all_at_exit (every mount below $T goes at exit), trees:
 # tree_listing hardlink_groups xattr_listing device_listing, build_fixture,
 # make_fixture_tar, expected_counts, summary_regex.
 
@@ -265,6 +266,17 @@ _bg_pids=()
 # at_cleanup 'shell command': run (last registered first) when the script exits
 at_cleanup() {
 	_cleanup_cmds+=("$1")
+}
+
+# force_unmount MOUNTPOINT: detach it now (root: umount -l; a user: fusermount3 -uz)
+force_unmount() {
+	if [ "$IS_ROOT" -eq 1 ]; then umount -l "$1"; else fusermount3 -uz "$1"; fi
+}
+
+# unmount_all_at_exit: every mount below $T goes when the script exits, even when a test fails
+# (a dead FUSE server's mount would block every later test)
+unmount_all_at_exit() {
+	at_cleanup 'for m in $(awk -v p="$T" "index(\$5, p \"/\") == 1 { print \$5 }" /proc/self/mountinfo); do force_unmount "$m"; done'
 }
 
 # bg_track PID: killed (-9) at exit if still running

@@ -4,14 +4,7 @@
 . "$(dirname "$0")/lib.sh"
 setup_tmp
 
-# Every mount of this test goes away at the end, even when a test fails.
-force_unmount() {
-	local m
-	for m in "$@"; do
-		if [ "$IS_ROOT" -eq 1 ]; then umount -l "$m"; else fusermount3 -uz "$m"; fi
-	done
-}
-at_cleanup 'for m in $(awk -v p="$T" "index(\$5, p \"/\") == 1 { print \$5 }" /proc/self/mountinfo); do force_unmount "$m"; done'
+unmount_all_at_exit
 
 mounted() { awk -v p="$1" '$5 == p { found = 1 } END { exit !found }' /proc/self/mountinfo; }
 # Alive and not a zombie (an exited daemon may wait for a reaper that is not ours).

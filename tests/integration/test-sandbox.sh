@@ -3,10 +3,7 @@
 . "$(dirname "$0")/lib.sh"
 setup_tmp
 
-force_unmount() {
-	if [ "$IS_ROOT" -eq 1 ]; then umount -l "$1"; else fusermount3 -uz "$1"; fi
-}
-at_cleanup 'for m in $(awk -v p="$T" "index(\$5, p \"/\") == 1 { print \$5 }" /proc/self/mountinfo); do force_unmount "$m"; done'
+unmount_all_at_exit
 mkdir -p "$T/mp" "$T/mp2"
 
 run iso image bootstrap bb --busybox

@@ -11,8 +11,7 @@ MARK=isofs-canary-name-$(od -An -N4 -tx4 /dev/urandom | tr -d ' ')
 touch "$CANARY_DIR/etc/$MARK"
 if [ "$IS_ROOT" -eq 1 ]; then NS=trusted.overlay; else NS=user.overlay; fi
 
-force_unmount() { if [ "$IS_ROOT" -eq 1 ]; then umount -l "$1"; else fusermount3 -uz "$1"; fi; }
-at_cleanup 'for m in $(awk -v p="$T" "index(\$5, p \"/\") == 1 { print \$5 }" /proc/self/mountinfo); do force_unmount "$m"; done'
+unmount_all_at_exit
 
 # no_escape DESC TEXT: neither the canary's content nor its directory's listing is in TEXT
 no_escape() {

@@ -9,10 +9,7 @@
 setup_tmp
 plant_canary
 
-force_unmount() {
-	if [ "$IS_ROOT" -eq 1 ]; then umount -l "$1"; else fusermount3 -uz "$1"; fi
-}
-at_cleanup 'for m in $(awk -v p="$T" "index(\$5, p \"/\") == 1 { print \$5 }" /proc/self/mountinfo); do force_unmount "$m"; done'
+unmount_all_at_exit
 mount_opts() { awk -v p="$1" '$5 == p { o = $6 } END { print o }' /proc/self/mountinfo; }
 
 run iso image bootstrap bb --busybox
