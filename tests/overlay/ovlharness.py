@@ -47,6 +47,8 @@ import sys
 import tempfile
 import threading
 import time
+import traceback
+from contextlib import contextmanager
 
 FIXED_TIME = 1_000_000_000  # mtime/atime of every fixture entry
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -983,3 +985,29 @@ def rm_tree(path):
         return
     subprocess.run(["chmod", "-R", "u+rwX", path], capture_output=True)
     subprocess.run(["rm", "-rf", "--one-file-system", path], capture_output=True)
+
+
+# ---- the frame of a test script -------------------------------------------------------
+
+
+@contextmanager
+def scratch(prefix):
+    """A temporary directory for one run (reachable by the test user); every mount and the directory go
+    at the end, whatever happens."""
+    tmp = tempfile.mkdtemp(prefix=prefix)
+    os.chmod(tmp, 0o755)
+    try:
+        yield tmp
+    finally:
+        cleanup_all()
+        rm_tree(tmp)
+
+
+def guarded(tap, desc, fn, *args):
+    """fn(*args): an exception fails `desc` (with its traceback) without ending the run; mounts go after."""
+    try:
+        fn(*args)
+    except Exception as e:  # noqa: BLE001 - one broken case must not end the run
+        tap.ok(False, f"{desc}: runs", f"{type(e).__name__}: {e}", *traceback.format_exc().splitlines()[-8:])
+    finally:
+        cleanup_all()

@@ -1386,9 +1386,7 @@ def main(argv):
     if not os.access(H.overlay_bin(), os.X_OK):
         print(f"Bail out! {H.overlay_bin()} is not executable")
         return 1
-    tmp = tempfile.mkdtemp(prefix="isofs-ovl-conf.")
-    os.chmod(tmp, 0o755)
-    try:
+    with H.scratch("isofs-ovl-conf.") as tmp:
         why = H.probe(MODE, tmp)
         if why:
             print(f"1..0 # SKIP {why}", flush=True)
@@ -1399,15 +1397,7 @@ def main(argv):
             if MODE not in c.modes:
                 tap.skip(c.desc, f"not in {MODE} mode")
                 continue
-            try:
-                run_case(c, tap, tmp)
-            except Exception as e:  # noqa: BLE001 - one broken case must not end the run
-                tap.ok(False, f"{c.desc}: runs", f"{type(e).__name__}: {e}", *traceback.format_exc().splitlines()[-8:])
-            finally:
-                H.cleanup_all()
-    finally:
-        H.cleanup_all()
-        H.rm_tree(tmp)
+            H.guarded(tap, c.desc, run_case, c, tap, tmp)
     return tap.finish()
 
 

@@ -15,7 +15,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import traceback
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import ovlharness as H  # noqa: E402
@@ -149,23 +148,11 @@ def main(argv):
     H.install_cleanup()
     tap = H.Tap()
     tap.diag(f"mode {mode}, uid {os.getuid()}, isofs-overlay {H.overlay_bin()}")
-    tmp = tempfile.mkdtemp(prefix="isofs-ovl-long.")
-    os.chmod(tmp, 0o755)
-    try:
+    with H.scratch("isofs-ovl-long.") as tmp:
         for c in CASES:
             if want and not any(w in c.__name__ for w in want):
                 continue
-            base = tempfile.mkdtemp(prefix=c.__name__ + ".", dir=tmp)
-            try:
-                c(tap, mode, base)
-            except Exception as e:  # noqa: BLE001 - report, go on with the next case
-                tap.ok(False, f"{c.__name__}: runs", f"{type(e).__name__}: {e}",
-                       *traceback.format_exc().splitlines()[-8:])
-            finally:
-                H.cleanup_all()
-    finally:
-        H.cleanup_all()
-        H.rm_tree(tmp)
+            H.guarded(tap, c.__name__, c, tap, mode, tempfile.mkdtemp(prefix=c.__name__ + ".", dir=tmp))
     return tap.finish()
 
 

@@ -26,7 +26,6 @@ import random
 import stat
 import sys
 import tempfile
-import traceback
 
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -405,24 +404,13 @@ def main(argv):
     H.install_cleanup()
     tap = H.Tap()
     tap.diag(f"mode {mode}, uid {os.getuid()}, seeds {seeds}, {nops} ops each, isofs-overlay {H.overlay_bin()}")
-    tmp = tempfile.mkdtemp(prefix="isofs-ovl-rand.")
-    os.chmod(tmp, 0o755)
-    try:
+    with H.scratch("isofs-ovl-rand.") as tmp:
         why = H.probe(mode, tmp)
         if why:
             print(f"1..0 # SKIP {why}", flush=True)
             return 0
         for seed in seeds:
-            try:
-                run_seed(tap, mode, seed, nops, check_every, verbose, tmp)
-            except Exception as e:  # noqa: BLE001 - report, go on with the next seed
-                tap.ok(False, f"seed {seed}: runs", f"{type(e).__name__}: {e}",
-                       *traceback.format_exc().splitlines()[-8:])
-            finally:
-                H.cleanup_all()
-    finally:
-        H.cleanup_all()
-        H.rm_tree(tmp)
+            H.guarded(tap, f"seed {seed}", run_seed, tap, mode, seed, nops, check_every, verbose, tmp)
     return tap.finish()
 
 

@@ -15,7 +15,6 @@ run: the server exits non-zero at unmount.
 
 import os
 import sys
-import tempfile
 import threading
 import traceback
 
@@ -61,6 +60,37 @@ def worker(idx, seed, nops, mode, mk, mi, results):
     results[idx] = failed
 
 
+def run(tap, mode, nworkers, nops, tmp):
+    fmode = "root" if mode == "root" else "rootless"
+    tpl = f"{tmp}/tpl/L"
+    for w in range(nworkers):
+        H.make_fixture(f"{tpl}/w{w}", fmode)
+    lk = H.Layers.clone([tpl], f"{tmp}/k")
+    li = H.Layers.clone([tpl], f"{tmp}/i")
+    with H.Watchdog(1500, "stress"):
+        mk = H.mount("kernel", lk, mode)
+        mi = H.mount("isofs", li, mode)
+        results = [None] * nworkers
+        threads = [threading.Thread(target=worker, args=(w, 1000 + w, nops, mode, mk, mi, results))
+                   for w in range(nworkers)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        for w, failed in enumerate(results):
+            tap.ok(failed is None, f"worker {w}: {nops} ops, each outcome as the kernel's", failed or "")
+        ignore = ("links",) if mode != "root" else ()
+        d = H.diff_snapshots(H.snapshot(mk.p("")), H.snapshot(mi.p("")), ignore=ignore)
+        tap.ok(not d, f"{nworkers} workers at once: the same tree as the kernel's", *d)
+        mk.umount()
+        # a server that saw a data race (ThreadSanitizer) or crashed exits non-zero here
+        try:
+            mi.umount()
+            tap.ok(True, "isofs-overlay exits cleanly")
+        except RuntimeError as e:
+            tap.ok(False, "isofs-overlay exits cleanly", str(e))
+
+
 def main(argv):
     mode, rest = H.parse_mode(argv[1:])
     if mode == "userns":
@@ -79,46 +109,12 @@ def main(argv):
     H.install_cleanup()
     tap = H.Tap()
     tap.diag(f"mode {mode}, uid {os.getuid()}, {nworkers} workers x {nops} ops, isofs-overlay {H.overlay_bin()}")
-    tmp = tempfile.mkdtemp(prefix="isofs-ovl-stress.")
-    os.chmod(tmp, 0o755)
-    try:
+    with H.scratch("isofs-ovl-stress.") as tmp:
         why = H.probe(mode, tmp)
         if why:
             print(f"1..0 # SKIP {why}", flush=True)
             return 0
-        fmode = "root" if mode == "root" else "rootless"
-        tpl = f"{tmp}/tpl/L"
-        for w in range(nworkers):
-            H.make_fixture(f"{tpl}/w{w}", fmode)
-        lk = H.Layers.clone([tpl], f"{tmp}/k")
-        li = H.Layers.clone([tpl], f"{tmp}/i")
-        with H.Watchdog(1500, "stress"):
-            mk = H.mount("kernel", lk, mode)
-            mi = H.mount("isofs", li, mode)
-            results = [None] * nworkers
-            threads = [threading.Thread(target=worker, args=(w, 1000 + w, nops, mode, mk, mi, results))
-                       for w in range(nworkers)]
-            for t in threads:
-                t.start()
-            for t in threads:
-                t.join()
-            for w, failed in enumerate(results):
-                tap.ok(failed is None, f"worker {w}: {nops} ops, each outcome as the kernel's", failed or "")
-            ignore = ("links",) if mode != "root" else ()
-            d = H.diff_snapshots(H.snapshot(mk.p("")), H.snapshot(mi.p("")), ignore=ignore)
-            tap.ok(not d, f"{nworkers} workers at once: the same tree as the kernel's", *d)
-            mk.umount()
-            # a server that saw a data race (ThreadSanitizer) or crashed exits non-zero here
-            try:
-                mi.umount()
-                tap.ok(True, "isofs-overlay exits cleanly")
-            except RuntimeError as e:
-                tap.ok(False, "isofs-overlay exits cleanly", str(e))
-    except Exception as e:  # noqa: BLE001
-        tap.ok(False, "stress runs", f"{type(e).__name__}: {e}", *traceback.format_exc().splitlines()[-8:])
-    finally:
-        H.cleanup_all()
-        H.rm_tree(tmp)
+        H.guarded(tap, "stress", run, tap, mode, nworkers, nops, tmp)
     return tap.finish()
 
 
