@@ -102,6 +102,12 @@ int ovl_fs_init(struct ovl_fs *fs, const char *const *lowers, int nlowers, const
 			snprintf(errbuf, errlen, "workdir '%s/work': %s", work, strerror(errno));
 			return -errno;
 		}
+		{
+			/* Kernel overlayfs leaves its workdir/work mode 000: a user could not empty it. */
+			char self[64];
+			snprintf(self, sizeof(self), "/proc/self/fd/%d", fs->workfd);
+			(void) chmod(self, 0700);
+		}
 		r = empty_work_dir(fs->workfd);
 		if (r < 0) {
 			snprintf(errbuf, errlen, "emptying workdir '%s/work': %s", work, strerror(-r));
