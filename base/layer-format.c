@@ -239,8 +239,11 @@ void layer_found_release(struct layer_found *f)
 {
 	free(f->redirect);
 	f->redirect = NULL;
-	for (int i = 0; i < f->ndirs; i++)
-		close(f->dirs[i].fd);
+	for (int i = 0; i < f->ndirs; i++) {
+		if (f->dirs[i].fd >= 0) /* -1: taken by the caller */
+			close(f->dirs[i].fd);
+		free(f->via[i]);
+	}
 	f->ndirs = 0;
 }
 
@@ -274,7 +277,7 @@ static int apply_redirect(struct search *s, const char *redirect)
 
 /* Looks the current name up in one layer's directory and merges what is there into f. */
 static int lookup_in(const struct layer_stack *stack, struct layer_found *f, struct search *s, int layer, int parentfd,
-		     const char *name)
+		     const char *name, int from, const char *via)
 {
 	char redirect[PATH_MAX];
 	struct stat st;
@@ -311,6 +314,12 @@ static int lookup_in(const struct layer_stack *stack, struct layer_found *f, str
 	fd = layer_open_beneath(parentfd, name, O_PATH | O_DIRECTORY);
 	if (fd < 0)
 		return fd == -ENOENT || fd == -ENOTDIR ? 0 : fd;
+	f->via[f->ndirs] = strdup(via);
+	if (!f->via[f->ndirs]) {
+		close(fd);
+		return -ENOMEM;
+	}
+	f->from[f->ndirs] = from;
 	f->dirs[f->ndirs++] = (struct layer_dir){ layer, fd };
 	r = layer_dir_is_opaque(fd, stack->ns);
 	if (r < 0)
@@ -364,7 +373,7 @@ int layer_lookup(const struct layer_stack *stack, const struct layer_dir *parent
 
 	/* The parents, by name, until a redirect makes the search absolute. */
 	for (int i = 0; i < nparents && !s.stop && !s.absolute; i++) {
-		r = lookup_in(stack, f, &s, parents[i].layer, parents[i].fd, s.path);
+		r = lookup_in(stack, f, &s, parents[i].layer, parents[i].fd, s.path, i, s.path);
 		if (r < 0)
 			return r;
 		next_layer = parents[i].layer + 1;
@@ -376,7 +385,7 @@ int layer_lookup(const struct layer_stack *stack, const struct layer_dir *parent
 
 		if (stack->roots[layer] < 0 || (pfd = open_parent_beneath(stack->roots[layer], s.path, last)) < 0)
 			continue;
-		r = lookup_in(stack, f, &s, layer, pfd, last);
+		r = lookup_in(stack, f, &s, layer, pfd, last, -1, s.path);
 		if (r < 0)
 			return r;
 	}

@@ -100,6 +100,13 @@ struct layer_found {
 	char *redirect;      /* the visible directory's redirect in its top layer (valid; malloc'ed), else NULL */
 	int ndirs;           /* directories: the layers' parts merged, top first (fds owned) */
 	struct layer_dir dirs[LAYER_MAX];
+	/*
+	 * Where each of dirs[] was found, so that it can be opened again later:
+	 * the name via[i] in parents[from[i]], or, from[i] == -1, the path via[i]
+	 * ("/a/b") from its layer's root (an absolute redirect).  malloc'ed.
+	 */
+	int from[LAYER_MAX];
+	char *via[LAYER_MAX];
 };
 
 /*

@@ -160,38 +160,45 @@ static void remove_tmp(struct ovl_fs *fs, const char *tmp, bool dir)
 	(void) unlinkat(fs->workfd, tmp, dir ? AT_REMOVEDIR : 0);
 }
 
-int ovl_upper_dir(struct ovl_fs *fs, struct ovl_node *dir)
+int ovl_upper_dir(struct ovl_fs *fs, struct ovl_node *dir, struct ovl_dirpin *ret)
 {
+	_cleanup_dirpin_ struct ovl_dirpin ppin = OVL_DIRPIN_INIT, spin = OVL_DIRPIN_INIT;
 	struct ovl_node *parent = NULL;
 	char name[NAME_MAX + 1], tmp[64];
 	int pfd, srcfd, fd, r;
 	struct stat st, ust, pst;
+	bool has;
 
+	*ret = (struct ovl_dirpin){ .fs = fs, .fd = -1 };
 	if (fs->read_only)
 		return -EROFS;
 	pthread_mutex_lock(&fs->lock);
-	fd = dir->upper_fd;
+	has = dir->has_upper;
 	pthread_mutex_unlock(&fs->lock);
-	if (fd >= 0)
-		return fd;
+	if (has)
+		return ovl_dir_pin(fs, dir, OVL_UPPER, ret);
 	if (dir->dead)
 		return -ENOENT;
 
 	r = ovl_node_first_alias(fs, dir, &parent, name, sizeof(name));
 	if (r < 0)
 		return r;
-	pfd = ovl_upper_dir(fs, parent); /* parents first, before our own lock */
+	pfd = ovl_upper_dir(fs, parent, &ppin); /* parents first, before our own lock */
 	if (pfd < 0)
 		return pfd;
 
 	pthread_mutex_lock(&dir->copyup_lock);
 	pthread_mutex_lock(&fs->lock);
-	fd = dir->upper_fd;
-	srcfd = dir->nlower ? dir->lowers[0].fd : -1;
+	has = dir->has_upper;
 	pthread_mutex_unlock(&fs->lock);
-	if (fd >= 0 || srcfd < 0) {
+	if (has) {
 		pthread_mutex_unlock(&dir->copyup_lock);
-		return fd >= 0 ? fd : -ENOENT;
+		return ovl_dir_pin(fs, dir, OVL_UPPER, ret);
+	}
+	srcfd = ovl_dir_pin(fs, dir, OVL_TOP, &spin);
+	if (srcfd < 0) {
+		r = srcfd;
+		goto out;
 	}
 	if (fstat(srcfd, &st) < 0 || fstat(pfd, &pst) < 0) {
 		r = -errno;
@@ -202,40 +209,47 @@ int ovl_upper_dir(struct ovl_fs *fs, struct ovl_node *dir)
 		r = -errno;
 		goto out;
 	}
-	{
-		char srcname[64];
-		/* the lower dir itself: "/proc/self/fd/N/." names it */
-		snprintf(srcname, sizeof(srcname), ".");
-		r = finish_copy(fs, &st, srcfd, srcname, tmp, dir->ino);
-	}
+	/* the lower dir itself: "/proc/self/fd/N/." names it */
+	r = finish_copy(fs, &st, srcfd, ".", tmp, dir->ino);
 	if (r == 0 && renameat(fs->workfd, tmp, pfd, name) < 0)
 		r = -errno;
 	if (r < 0) {
 		remove_tmp(fs, tmp, true);
 		goto out;
 	}
-	fd = openat(pfd, name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0 || fstat(fd, &ust) < 0) {
+	fd = layer_open_beneath(pfd, name, O_PATH | O_DIRECTORY);
+	if (fd < 0) {
+		r = fd;
+		goto out;
+	}
+	if (fstat(fd, &ust) < 0) {
 		r = -errno;
+		close(fd);
 		goto out;
 	}
 	ovl_mark_impure(fs, pfd);
 	restore_times(pfd, &pst);
 	pthread_mutex_lock(&fs->lock);
-	dir->upper_fd = fd;
 	ovl_node_rekey_locked(fs, dir, ust.st_dev, ust.st_ino);
+	dir->has_upper = true;
+	fd = ovl_dfd_install_locked(fs, &dir->upper, fd);
 	pthread_mutex_unlock(&fs->lock);
-	r = fd;
+	if (fd >= 0)
+		close(fd);
+	r = 0;
 out:
 	pthread_mutex_unlock(&dir->copyup_lock);
+	if (r < 0)
+		return r;
 	/* Now merged, its link count reads 1 (as in the kernel): what the kernel cached is stale. */
-	if (r >= 0 && dir->nlower)
+	if (dir->nlower)
 		notify_attrs_changed(fs, dir);
-	return r;
+	return ovl_dir_pin(fs, dir, OVL_UPPER, ret);
 }
 
 int ovl_copy_up(struct ovl_fs *fs, struct ovl_node *node, bool truncate)
 {
+	_cleanup_dirpin_ struct ovl_dirpin ppin = OVL_DIRPIN_INIT, lpin = OVL_DIRPIN_INIT;
 	struct ovl_node *parent = NULL;
 	char name[NAME_MAX + 1], tmp[64];
 	int pfd, lfd, layer, r;
@@ -245,7 +259,7 @@ int ovl_copy_up(struct ovl_fs *fs, struct ovl_node *node, bool truncate)
 	if (fs->read_only)
 		return -EROFS;
 	if (S_ISDIR(node->type)) {
-		r = ovl_upper_dir(fs, node);
+		r = ovl_upper_dir(fs, node, &ppin);
 		return r < 0 ? r : 0;
 	}
 	pthread_mutex_lock(&fs->lock);
@@ -257,7 +271,7 @@ int ovl_copy_up(struct ovl_fs *fs, struct ovl_node *node, bool truncate)
 	r = ovl_node_first_alias(fs, node, &parent, name, sizeof(name));
 	if (r < 0)
 		return r;
-	pfd = ovl_upper_dir(fs, parent);
+	pfd = ovl_upper_dir(fs, parent, &ppin);
 	if (pfd < 0)
 		return pfd;
 
@@ -269,7 +283,7 @@ int ovl_copy_up(struct ovl_fs *fs, struct ovl_node *node, bool truncate)
 		r = 0;
 		goto out;
 	}
-	lfd = ovl_dir_fd(fs, parent, layer);
+	lfd = ovl_dir_pin(fs, parent, layer, &lpin);
 	if (lfd < 0 || fstatat(lfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0 || fstat(pfd, &pst) < 0) {
 		r = -ENOENT;
 		goto out;
@@ -436,6 +450,7 @@ int ovl_open_node_io(struct ovl_fs *fs, struct ovl_node *node, bool writes)
 
 int ovl_open_real(struct ovl_fs *fs, struct ovl_node *node, int flags, int *ret_layer)
 {
+	_cleanup_dirpin_ struct ovl_dirpin pin = OVL_DIRPIN_INIT;
 	struct ovl_node *parent = NULL;
 	char name[NAME_MAX + 1];
 	int pfd, layer, fd, r;
@@ -452,7 +467,7 @@ int ovl_open_real(struct ovl_fs *fs, struct ovl_node *node, int flags, int *ret_
 	pthread_mutex_lock(&fs->lock);
 	layer = node->layer;
 	pthread_mutex_unlock(&fs->lock);
-	pfd = ovl_dir_fd(fs, parent, layer);
+	pfd = ovl_dir_pin(fs, parent, layer, &pin);
 	if (pfd < 0)
 		return -ENOENT;
 	fd = openat(pfd, name, (flags & ~(O_CREAT | O_EXCL | O_NOCTTY)) | O_NOFOLLOW | O_CLOEXEC);

@@ -127,17 +127,14 @@ int ovl_dir_read(struct ovl_fs *fs, struct ovl_node *dir, bool with_dots, struct
 	struct ovl_dirlist out = { 0 };
 	struct strset seen = { .owns = false }, hidden = { .owns = true }; /* seen borrows the listing's names */
 	struct layer_dir layers[OVL_MAX_LAYERS + 1];
+	struct ovl_dirpin pins[OVL_MAX_LAYERS + 1];
 	char *unused;
-	int n = 0, r = 0;
+	int n = 0, r;
 
-	pthread_mutex_lock(&fs->lock);
-	if (dir->upper_fd >= 0)
-		layers[n++] = (struct layer_dir){ OVL_UPPER, dir->upper_fd };
-	for (int i = 0; i < dir->nlower && n < OVL_MAX_LAYERS + 1; i++)
-		layers[n++] = dir->lowers[i];
-	pthread_mutex_unlock(&fs->lock);
+	/* every part pinned while read (reopened if the cache closed it) */
+	r = ovl_dir_pin_all(fs, dir, layers, pins, &n);
 
-	if (with_dots) {
+	if (r == 0 && with_dots) {
 		/* readdir(3) skips d_ino 0: ".." gets its parent's number (the root's own). */
 		uint64_t parent_ino = dir->ino;
 		pthread_mutex_lock(&fs->lock);
@@ -151,6 +148,8 @@ int ovl_dir_read(struct ovl_fs *fs, struct ovl_node *dir, bool with_dots, struct
 	/* node->lowers already stops at an opaque directory */
 	for (int i = 0; r == 0 && i < n; i++)
 		r = read_layer(fs, layers[i].layer, layers[i].fd, &seen, &hidden, &out);
+	for (int i = 0; i < n; i++)
+		ovl_dir_unpin(&pins[i]);
 
 	strset_free(&seen);
 	strset_free(&hidden);

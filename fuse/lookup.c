@@ -16,16 +16,23 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
+#include "fd-util.h"
 #include "overlay.h"
 
 
-void ovl_found_release(struct ovl_found *found)
+void ovl_found_release(struct ovl_fs *fs, struct ovl_found *found)
 {
 	free(found->redirect);
 	found->redirect = NULL;
 	if (found->upper_fd >= 0)
 		close(found->upper_fd);
 	found->upper_fd = -1;
+	if (found->nlower) {
+		pthread_mutex_lock(&fs->lock);
+		for (int i = 0; i < found->nlower; i++)
+			ovl_loc_unref_locked(fs, found->locs[i]);
+		pthread_mutex_unlock(&fs->lock);
+	}
 	for (int i = 0; i < found->nlower; i++)
 		close(found->lowers[i].fd);
 	found->nlower = 0;
@@ -42,9 +49,39 @@ static void metadata_ignored(void *userdata, int layer, const char *what, const 
 			fs->xprefix, what, value, fs->layers[layer].path ? fs->layers[layer].path : "?");
 }
 
+/* The location of a directory found by a redirect: the path "/a/b" from the root of its layer, one name at a time. */
+static struct ovl_loc *loc_from_root(struct ovl_fs *fs, int layer, const char *path)
+{
+	struct ovl_loc *l = fs->rootlocs[layer], *next;
+	bool own = false;
+
+	while (*path == '/') {
+		const char *name = path + 1, *end = strchrnul(name, '/');
+		next = ovl_loc_new(fs, l, name, (size_t) (end - name));
+		if (own) {
+			pthread_mutex_lock(&fs->lock);
+			ovl_loc_unref_locked(fs, l); /* next holds it now */
+			pthread_mutex_unlock(&fs->lock);
+		}
+		if (!next)
+			return NULL;
+		l = next;
+		own = true;
+		path = end;
+	}
+	if (!own) { /* "/" itself: the layer's root */
+		pthread_mutex_lock(&fs->lock);
+		l->refs++;
+		pthread_mutex_unlock(&fs->lock);
+	}
+	return l;
+}
+
 int ovl_lookup_name(struct ovl_fs *fs, struct ovl_node *parent, const char *name, struct ovl_found *f)
 {
 	struct layer_dir parents[OVL_MAX_LAYERS + 1];
+	struct ovl_dirpin pins[OVL_MAX_LAYERS + 1];
+	struct ovl_loc *plocs[OVL_MAX_LAYERS + 1];
 	int roots[OVL_MAX_LAYERS + 1], n = 0, r;
 	struct layer_stack stack = { .roots = roots, .n = fs->nlayers, .ns = fs->xns, .ignored = metadata_ignored,
 				     .userdata = fs };
@@ -56,15 +93,19 @@ int ovl_lookup_name(struct ovl_fs *fs, struct ovl_node *parent, const char *name
 	for (int i = 0; i < fs->nlayers; i++)
 		roots[i] = fs->layers[i].fd;
 
-	/* Copies of the parent's directory fds: they stay the node's, valid while it lives. */
-	pthread_mutex_lock(&fs->lock);
-	if (parent->upper_fd >= 0)
-		parents[n++] = (struct layer_dir){ OVL_UPPER, parent->upper_fd };
-	for (int i = 0; i < parent->nlower && n < OVL_MAX_LAYERS + 1; i++)
-		parents[n++] = parent->lowers[i];
-	pthread_mutex_unlock(&fs->lock);
-
+	/* The parent's parts, pinned while looked in (reopened if the cache closed them). */
+	r = ovl_dir_pin_all(fs, parent, parents, pins, &n);
+	if (r < 0) {
+		for (int i = 0; i < n; i++)
+			ovl_dir_unpin(&pins[i]);
+		return r;
+	}
 	r = layer_lookup(&stack, parents, n, name, &lf);
+	for (int i = 0; i < n; i++)
+		ovl_dir_unpin(&pins[i]);
+	/* a node's parts never change: its locations stay the node's while it lives (the caller holds it) */
+	for (int i = 0, k = 0; i < n; i++)
+		plocs[i] = parents[i].layer == OVL_UPPER ? NULL : parent->lowers[k++].loc;
 	f->layer = lf.layer;
 	f->st = lf.st;
 	f->opaque = lf.opaque;
@@ -74,13 +115,30 @@ int ovl_lookup_name(struct ovl_fs *fs, struct ovl_node *parent, const char *name
 	if (f->redirect)
 		lf.redirect = NULL;
 	for (int i = 0; i < lf.ndirs; i++) {
-		if (lf.dirs[i].layer == OVL_UPPER)
+		struct ovl_loc *loc;
+
+		if (lf.dirs[i].layer == OVL_UPPER) {
 			f->upper_fd = lf.dirs[i].fd;
+			lf.dirs[i].fd = -1;
+			continue;
+		}
+		/* where it is in its layer, for reopening it: below the parent's part it was found in, or from the root */
+		if (lf.from[i] >= 0 && plocs[lf.from[i]])
+			loc = ovl_loc_new(fs, plocs[lf.from[i]], lf.via[i], strlen(lf.via[i]));
+		else if (lf.from[i] < 0)
+			loc = loc_from_root(fs, lf.dirs[i].layer, lf.via[i]);
 		else
-			f->lowers[f->nlower++] = lf.dirs[i];
+			loc = NULL;
+		if (!loc) {
+			if (r == 0)
+				r = -ENOMEM;
+			continue;
+		}
+		f->locs[f->nlower] = loc;
+		f->lowers[f->nlower++] = lf.dirs[i];
+		lf.dirs[i].fd = -1;
 	}
-	lf.ndirs = 0; /* the fds are f's now */
-	layer_found_release(&lf);
+	layer_found_release(&lf); /* what f did not take */
 	return r;
 }
 
@@ -99,7 +157,8 @@ int ovl_node_for_found(struct ovl_fs *fs, struct ovl_node *parent, const char *n
 	int r;
 
 	if (f->layer == OVL_UPPER) {
-		int pfd = ovl_dir_fd(fs, parent, OVL_UPPER);
+		_cleanup_dirpin_ struct ovl_dirpin pin = OVL_DIRPIN_INIT;
+		int pfd = ovl_dir_pin(fs, parent, OVL_UPPER, &pin);
 		origin = origin_ino(fs, f, pfd, name);
 	}
 
@@ -118,15 +177,22 @@ int ovl_node_for_found(struct ovl_fs *fs, struct ovl_node *parent, const char *n
 			node = NULL;
 	}
 	if (node && node->type != (f->st.st_mode & S_IFMT)) {
-		node->dead = true; /* its inode number was reused: a removed object */
+		ovl_node_set_dead_locked(fs, node); /* its inode number was reused: a removed object */
 		node = NULL;
 	}
 	if (node) {
+		int extra = -1;
+
 		r = ovl_node_add_alias_locked(node, parent, name);
 		if (r == 0)
 			node->nlookup++;
+		/* the same upper directory (found by its key): a closed slot takes the fd just opened */
+		if (node->has_upper && node->upper.fd < 0 && f->upper_fd >= 0 && f->layer == OVL_UPPER) {
+			extra = ovl_dfd_install_locked(fs, &node->upper, f->upper_fd);
+			f->upper_fd = extra;
+		}
 		pthread_mutex_unlock(&fs->lock);
-		ovl_found_release(f);
+		ovl_found_release(fs, f);
 		if (r < 0)
 			return r;
 		*ret_node = node;
@@ -135,7 +201,7 @@ int ovl_node_for_found(struct ovl_fs *fs, struct ovl_node *parent, const char *n
 	node = calloc(1, sizeof(*node));
 	if (!node) {
 		pthread_mutex_unlock(&fs->lock);
-		ovl_found_release(f);
+		ovl_found_release(fs, f);
 		return -ENOMEM;
 	}
 	node->key_dev = f->st.st_dev;
@@ -143,36 +209,42 @@ int ovl_node_for_found(struct ovl_fs *fs, struct ovl_node *parent, const char *n
 	node->ino = origin ? origin : ovl_present_ino(fs, f->layer, f->st.st_ino);
 	node->type = f->st.st_mode & S_IFMT;
 	node->layer = f->layer;
-	node->upper_fd = f->upper_fd;
+	node->has_upper = f->upper_fd >= 0;
+	node->upper.fd = -1;
 	node->orphan_fd = -1;
 	node->opaque = f->opaque;
 	node->redirect = f->redirect;
 	f->redirect = NULL;
-	pthread_mutex_init(&node->copyup_lock, NULL);
-	f->upper_fd = -1;
 	if (f->nlower) {
 		node->lowers = malloc(sizeof(*node->lowers) * (size_t) f->nlower);
 		if (!node->lowers) {
 			pthread_mutex_unlock(&fs->lock);
 			free(node);
-			ovl_found_release(f);
+			ovl_found_release(fs, f);
 			return -ENOMEM;
 		}
-		memcpy(node->lowers, f->lowers, sizeof(*node->lowers) * (size_t) f->nlower);
-		node->nlower = f->nlower;
-		f->nlower = 0;
 	}
 	r = ovl_node_add_alias_locked(node, parent, name);
 	if (r < 0) {
 		pthread_mutex_unlock(&fs->lock);
-		if (node->upper_fd >= 0)
-			close(node->upper_fd);
-		for (int i = 0; i < node->nlower; i++)
-			close(node->lowers[i].fd);
 		free(node->lowers);
 		free(node);
+		ovl_found_release(fs, f);
 		return r;
 	}
+	pthread_mutex_init(&node->copyup_lock, NULL);
+	/* the fds just opened go into the cache (which may close older ones) */
+	if (f->upper_fd >= 0) {
+		f->upper_fd = ovl_dfd_install_locked(fs, &node->upper, f->upper_fd);
+	}
+	for (int i = 0; i < f->nlower; i++) {
+		node->lowers[i] = (struct ovl_lower){ f->lowers[i].layer, f->locs[i] };
+		f->lowers[i].fd = ovl_dfd_install_locked(fs, &f->locs[i]->dfd, f->lowers[i].fd);
+		if (f->lowers[i].fd >= 0)
+			close(f->lowers[i].fd); /* a location is its node's own: cannot be open yet */
+	}
+	node->nlower = f->nlower;
+	f->nlower = 0;
 	node->nlookup = 1;
 	ovl_node_insert_locked(fs, node);
 	pthread_mutex_unlock(&fs->lock);
@@ -187,6 +259,8 @@ int ovl_getattr_node(struct ovl_fs *fs, struct ovl_node *node, int fd, struct st
 	int dfd = -1, ofd, layer, r;
 	bool merged = false, dead_lower;
 
+	_cleanup_dirpin_ struct ovl_dirpin pin = OVL_DIRPIN_INIT;
+
 	pthread_mutex_lock(&fs->lock);
 	ofd = node->orphan_fd;
 	dead_lower = node->dead && node->layer != OVL_UPPER;
@@ -199,10 +273,10 @@ int ovl_getattr_node(struct ovl_fs *fs, struct ovl_node *node, int fd, struct st
 		ovl_present_owner(fs, fd, -1, NULL, st);
 	} else if (S_ISDIR(node->type)) {
 		pthread_mutex_lock(&fs->lock);
-		dfd = node->upper_fd >= 0 ? node->upper_fd : node->nlower ? node->lowers[0].fd : -1;
 		/* like the kernel: a directory merged from several layers has no meaningful link count */
-		merged = (node->upper_fd >= 0) + node->nlower > 1;
+		merged = node->has_upper + node->nlower > 1;
 		pthread_mutex_unlock(&fs->lock);
+		dfd = ovl_dir_pin(fs, node, OVL_TOP, &pin);
 		if (dfd < 0 || fstat(dfd, st) < 0)
 			return -ENOENT;
 		ovl_present_owner(fs, dfd, -1, NULL, st);
@@ -215,7 +289,7 @@ int ovl_getattr_node(struct ovl_fs *fs, struct ovl_node *node, int fd, struct st
 		pthread_mutex_lock(&fs->lock);
 		layer = node->layer;
 		pthread_mutex_unlock(&fs->lock);
-		dfd = ovl_dir_fd(fs, parent, layer);
+		dfd = ovl_dir_pin(fs, parent, layer, &pin);
 		if (dfd < 0 || fstatat(dfd, name, st, AT_SYMLINK_NOFOLLOW) < 0)
 			return -ENOENT;
 		ovl_present_owner(fs, -1, dfd, name, st);

@@ -35,6 +35,8 @@ static const char usage[] =
 	"  timeout=SECONDS    kernel entry/attribute cache (default 86400)\n"
 	"  writeback=0|1      the kernel's writeback cache (default 0)\n"
 	"  threads=N          serving threads at most (default 16)\n"
+	"  dircache=N         directory fds kept open at most (default: a quarter of the fd limit);\n"
+	"                     closed ones are reopened when used again\n"
 	"  allow_other, allow_root, and other FUSE mount options are passed on.\n"
 	"  -f  stay in the foreground    -d  debug output (implies -f)\n";
 
@@ -44,6 +46,7 @@ struct overlay_opts {
 	double timeout;
 	int writeback;
 	int threads;
+	long dircache;
 	bool foreground, debug;
 	char *mountpoint;
 	char fuse_opts[4096];
@@ -113,6 +116,12 @@ static int parse_o(struct overlay_opts *o, char *s)
 			o->writeback = atoi(val);
 		else if (KEY("threads") && val)
 			o->threads = atoi(val);
+		else if (KEY("dircache") && val) {
+			char *end;
+			o->dircache = strtol(val, &end, 10);
+			if (*end || o->dircache < 1)
+				return fprintf(stderr, "isofs-overlay: dircache=%s: not a positive number\n", val), -EINVAL;
+		}
 		else if (KEY("rw") || KEY("dev") || KEY("suid") || KEY("exec") || KEY("auto") || KEY("noauto") ||
 			 KEY("user") || KEY("users") || KEY("_netdev") || KEY("defaults") || KEY("nofail"))
 			; /* mount(8) vocabulary, meaningless here */
@@ -216,6 +225,7 @@ int main(int argc, char **argv)
 		.timeout = o.timeout,
 		.writeback = o.writeback != 0,
 		.threads = (unsigned) (o.threads > 0 ? o.threads : 16),
+		.dircache = (size_t) o.dircache,
 		.fuse_opts = o.fuse_opts,
 		.debug = o.debug,
 		.ready = daemonize,

@@ -167,12 +167,11 @@ static void node_free_locked(struct ovl_fs *fs, struct ovl_node *node)
 
 	hash_remove_locked(fs, node);
 	node->aliases = NULL;
-	if (node->upper_fd >= 0)
-		close(node->upper_fd);
+	ovl_dfd_release_locked(fs, &node->upper);
 	if (node->orphan_fd >= 0)
 		close(node->orphan_fd);
 	for (int i = 0; i < node->nlower; i++)
-		close(node->lowers[i].fd);
+		ovl_loc_unref_locked(fs, node->lowers[i].loc);
 	free(node->lowers);
 	free(node->redirect);
 	if (node->listing && --node->listing->refs == 0) {
@@ -205,21 +204,12 @@ void ovl_node_forget(struct ovl_fs *fs, struct ovl_node *node, uint64_t n)
 	pthread_mutex_unlock(&fs->lock);
 }
 
-int ovl_dir_fd(struct ovl_fs *fs, struct ovl_node *dir, int layer)
+void ovl_node_set_dead_locked(struct ovl_fs *fs, struct ovl_node *node)
 {
-	int fd = -1;
-
-	pthread_mutex_lock(&fs->lock);
-	if (layer == OVL_UPPER)
-		fd = dir->upper_fd;
-	else
-		for (int i = 0; i < dir->nlower; i++)
-			if (dir->lowers[i].layer == layer) {
-				fd = dir->lowers[i].fd;
-				break;
-			}
-	pthread_mutex_unlock(&fs->lock);
-	return fd;
+	node->dead = true;
+	/* Open handles (a cwd) may still stat or list it, and nothing could reopen it by a name now. */
+	if (S_ISDIR(node->type) && node->has_upper && node->upper.fd >= 0)
+		ovl_dfd_hold_locked(fs, &node->upper);
 }
 
 int ovl_node_first_alias(struct ovl_fs *fs, struct ovl_node *node, struct ovl_node **ret_parent, char *name,

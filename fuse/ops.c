@@ -57,11 +57,11 @@ static int do_lookup(struct ovl_fs *fs, struct ovl_node *parent, const char *nam
 
 	r = ovl_lookup_name(fs, parent, name, &f);
 	if (r < 0) {
-		ovl_found_release(&f);
+		ovl_found_release(fs, &f);
 		return r;
 	}
 	if (f.layer < 0) {
-		ovl_found_release(&f);
+		ovl_found_release(fs, &f);
 		return -ENOENT;
 	}
 	r = ovl_node_for_found(fs, parent, name, &f, &node);
@@ -146,21 +146,26 @@ static void ovl_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *f
 
 /* ---- setattr ---- */
 
-/* The real object's parent fd and name, after copy-up. */
-static int real_location(struct ovl_fs *fs, struct ovl_node *node, int *ret_pfd, char *name, size_t size)
+/* The real object's parent fd (pinned in *pin) and name, after copy-up. */
+static int real_location(struct ovl_fs *fs, struct ovl_node *node, int *ret_pfd, char *name, size_t size,
+			 struct ovl_dirpin *pin)
 {
 	struct ovl_node *parent;
-	int r = ovl_node_first_alias(fs, node, &parent, name, size);
+	int r = ovl_node_first_alias(fs, node, &parent, name, size), layer;
 
 	if (r < 0)
 		return r;
-	*ret_pfd = ovl_dir_fd(fs, parent, node->layer);
+	pthread_mutex_lock(&fs->lock);
+	layer = node->layer;
+	pthread_mutex_unlock(&fs->lock);
+	*ret_pfd = ovl_dir_pin(fs, parent, layer, pin);
 	return *ret_pfd < 0 ? -ENOENT : 0;
 }
 
 static int ovl_do_setattr(struct ovl_fs *fs, fuse_req_t req, struct ovl_node *node, struct stat *attr, int valid,
 			  struct ovl_handle *h, struct stat *ret_st)
 {
+	_cleanup_dirpin_ struct ovl_dirpin pin = OVL_DIRPIN_INIT;
 	char name[NAME_MAX + 1], path[64 + NAME_MAX];
 	struct ovl_node *parent;
 	bool isdir = S_ISDIR(node->type), by_fd = isdir;
@@ -192,10 +197,12 @@ static int ovl_do_setattr(struct ovl_fs *fs, fuse_req_t req, struct ovl_node *no
 		if (r < 0)
 			return r;
 		if (isdir) {
-			dfd = ovl_dir_fd(fs, node, OVL_UPPER);
+			dfd = ovl_dir_pin(fs, node, OVL_UPPER, &pin);
+			if (dfd < 0)
+				return dfd;
 			snprintf(path, sizeof(path), "/proc/self/fd/%d", dfd);
 		} else {
-			r = real_location(fs, node, &pfd, name, sizeof(name));
+			r = real_location(fs, node, &pfd, name, sizeof(name), &pin);
 			if (r < 0)
 				return r;
 			snprintf(path, sizeof(path), "/proc/self/fd/%d/%s", pfd, name);
@@ -271,8 +278,9 @@ static void ovl_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int v
 static void ovl_readlink(fuse_req_t req, fuse_ino_t ino)
 {
 	struct ovl_fs *fs = FS(req);
+	_cleanup_dirpin_ struct ovl_dirpin pin = OVL_DIRPIN_INIT;
 	char name[NAME_MAX + 1], target[PATH_MAX + 1];
-	int pfd, r = real_location(fs, NODE(req, ino), &pfd, name, sizeof(name));
+	int pfd, r = real_location(fs, NODE(req, ino), &pfd, name, sizeof(name), &pin);
 	ssize_t n;
 
 	if (r < 0) {
@@ -317,8 +325,9 @@ static int make_object(struct ovl_fs *fs, int dirfd, const char *name, struct ne
 	case NEW_SYMLINK:
 		return symlinkat(e->target, dirfd, name) < 0 ? -errno : 0;
 	case NEW_LINK: {
+		_cleanup_dirpin_ struct ovl_dirpin pin = OVL_DIRPIN_INIT;
 		char sname[NAME_MAX + 1];
-		int spfd, r = real_location(fs, e->source, &spfd, sname, sizeof(sname));
+		int spfd, r = real_location(fs, e->source, &spfd, sname, sizeof(sname), &pin);
 		if (r < 0)
 			return r;
 		return linkat(spfd, sname, dirfd, name, 0) < 0 ? -errno : 0;
@@ -437,6 +446,7 @@ static int create_over_whiteout(struct ovl_fs *fs, int pfd, const char *name, st
 static int ovl_do_create(fuse_req_t req, struct ovl_fs *fs, struct ovl_node *parent, const char *name,
 			 struct new_entry *ne, struct fuse_entry_param *e)
 {
+	_cleanup_dirpin_ struct ovl_dirpin ppin = OVL_DIRPIN_INIT;
 	struct ovl_found f;
 	uid_t uid;
 	gid_t gid;
@@ -452,7 +462,7 @@ static int ovl_do_create(fuse_req_t req, struct ovl_fs *fs, struct ovl_node *par
 		if (r < 0)
 			return r;
 	}
-	pfd = ovl_upper_dir(fs, parent);
+	pfd = ovl_upper_dir(fs, parent, &ppin);
 	if (pfd < 0)
 		return pfd;
 	requester_ids(req, fs, parent, &uid, &gid);
@@ -469,7 +479,7 @@ static int ovl_do_create(fuse_req_t req, struct ovl_fs *fs, struct ovl_node *par
 	r = make_object(fs, pfd, name, ne);
 	if (r == -EEXIST) {
 		r = ovl_lookup_name(fs, parent, name, &f);
-		ovl_found_release(&f);
+		ovl_found_release(fs, &f);
 		if (r < 0)
 			return r;
 		if (f.layer >= 0 || !f.upper_whiteout)
@@ -623,6 +633,7 @@ static void ovl_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode
 static int orphan_fd_open(struct ovl_fs *fs, struct ovl_node *node, struct ovl_node *parent, int layer,
 			  const char *name)
 {
+	_cleanup_dirpin_ struct ovl_dirpin pin = OVL_DIRPIN_INIT;
 	bool last;
 	int dfd;
 
@@ -633,7 +644,7 @@ static int orphan_fd_open(struct ovl_fs *fs, struct ovl_node *node, struct ovl_n
 	last = (node->open_count > 0 || fs->no_open) && node->aliases && !node->aliases->next &&
 	       node->aliases->parent == parent && strcmp(node->aliases->name, name) == 0 && node->orphan_fd < 0;
 	pthread_mutex_unlock(&fs->lock);
-	dfd = last ? ovl_dir_fd(fs, parent, layer) : -1;
+	dfd = last ? ovl_dir_pin(fs, parent, layer, &pin) : -1;
 	return dfd < 0 ? -1 : openat(dfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
 }
 
@@ -645,7 +656,7 @@ static void node_removed(struct ovl_fs *fs, struct ovl_node *node, struct ovl_no
 	ovl_node_del_alias_locked(fs, node, parent, name);
 	/* a lower file's node stands for one name: without it, it is gone from the view */
 	if (dead || (node->layer != OVL_UPPER && !S_ISDIR(node->type) && !node->aliases))
-		node->dead = true;
+		ovl_node_set_dead_locked(fs, node);
 	if (ofd >= 0 && node->orphan_fd < 0 && !node->aliases) {
 		node->orphan_fd = ofd;
 		ofd = -1;
@@ -657,6 +668,7 @@ static void node_removed(struct ovl_fs *fs, struct ovl_node *node, struct ovl_no
 
 static int ovl_do_remove(struct ovl_fs *fs, struct ovl_node *parent, const char *name, bool dir)
 {
+	_cleanup_dirpin_ struct ovl_dirpin ppin = OVL_DIRPIN_INIT, npin = OVL_DIRPIN_INIT;
 	struct ovl_found f;
 	struct ovl_node *node;
 	char tmp[64];
@@ -665,7 +677,7 @@ static int ovl_do_remove(struct ovl_fs *fs, struct ovl_node *parent, const char 
 	if (fs->read_only)
 		return -EROFS;
 	r = ovl_lookup_name(fs, parent, name, &f);
-	ovl_found_release(&f);
+	ovl_found_release(fs, &f);
 	if (r < 0)
 		return r;
 	if (f.layer < 0)
@@ -686,8 +698,11 @@ static int ovl_do_remove(struct ovl_fs *fs, struct ovl_node *parent, const char 
 		r = ovl_dir_check_empty(fs, node);
 		if (r < 0)
 			goto out;
+		/* its upper fd stays open while it goes: it is kept for whoever still uses the removed directory */
+		if (f.layer == OVL_UPPER && (r = ovl_dir_pin(fs, node, OVL_UPPER, &npin)) < 0)
+			goto out;
 	}
-	pfd = ovl_upper_dir(fs, parent);
+	pfd = ovl_upper_dir(fs, parent, &ppin);
 	if (pfd < 0) {
 		r = pfd;
 		goto out;
@@ -734,12 +749,13 @@ static int ovl_do_remove(struct ovl_fs *fs, struct ovl_node *parent, const char 
 	if (ofd >= 0)
 		close(ofd);
 out:
+	ovl_dir_unpin(&npin);
 	if (node) {
 		pthread_mutex_lock(&fs->lock);
 		ovl_node_unref_locked(fs, node);
 		pthread_mutex_unlock(&fs->lock);
 	}
-	return r;
+	return r < 0 ? r : 0;
 }
 
 static void ovl_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
@@ -810,6 +826,7 @@ static int lower_path(struct ovl_fs *fs, struct ovl_node *node, char *buf, size_
  */
 static int set_redirect(struct ovl_fs *fs, struct ovl_node *dir, bool samedir)
 {
+	_cleanup_dirpin_ struct ovl_dirpin pin = OVL_DIRPIN_INIT;
 	char path[PATH_MAX];
 	struct ovl_node *parent;
 	bool keep;
@@ -831,7 +848,7 @@ static int set_redirect(struct ovl_fs *fs, struct ovl_node *dir, bool samedir)
 		return -EXDEV; /* a redirect that cannot be written: mv(1) copies instead, as with the kernel */
 	if (r < 0)
 		return r;
-	fd = ovl_upper_dir(fs, dir);
+	fd = ovl_upper_dir(fs, dir, &pin);
 	if (fd < 0)
 		return fd;
 	r = layer_dir_set_redirect(fd, fs->xns, path);
@@ -884,9 +901,11 @@ static void node_unref(struct ovl_fs *fs, struct ovl_node *node)
 static int ovl_do_rename(struct ovl_fs *fs, struct ovl_node *parent, const char *name, struct ovl_node *newparent,
 			 const char *newname, unsigned flags)
 {
+	_cleanup_dirpin_ struct ovl_dirpin spin = OVL_DIRPIN_INIT, dpin = OVL_DIRPIN_INIT, opin = OVL_DIRPIN_INIT,
+					   dstpin = OVL_DIRPIN_INIT;
 	struct ovl_found sf, df;
 	struct ovl_node *src = NULL, *dst = NULL;
-	bool exchange = flags & RENAME_EXCHANGE;
+	bool exchange = flags & RENAME_EXCHANGE, locked = false;
 	int spfd, dpfd, dofd = -1, r;
 
 	if (fs->read_only)
@@ -896,11 +915,11 @@ static int ovl_do_rename(struct ovl_fs *fs, struct ovl_node *parent, const char 
 	if (strlen(newname) > NAME_MAX)
 		return -ENAMETOOLONG;
 	r = ovl_lookup_name(fs, parent, name, &sf);
-	ovl_found_release(&sf);
+	ovl_found_release(fs, &sf);
 	if (r < 0)
 		return r;
 	r = ovl_lookup_name(fs, newparent, newname, &df);
-	ovl_found_release(&df);
+	ovl_found_release(fs, &df);
 	if (r < 0)
 		return r;
 	if (sf.layer < 0)
@@ -942,8 +961,8 @@ static int ovl_do_rename(struct ovl_fs *fs, struct ovl_node *parent, const char 
 	}
 	if (r < 0)
 		goto out;
-	spfd = ovl_upper_dir(fs, parent);
-	dpfd = spfd < 0 ? spfd : ovl_upper_dir(fs, newparent);
+	spfd = ovl_upper_dir(fs, parent, &spin);
+	dpfd = spfd < 0 ? spfd : ovl_upper_dir(fs, newparent, &dpin);
 	if (spfd < 0 || dpfd < 0) {
 		r = spfd < 0 ? spfd : dpfd;
 		goto out;
@@ -952,26 +971,40 @@ static int ovl_do_rename(struct ovl_fs *fs, struct ovl_node *parent, const char 
 	if (exchange) {
 		/* Each directory without a lower part of its own must not merge with what lies below its new name. */
 		if (S_ISDIR(src->type) && !src->nlower && (df.in_lower || df.upper_whiteout)) {
-			int fd = ovl_upper_dir(fs, src);
+			int fd = ovl_upper_dir(fs, src, &opin);
 			r = fd < 0 ? fd : layer_dir_set_opaque(fd, fs->xns);
+			ovl_dir_unpin(&opin);
 		}
 		if (r == 0 && S_ISDIR(dst->type) && !dst->nlower && (sf.in_lower || sf.upper_whiteout)) {
-			int fd = ovl_upper_dir(fs, dst);
+			int fd = ovl_upper_dir(fs, dst, &opin);
 			r = fd < 0 ? fd : layer_dir_set_opaque(fd, fs->xns);
+			ovl_dir_unpin(&opin);
 		}
-		if (r == 0)
+		if (r == 0) {
+			/* names of upper directories change: no reopen by name meanwhile */
+			pthread_rwlock_wrlock(&fs->rename_lock);
+			locked = true;
 			r = renameat2(spfd, name, dpfd, newname, RENAME_EXCHANGE) < 0 ? -errno : 0;
+		}
 	} else {
 		bool need_whiteout = sf.in_lower;
 		bool dst_upper_dir = df.layer == OVL_UPPER && S_ISDIR(df.st.st_mode);
 
 		/* A directory without a lower part of its own must not merge with what lies below the new name. */
 		if (S_ISDIR(src->type) && !src->nlower && (df.in_lower || df.upper_whiteout)) {
-			int sfd = ovl_upper_dir(fs, src);
+			int sfd = ovl_upper_dir(fs, src, &opin);
 			r = sfd < 0 ? sfd : layer_dir_set_opaque(sfd, fs->xns);
+			ovl_dir_unpin(&opin);
 			if (r < 0)
 				goto out;
 		}
+		/* a replaced upper directory keeps its fd open for whoever still uses it (it becomes held) */
+		if (dst_upper_dir && dst && (r = ovl_dir_pin(fs, dst, OVL_UPPER, &dstpin)) < 0)
+			goto out;
+		r = 0;
+		dofd = orphan_fd_open(fs, dst, newparent, df.layer, newname);
+		pthread_rwlock_wrlock(&fs->rename_lock);
+		locked = true;
 		if (dst_upper_dir || (df.upper_whiteout && S_ISDIR(src->type))) {
 			/* The empty target (or a whiteout a directory cannot replace) goes to the work dir first. */
 			char tmp[64];
@@ -990,7 +1023,6 @@ static int ovl_do_rename(struct ovl_fs *fs, struct ovl_node *parent, const char 
 			}
 			(void) unlinkat(fs->workfd, tmp, dst_upper_dir ? AT_REMOVEDIR : 0);
 		}
-		dofd = orphan_fd_open(fs, dst, newparent, df.layer, newname);
 		r = renameat2(spfd, name, dpfd, newname, need_whiteout ? RENAME_WHITEOUT : 0) < 0 ? -errno : 0;
 		if (r == -EINVAL && need_whiteout) {
 			/* No RENAME_WHITEOUT here: rename, then whiteout the old name. */
@@ -1021,6 +1053,9 @@ static int ovl_do_rename(struct ovl_fs *fs, struct ovl_node *parent, const char 
 	}
 	pthread_mutex_unlock(&fs->lock);
 out:
+	if (locked)
+		pthread_rwlock_unlock(&fs->rename_lock);
+	ovl_dir_unpin(&dstpin);
 	if (dofd >= 0)
 		close(dofd);
 	node_unref(fs, src);
@@ -1325,7 +1360,8 @@ static void ovl_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info
 static void ovl_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
 {
 	struct ovl_fs *fs = FS(req);
-	int ufd = ovl_dir_fd(fs, NODE(req, ino), OVL_UPPER);
+	_cleanup_dirpin_ struct ovl_dirpin pin = OVL_DIRPIN_INIT;
+	int ufd = ovl_dir_pin(fs, NODE(req, ino), OVL_UPPER, &pin);
 	_cleanup_close_ int fd = -1;
 
 	(void) fi;
@@ -1357,23 +1393,22 @@ static void ovl_statfs(fuse_req_t req, fuse_ino_t ino)
 
 /* ---- xattrs ---- */
 
-static int xattr_path(struct ovl_fs *fs, struct ovl_node *node, char *path, size_t size)
+/* A path naming the node's real object, valid while *pin is held. */
+static int xattr_path(struct ovl_fs *fs, struct ovl_node *node, char *path, size_t size, struct ovl_dirpin *pin)
 {
 	char name[NAME_MAX + 1];
 	int pfd, r;
 
+	ovl_dir_unpin(pin);
 	if (S_ISDIR(node->type)) {
-		int fd;
-		pthread_mutex_lock(&fs->lock);
-		fd = node->upper_fd >= 0 ? node->upper_fd : node->nlower ? node->lowers[0].fd : -1;
-		pthread_mutex_unlock(&fs->lock);
+		int fd = ovl_dir_pin(fs, node, OVL_TOP, pin);
 		if (fd < 0)
-			return -ENOENT;
+			return fd;
 		/* "/." so that the l*xattr calls act on the directory, not on the /proc magic link */
 		snprintf(path, size, "/proc/self/fd/%d/.", fd);
 		return 0;
 	}
-	r = real_location(fs, node, &pfd, name, sizeof(name));
+	r = real_location(fs, node, &pfd, name, sizeof(name), pin);
 	if (r < 0)
 		return r;
 	snprintf(path, size, "/proc/self/fd/%d/%s", pfd, name);
@@ -1383,6 +1418,7 @@ static int xattr_path(struct ovl_fs *fs, struct ovl_node *node, char *path, size
 static void ovl_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value, size_t size,
 			 int flags)
 {
+	_cleanup_dirpin_ struct ovl_dirpin pin = OVL_DIRPIN_INIT;
 	struct ovl_fs *fs = FS(req);
 	struct ovl_node *node = NODE(req, ino);
 	char path[64 + NAME_MAX], real[XATTR_NAME_MAX + 16];
@@ -1396,7 +1432,7 @@ static void ovl_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const
 	if (r == 0)
 		r = ovl_copy_up(fs, node, false);
 	if (r == 0)
-		r = xattr_path(fs, node, path, sizeof(path));
+		r = xattr_path(fs, node, path, sizeof(path), &pin);
 	if (r == 0 && lsetxattr(path, real, value, size, flags) < 0)
 		r = -errno;
 	fuse_reply_err(req, -r);
@@ -1404,6 +1440,7 @@ static void ovl_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const
 
 static void ovl_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
 {
+	_cleanup_dirpin_ struct ovl_dirpin pin = OVL_DIRPIN_INIT;
 	struct ovl_fs *fs = FS(req);
 	char path[64 + NAME_MAX], real[XATTR_NAME_MAX + 16];
 	_cleanup_free_ char *buf = NULL;
@@ -1414,7 +1451,7 @@ static void ovl_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_
 		fuse_reply_err(req, ENODATA);
 		return;
 	}
-	r = xattr_path(fs, NODE(req, ino), path, sizeof(path));
+	r = xattr_path(fs, NODE(req, ino), path, sizeof(path), &pin);
 	if (r < 0) {
 		fuse_reply_err(req, -r);
 		return;
@@ -1441,11 +1478,12 @@ static void ovl_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_
 
 static void ovl_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 {
+	_cleanup_dirpin_ struct ovl_dirpin pin = OVL_DIRPIN_INIT;
 	struct ovl_fs *fs = FS(req);
 	char path[64 + NAME_MAX], *list = NULL, *out = NULL, shown[XATTR_NAME_MAX + 1];
 	size_t used = 0;
 	ssize_t n;
-	int r = xattr_path(fs, NODE(req, ino), path, sizeof(path));
+	int r = xattr_path(fs, NODE(req, ino), path, sizeof(path), &pin);
 
 	if (r < 0) {
 		fuse_reply_err(req, -r);
@@ -1498,6 +1536,7 @@ static void ovl_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 
 static void ovl_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 {
+	_cleanup_dirpin_ struct ovl_dirpin pin = OVL_DIRPIN_INIT;
 	struct ovl_fs *fs = FS(req);
 	struct ovl_node *node = NODE(req, ino);
 	char path[64 + NAME_MAX], real[XATTR_NAME_MAX + 16];
@@ -1512,13 +1551,13 @@ static void ovl_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 		return;
 	}
 	/* Nothing to remove below: no copy-up for a failure (the kernel checks first too). */
-	r = xattr_path(fs, node, path, sizeof(path));
+	r = xattr_path(fs, node, path, sizeof(path), &pin);
 	if (r == 0 && lgetxattr(path, real, NULL, 0) < 0)
 		r = -errno;
 	if (r == 0)
 		r = ovl_copy_up(fs, node, false);
 	if (r == 0)
-		r = xattr_path(fs, node, path, sizeof(path));
+		r = xattr_path(fs, node, path, sizeof(path), &pin);
 	if (r == 0 && lremovexattr(path, real) < 0)
 		r = -errno;
 	fuse_reply_err(req, -r);

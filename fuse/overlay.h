@@ -11,10 +11,14 @@
  * <prefix>X set through the view are stored escaped, as <prefix>overlay.X,
  * like the kernel does for nested overlays.
  *
- * Lock order: ovl_fs.lock (the node table: hash, lookup counts, aliases,
- * backing fields) is a leaf lock held only for in-memory updates, never across
- * I/O or a reply.  node->copyup_lock serialises copy-up of one node and is
- * taken parent before child.
+ * Lock order: node->copyup_lock (copy-up of one node, parent before child)
+ * before ovl_fs.rename_lock before ovl_fs.lock.  ovl_fs.lock (the node table:
+ * hash, lookup counts, aliases, backing fields, the directory fd cache and
+ * its pins) is a leaf lock held only for in-memory updates, never across I/O
+ * or a reply.  rename_lock is taken for reading while an upper directory is
+ * reopened by its names (dircache.c) and for writing across a rename of the
+ * upper layer and the alias update that follows, so a reopen never sees one
+ * without the other; nothing that may reopen is called under it.
  */
 #ifndef ISOFS_OVERLAY_H
 #define ISOFS_OVERLAY_H
@@ -37,6 +41,40 @@ struct ovl_layer {
 	char *path;
 };
 
+/*
+ * A cached directory fd (O_PATH|O_DIRECTORY): the upper part of a directory
+ * node, or a lower location.  Open ones are in the fs's LRU, at most
+ * fs->dircache_max of them when none is pinned; a borrower pins the slot
+ * (ovl_dir_pin) and the evictor closes only unpinned ones, so an fd number is
+ * never used after it was closed and reused.  All fields under fs->lock.
+ */
+struct ovl_dfd {
+	int fd;                      /* -1: not open (evicted, or not opened yet) */
+	unsigned pins;               /* borrowers using fd now */
+	bool held;                   /* kept open outside the cache (layer roots, the root's upper, removed directories) */
+	struct ovl_dfd *prev, *next; /* in fs->lru while open and not held, most recent first */
+};
+
+/*
+ * Where a lower directory is in its layer, by names from the layer's root.
+ * Lower layers never change, so a location never moves: an evicted lower fd is
+ * reopened from it (whatever the node is called now, however a redirect found
+ * it), one name at a time with layer_open_beneath().  Chained, not a path: a
+ * lower tree may be deeper than PATH_MAX.
+ */
+struct ovl_loc {
+	struct ovl_loc *parent;      /* NULL: the layer's root */
+	unsigned refs;               /* under fs->lock: nodes' parts and child locations */
+	int layer;
+	struct ovl_dfd dfd;
+	char name[];                 /* in parent; "" for a layer's root */
+};
+
+struct ovl_lower {
+	int layer;
+	struct ovl_loc *loc;
+};
+
 /* One name of a node: parent directory and entry name (a hard-linked file has several). */
 struct ovl_alias {
 	struct ovl_alias *next;
@@ -55,10 +93,11 @@ struct ovl_node {
 	int layer;               /* where the visible object lives */
 	unsigned copyup_gen;     /* bumped when the backing moves up; open handles reopen */
 	struct ovl_alias *aliases;
-	/* directories */
-	int upper_fd;            /* O_PATH of the upper dir, -1 when none yet */
+	/* directories: their parts' fds are borrowed with ovl_dir_pin() */
+	bool has_upper;          /* has an upper part: reopened by its parent's upper part and its name */
+	struct ovl_dfd upper;
 	int nlower;
-	struct layer_dir *lowers; /* lower dirs merged below, top first */
+	struct ovl_lower *lowers; /* lower dirs merged below, top first */
 	bool opaque;
 	char *redirect;          /* where its lower part lives ("/a/b"), set once renamed */
 	struct ovl_dirlist *listing; /* cached merged listing, NULL when none */
@@ -96,6 +135,12 @@ struct ovl_fs {
 	bool debug;
 
 	pthread_mutex_t lock;
+	pthread_rwlock_t rename_lock;
+	/* The directory fd cache (dircache.c), under lock. */
+	struct ovl_dfd lru;       /* list head */
+	size_t dircache_open;     /* fds in the LRU */
+	size_t dircache_max;      /* its budget (pinned fds may exceed it for a moment) */
+	struct ovl_loc **rootlocs; /* [layer]: each lower layer's root (held open); [0] NULL */
 	struct ovl_node **buckets;
 	size_t nbuckets, nnodes;
 	struct ovl_node *root;
@@ -126,11 +171,43 @@ int ovl_node_add_alias_locked(struct ovl_node *node, struct ovl_node *parent, co
 void ovl_node_del_alias_locked(struct ovl_fs *fs, struct ovl_node *node, struct ovl_node *parent, const char *name);
 void ovl_node_unref_locked(struct ovl_fs *fs, struct ovl_node *node);
 void ovl_node_forget(struct ovl_fs *fs, struct ovl_node *node, uint64_t n);
-/* The fd of node's directory in `layer` (O_PATH), -1 if it has none there. */
-int ovl_dir_fd(struct ovl_fs *fs, struct ovl_node *dir, int layer);
+/* Under fs->lock: a directory node is removed; its upper fd, if open, is kept (held) until the node goes. */
+void ovl_node_set_dead_locked(struct ovl_fs *fs, struct ovl_node *node);
 /* The first alias's parent and name (copied), for reaching a non-directory. */
 int ovl_node_first_alias(struct ovl_fs *fs, struct ovl_node *node, struct ovl_node **ret_parent, char *name,
 			 size_t size);
+
+/* ---- the directory fd cache (dircache.c) ---- */
+/* A borrowed directory fd: valid (never closed) until ovl_dir_unpin(); it holds the node. */
+struct ovl_dirpin {
+	struct ovl_fs *fs;
+	struct ovl_dfd *dfd;    /* NULL: nothing pinned */
+	struct ovl_node *node;
+	int fd;
+};
+#define OVL_DIRPIN_INIT { .fd = -1 }
+#define OVL_TOP (-1) /* the topmost part of a directory: its upper, else its first lower */
+#define _cleanup_dirpin_ __attribute__((cleanup(ovl_dir_unpin)))
+/*
+ * Pins the fd of dir's part in `layer` (or OVL_TOP), reopening it when it was
+ * evicted: the fd, -ENOENT when dir has no part there, or -errno.
+ */
+int ovl_dir_pin(struct ovl_fs *fs, struct ovl_node *dir, int layer, struct ovl_dirpin *ret);
+void ovl_dir_unpin(struct ovl_dirpin *pin); /* NULL-safe, idempotent */
+/* Pins every part of dir, top first: ret[] and pins[] hold *ret_n entries (unpin each pin, also on failure). */
+int ovl_dir_pin_all(struct ovl_fs *fs, struct ovl_node *dir, struct layer_dir *ret, struct ovl_dirpin *pins,
+		    int *ret_n);
+/* Under fs->lock: puts a fresh fd into a slot (cached, or held); returns an fd the caller closes, or -1. */
+int ovl_dfd_install_locked(struct ovl_fs *fs, struct ovl_dfd *d, int fd);
+/* Under fs->lock: closes a slot's fd (the slot's owner goes). */
+void ovl_dfd_release_locked(struct ovl_fs *fs, struct ovl_dfd *d);
+/* Under fs->lock: keeps an open slot out of the cache from now on. */
+void ovl_dfd_hold_locked(struct ovl_fs *fs, struct ovl_dfd *d);
+/* A new location `name` in parent (NULL: ENOMEM); the caller holds parent, which gains a reference. */
+struct ovl_loc *ovl_loc_new(struct ovl_fs *fs, struct ovl_loc *parent, const char *name, size_t len);
+void ovl_loc_unref_locked(struct ovl_fs *fs, struct ovl_loc *loc);
+/* The budget: `want` if not 0, else a quarter of RLIMIT_NOFILE (at least 16). */
+void ovl_dircache_init(struct ovl_fs *fs, size_t want);
 
 /* ---- lookup (lookup.c) ---- */
 #define OVL_MAX_LAYERS LAYER_MAX
@@ -144,6 +221,7 @@ struct ovl_found {
 	bool upper_whiteout; /* the upper holds a whiteout for the name */
 	int nlower;          /* directories: the lower dirs below, top first */
 	struct layer_dir lowers[OVL_MAX_LAYERS]; /* last: not cleared on each lookup */
+	struct ovl_loc *locs[OVL_MAX_LAYERS];    /* where each of lowers[] is (references) */
 };
 int ovl_lookup_name(struct ovl_fs *fs, struct ovl_node *parent, const char *name, struct ovl_found *ret);
 /* Finds or creates the node for a found object (one more lookup reference, alias added). */
@@ -151,7 +229,7 @@ int ovl_node_for_found(struct ovl_fs *fs, struct ovl_node *parent, const char *n
 		       struct ovl_node **ret_node);
 /* The presented stat of a node (through `fd` when an open handle is given, else its alias). */
 int ovl_getattr_node(struct ovl_fs *fs, struct ovl_node *node, int fd, struct stat *ret_st);
-void ovl_found_release(struct ovl_found *found);
+void ovl_found_release(struct ovl_fs *fs, struct ovl_found *found);
 
 /* ---- directories (dir.c) ---- */
 struct ovl_dirent {
@@ -193,8 +271,8 @@ int ovl_copy_up_orphan(struct ovl_fs *fs, struct ovl_node *node);
 int ovl_open_real(struct ovl_fs *fs, struct ovl_node *node, int flags, int *ret_layer);
 /* Marks an upper directory impure (<prefix>impure): some entries present another inode number than theirs. */
 void ovl_mark_impure(struct ovl_fs *fs, int dirfd);
-/* Makes sure dir is in the upper layer; returns its upper fd (borrowed). */
-int ovl_upper_dir(struct ovl_fs *fs, struct ovl_node *dir);
+/* Makes sure dir is in the upper layer; returns its upper fd, pinned in *ret (unpin it). */
+int ovl_upper_dir(struct ovl_fs *fs, struct ovl_node *dir, struct ovl_dirpin *ret);
 
 /* ---- ids (ids.c) ---- */
 /*

@@ -9,40 +9,85 @@
 
 #include "overlay.h"
 
+/* Each lower layer's root as a location, held open: where reopens of its directories start. */
+static int rootlocs_init(struct ovl_fs *fs)
+{
+	fs->rootlocs = calloc((size_t) fs->nlayers, sizeof(*fs->rootlocs));
+	if (!fs->rootlocs)
+		return -ENOMEM;
+	for (int i = 1; i < fs->nlayers; i++) {
+		struct ovl_loc *l = ovl_loc_new(fs, NULL, "", 0);
+		int fd;
+
+		if (!l)
+			return -ENOMEM;
+		l->layer = i;
+		l->dfd.held = true;
+		fs->rootlocs[i] = l;
+		fd = fcntl(fs->layers[i].fd, F_DUPFD_CLOEXEC, 3);
+		if (fd < 0)
+			return -errno;
+		pthread_mutex_lock(&fs->lock);
+		(void) ovl_dfd_install_locked(fs, &l->dfd, fd);
+		pthread_mutex_unlock(&fs->lock);
+	}
+	return 0;
+}
+
+static void rootlocs_free(struct ovl_fs *fs)
+{
+	for (int i = 1; fs->rootlocs && i < fs->nlayers; i++)
+		ovl_loc_unref_locked(fs, fs->rootlocs[i]);
+	free(fs->rootlocs);
+	fs->rootlocs = NULL;
+}
 
 int ovl_root_init(struct ovl_fs *fs)
 {
-	struct ovl_node *root = calloc(1, sizeof(*root));
+	struct ovl_node *root;
 	struct stat st;
 	int top = fs->read_only ? 1 : OVL_UPPER, r;
 
-	if (!root)
+	if (!fs->lru.next)
+		ovl_dircache_init(fs, 0);
+	r = rootlocs_init(fs);
+	if (r < 0) {
+		rootlocs_free(fs);
+		return r;
+	}
+	root = calloc(1, sizeof(*root));
+	if (!root) {
+		rootlocs_free(fs);
 		return -ENOMEM;
+	}
 	pthread_mutex_init(&root->copyup_lock, NULL);
 	root->type = S_IFDIR;
-	root->upper_fd = -1;
+	root->upper.fd = -1;
+	root->upper.held = true;
 	root->orphan_fd = -1;
 	root->layer = top;
 	root->lowers = calloc((size_t) fs->nlayers, sizeof(*root->lowers));
-	if (!root->lowers) {
-		free(root);
-		return -ENOMEM;
-	}
+	if (!root->lowers)
+		goto fail;
 	if (!fs->read_only) {
-		root->upper_fd = fcntl(fs->layers[OVL_UPPER].fd, F_DUPFD_CLOEXEC, 3);
-		if (root->upper_fd < 0)
+		int fd = fcntl(fs->layers[OVL_UPPER].fd, F_DUPFD_CLOEXEC, 3);
+		if (fd < 0)
 			goto fail;
-		r = layer_dir_is_opaque(root->upper_fd, fs->xns);
+		root->has_upper = true;
+		root->upper.fd = fd; /* held: never evicted */
+		r = layer_dir_is_opaque(fd, fs->xns);
 		root->opaque = r > 0;
 	}
 	for (int i = 1; i < fs->nlayers && !root->opaque; i++) {
-		int fd = fcntl(fs->layers[i].fd, F_DUPFD_CLOEXEC, 3);
-		if (fd < 0)
-			goto fail;
+		struct ovl_loc *l = fs->rootlocs[i];
+
+		pthread_mutex_lock(&fs->lock);
+		l->refs++;
+		pthread_mutex_unlock(&fs->lock);
 		root->lowers[root->nlower].layer = i;
-		root->lowers[root->nlower].fd = fd;
+		root->lowers[root->nlower].loc = l;
 		root->nlower++;
-		if (layer_dir_is_opaque(fd, fs->xns) > 0)
+		if (layer_dir_is_opaque(l->dfd.fd, fs->xns) > 0)
 			break;
 	}
 	if (fstat(fs->layers[top].fd, &st) < 0)
@@ -57,13 +102,14 @@ int ovl_root_init(struct ovl_fs *fs)
 	pthread_mutex_unlock(&fs->lock);
 	return 0;
 fail:
-	r = -errno;
-	if (root->upper_fd >= 0)
-		close(root->upper_fd);
+	r = errno ? -errno : -ENOMEM;
+	if (root->upper.fd >= 0)
+		close(root->upper.fd);
 	for (int i = 0; i < root->nlower; i++)
-		close(root->lowers[i].fd);
+		ovl_loc_unref_locked(fs, root->lowers[i].loc);
 	free(root->lowers);
 	free(root);
+	rootlocs_free(fs);
 	return r;
 }
 
@@ -78,12 +124,11 @@ void ovl_nodes_free(struct ovl_fs *fs)
 				n->aliases = a->next;
 				free(a);
 			}
-			if (n->upper_fd >= 0)
-				close(n->upper_fd);
+			ovl_dfd_release_locked(fs, &n->upper);
 			if (n->orphan_fd >= 0)
 				close(n->orphan_fd);
 			for (int i = 0; i < n->nlower; i++)
-				close(n->lowers[i].fd);
+				ovl_loc_unref_locked(fs, n->lowers[i].loc);
 			free(n->lowers);
 			free(n->redirect);
 			if (n->listing && --n->listing->refs == 0) {
@@ -98,4 +143,5 @@ void ovl_nodes_free(struct ovl_fs *fs)
 	fs->buckets = NULL;
 	fs->nbuckets = fs->nnodes = 0;
 	fs->root = NULL;
+	rootlocs_free(fs);
 }

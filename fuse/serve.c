@@ -54,7 +54,9 @@ int ovl_serve(const struct ovl_serve_config *cfg)
 	fs.writeback = cfg->writeback;
 	fs.debug = cfg->debug;
 	pthread_mutex_init(&fs.lock, NULL);
+	pthread_rwlock_init(&fs.rename_lock, NULL);
 	server_process_setup();
+	ovl_dircache_init(&fs, cfg->dircache); /* after the fd limit is raised: the budget follows it */
 
 	r = ovl_fs_init(&fs, cfg->lowers, cfg->nlowers, cfg->upper, cfg->work,
 			cfg->userxattr >= 0 ? cfg->userxattr != 0 : !fs.privileged, cfg->errbuf, cfg->errlen);
@@ -126,6 +128,7 @@ out:
 	ovl_nodes_free(&fs);
 	ovl_fs_destroy(&fs);
 	pthread_mutex_destroy(&fs.lock);
+	pthread_rwlock_destroy(&fs.rename_lock);
 	return r;
 }
 
@@ -154,6 +157,7 @@ static void background_free(struct ovl_background *bg)
 		ovl_nodes_free(&bg->fs);
 	ovl_fs_destroy(&bg->fs);
 	pthread_mutex_destroy(&bg->fs.lock);
+	pthread_rwlock_destroy(&bg->fs.rename_lock);
 	free(bg);
 }
 
@@ -174,7 +178,9 @@ int ovl_serve_start(const struct ovl_serve_config *cfg, int fuse_fd, bool privil
 	bg->fs.timeout = cfg->timeout > 0 ? cfg->timeout : 86400;
 	bg->fs.writeback = cfg->writeback;
 	pthread_mutex_init(&bg->fs.lock, NULL);
+	pthread_rwlock_init(&bg->fs.rename_lock, NULL);
 	server_process_setup();
+	ovl_dircache_init(&bg->fs, cfg->dircache);
 	r = ovl_fs_init(&bg->fs, cfg->lowers, cfg->nlowers, cfg->upper, cfg->work,
 			cfg->userxattr >= 0 ? cfg->userxattr != 0 : !privileged, cfg->errbuf, cfg->errlen);
 	if (r == 0)

@@ -23,6 +23,7 @@ struct ovl_serve_config {
 	double timeout;            /* entry/attr cache, seconds */
 	bool writeback;
 	unsigned threads;          /* 0: OVL_SERVE_THREADS */
+	size_t dircache;           /* directory fds kept open at most; 0: a quarter of RLIMIT_NOFILE */
 	const char *fuse_opts;     /* more FUSE mount options, comma-separated, or NULL */
 	bool debug;
 	/* Called once the mount is in place, before serving (daemonize, tell a parent). */

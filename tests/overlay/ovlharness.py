@@ -39,6 +39,7 @@ import errno
 import hashlib
 import os
 import random
+import resource
 import shutil
 import signal
 import stat
@@ -684,7 +685,7 @@ class IsofsMount(Mount):
 
     kind = "isofs"
 
-    def __init__(self, layers, mode, extra_opts=None):
+    def __init__(self, layers, mode, extra_opts=None, nofile=None):
         super().__init__(layers, mode)
         self.bin = overlay_bin()
         if extra_opts is None:
@@ -694,7 +695,10 @@ class IsofsMount(Mount):
             opts += ",allow_other"  # as kernel overlayfs, every user may use the view (isofs mount does the same)
         self.log = open(f"{layers.base}/isofs-overlay.log", "w+")
         self.cmd = [self.bin, "-f", "-o", opts, layers.mnt]
-        self.proc = subprocess.Popen(self.cmd, stdin=subprocess.DEVNULL, stdout=self.log, stderr=subprocess.STDOUT)
+        # nofile: the server's RLIMIT_NOFILE, soft and hard (it raises its soft limit to the hard one)
+        limit = (lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))) if nofile else None
+        self.proc = subprocess.Popen(self.cmd, stdin=subprocess.DEVNULL, stdout=self.log, stderr=subprocess.STDOUT,
+                                     preexec_fn=limit)
         deadline = time.monotonic() + 20
         while not _is_mounted(layers.mnt):
             if self.proc.poll() is not None or time.monotonic() > deadline:

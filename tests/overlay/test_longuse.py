@@ -10,6 +10,7 @@ open fds in /proc, the free space of the upper's file system.
     sudo /usr/bin/python3 tests/overlay/test_longuse.py [--mode root|rootless] [CASE…]
 """
 
+import errno
 import os
 import subprocess
 import sys
@@ -136,7 +137,181 @@ def case_space_back(tap, mode, base):
             H.rm_tree(base)
 
 
-CASES = [case_fds_flat, case_space_back]
+NOFILE = 1024
+
+
+class FdWatch:
+    """The server's largest fd count seen (all fds, pipes included: all count against the limit)."""
+
+    def __init__(self, pid):
+        self.pid, self.peak = pid, 0
+
+    def sample(self):
+        self.peak = max(self.peak, len(os.listdir(f"/proc/{self.pid}/fd")))
+
+
+def tree_dirs(root):
+    """Every directory below root (relative paths), through os.walk; errors raise."""
+    def fail(e):
+        raise e
+    out = []
+    for d, subdirs, _ in os.walk(root, onerror=fail):
+        rel = os.path.relpath(d, root)
+        for s in subdirs:
+            out.append(s if rel == "." else f"{rel}/{s}")
+    return out
+
+
+def case_many_dirs(tap, mode, base):
+    """100,000 directories in one view under `ulimit -n 1024`: made, walked, stat'ed, written, renamed, remounted."""
+    L = f"{base}/L"
+    lower = set()
+    for i in range(20):  # directories in the lower layer too, some renamed below
+        for j in range(50):
+            os.makedirs(f"{L}/low{i}/s{j}")
+            lower.add(f"low{i}")
+            lower.add(f"low{i}/s{j}")
+            with open(f"{L}/low{i}/s{j}/f", "w") as f:
+                f.write(f"low{i}/s{j}")
+    layers = H.Layers(base, [L])
+    NTOP, NSUB = 1000, 99
+    with H.Watchdog(900, "many dirs"), H.IsofsMount(layers, mode, nofile=NOFILE) as m:
+        w = FdWatch(m.proc.pid)
+        made = set()
+        t0 = time.monotonic()
+        for i in range(NTOP):
+            os.mkdir(m.p(f"d{i}"))
+            made.add(f"d{i}")
+            for j in range(NSUB):
+                os.mkdir(m.p(f"d{i}/s{j}"))
+                made.add(f"d{i}/s{j}")
+            if i % 50 == 0:
+                w.sample()
+        tap.diag(f"{mode}: {len(made)} mkdirs in {time.monotonic() - t0:.1f} s")
+        tap.ok(len(made) == NTOP * (NSUB + 1) and w.peak < NOFILE,
+               f"{mode}: {len(made)} directories made, server fds at most {w.peak} (limit {NOFILE})")
+
+        # every directory, the lower ones included, listed and stat'ed
+        t0 = time.monotonic()
+        seen = tree_dirs(m.p(""))
+        w.sample()
+        for k, d in enumerate(seen):
+            os.stat(m.p(d))
+            if k % 5000 == 0:
+                w.sample()
+        want = made | lower
+        tap.diag(f"{mode}: walk + stat of {len(seen)} directories in {time.monotonic() - t0:.1f} s")
+        tap.ok(set(seen) == want and len(seen) == len(want) and w.peak < NOFILE,
+               f"{mode}: os.walk + stat sees all {len(want)} directories, server fds at most {w.peak}",
+               f"missing {sorted(want - set(seen))[:5]}, extra {sorted(set(seen) - want)[:5]}")
+
+        # a file in a sample of them (upper and lower), read back after the cache has moved on
+        sample = sorted(want)[::97]
+        for d in sample:
+            with open(m.p(f"{d}/new"), "w") as f:
+                f.write(d)
+        w.sample()
+        tree_dirs(m.p(""))  # another walk: the sample's fds have long been evicted
+        bad = [d for d in sample if open(m.p(f"{d}/new")).read() != d]
+        tap.ok(not bad and w.peak < NOFILE, f"{mode}: a file made in each of {len(sample)} directories reads back",
+               *bad[:5])
+
+        # renames: an upper tree, a lower one (a redirect), a deep one into another parent, one renamed twice
+        moves = [("d5", "moved5"), ("low3", "lowmoved3"), ("d7/s3", "d8/s3moved"), ("low4/s7", "d9/from-low"),
+                 ("d10", "d11/s1/d10in"), ("d11", "d11moved")]
+        for a, b in moves:
+            os.rename(m.p(a), m.p(b))
+        tree_dirs(m.p(""))  # evicts what the renames opened
+        checks = {
+            "moved5": [f"s{j}" for j in range(NSUB)] + (["new"] if "d5" in sample else []),
+            "lowmoved3": [f"s{j}" for j in range(50)] + (["new"] if "low3" in sample else []),
+            "lowmoved3/s0": ["f"] + (["new"] if "low3/s0" in sample else []),
+            "d9/from-low": ["f"] + (["new"] if "low4/s7" in sample else []),
+            "d11moved/s1/d10in": [f"s{j}" for j in range(NSUB)] + (["new"] if "d10" in sample else []),
+        }
+        bad = []
+        for d, names in checks.items():
+            got = sorted(os.listdir(m.p(d)))
+            if got != sorted(names):
+                bad.append(f"{d}: {got[:6]}… ({len(got)}) != {sorted(names)[:6]}… ({len(names)})")
+        # written and read through the new names (upper parts reopened by them, lower ones by their place)
+        for d in ("moved5/s42", "lowmoved3/s9", "d9/from-low", "d8/s3moved", "d11moved/s1/d10in/s98"):
+            with open(m.p(f"{d}/after-rename"), "w") as f:
+                f.write(d)
+        tree_dirs(m.p(""))
+        for d in ("moved5/s42", "lowmoved3/s9", "d9/from-low", "d8/s3moved", "d11moved/s1/d10in/s98"):
+            if open(m.p(f"{d}/after-rename")).read() != d:
+                bad.append(f"{d}/after-rename")
+        if open(m.p("lowmoved3/s9/f")).read() != "low3/s9" or open(m.p("d9/from-low/f")).read() != "low4/s7":
+            bad.append("lower file contents after rename")
+        w.sample()
+        tap.ok(not bad and w.peak < NOFILE, f"{mode}: renamed directories (upper, lower, deep) keep their contents",
+               *bad)
+        expect = sorted(tree_dirs(m.p("")))
+        w.sample()
+        tap.ok(w.peak < NOFILE, f"{mode}: the server never had more than {w.peak} fds (limit {NOFILE})")
+        log = m.logtext()
+    tap.ok("EMFILE" not in log and "Too many open files" not in log, f"{mode}: no EMFILE in the server's log",
+           log[-500:])
+
+    with H.Watchdog(600, "many dirs remount"), H.IsofsMount(layers, mode, nofile=NOFILE) as m:
+        again = sorted(tree_dirs(m.p("")))
+        tap.ok(again == expect and len(again) > NTOP * NSUB, f"{mode}: after remount all {len(again)} directories "
+               "are there", f"missing {sorted(set(expect) - set(again))[:5]}, extra {sorted(set(again) - set(expect))[:5]}")
+
+
+def _churn(root, seed, seconds, out):
+    """One client of case_concurrent_reopen: mkdir, rename, list, stat, write, walk at random."""
+    import random
+    r, end, bad, n = random.Random(seed), time.monotonic() + seconds, [], 0
+    expected = {errno.ENOENT, errno.ENOTEMPTY, errno.EEXIST, errno.ENOTDIR, errno.EISDIR, errno.EINVAL, errno.EBUSY}
+    while time.monotonic() < end:
+        a, b, op = f"{root}/a{r.randrange(8)}", f"b{r.randrange(8)}", r.randrange(6)
+        try:
+            if op == 0:
+                os.makedirs(f"{a}/{b}/n{r.randrange(20)}/x", exist_ok=True)
+            elif op == 1:
+                os.rename(f"{a}/{b}", f"{root}/a{r.randrange(8)}/b{r.randrange(8)}")
+            elif op == 2:
+                os.listdir(f"{a}/{b}")
+            elif op == 3:
+                os.stat(f"{a}/{b}/c")
+            elif op == 4:
+                with open(f"{a}/{b}/f{r.randrange(5)}", "w") as f:
+                    f.write("x")
+            else:
+                for _ in os.walk(a):
+                    pass
+        except OSError as e:
+            if e.errno not in expected:
+                bad.append(f"op {op}: {e}")
+        n += 1
+    out.put((n, bad[:5]))
+
+
+def case_concurrent_reopen(tap, mode, base):
+    """Six clients at once on a cache of 2 directory fds, nothing cached by the kernel: every request reopens."""
+    import multiprocessing
+    L = f"{base}/L"
+    for i in range(8):
+        for j in range(8):
+            os.makedirs(f"{L}/a{i}/b{j}/c")
+    layers = H.Layers(base, [L])
+    with H.Watchdog(300, "concurrent reopen"), \
+            H.IsofsMount(layers, mode, extra_opts="dircache=2,timeout=0.000001") as m:
+        q = multiprocessing.get_context("fork").Queue()
+        ps = [multiprocessing.get_context("fork").Process(target=_churn, args=(m.p(""), s, 12, q)) for s in range(6)]
+        for p in ps:
+            p.start()
+        res = [q.get(timeout=120) for _ in ps]
+        for p in ps:
+            p.join()
+        bad = [b for _, bs in res for b in bs]
+        tap.ok(not bad, f"{mode}: {sum(n for n, _ in res)} concurrent operations with dircache=2, no unexpected "
+               "error (EBADF: an fd closed under a request)", *bad[:10])
+
+
+CASES = [case_fds_flat, case_space_back, case_many_dirs, case_concurrent_reopen]
 
 
 def main(argv):
