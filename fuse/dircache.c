@@ -194,7 +194,7 @@ static int reopen_loc(struct ovl_fs *fs, struct ovl_loc *loc)
 		pthread_mutex_unlock(&fs->lock);
 		return -EIO;
 	}
-	chain = malloc(n * sizeof(*chain));
+	chain = malloc((n ? n : 1) * sizeof(*chain)); /* never malloc(0): NULL would read as ENOMEM */
 	if (!chain) {
 		pthread_mutex_unlock(&fs->lock);
 		return -ENOMEM;
