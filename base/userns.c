@@ -6,6 +6,7 @@
 #include <sched.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "fd-util.h"
@@ -36,4 +37,43 @@ int userns_enter_self_mapped(uid_t uid, gid_t gid)
 		return r;
 	snprintf(map, sizeof(map), "0 %u 1", (unsigned) gid);
 	return write_proc("/proc/self/gid_map", map);
+}
+
+int userns_enter_mapped(const struct idmap *map)
+{
+	_cleanup_close_ int go_r = -EBADF, go_w = -EBADF;
+	int p[2], status, r = 0;
+	pid_t parent = getpid(), helper;
+
+	if (map->kind == IDMAP_ROOT_RANGE)
+		return 0;
+	if (map->kind == IDMAP_SINGLE)
+		return userns_enter_self_mapped(map->uid, map->gid);
+	/* The maps of a namespace are written from outside it: by a child that stays in ours. */
+	if (pipe2(p, O_CLOEXEC) < 0)
+		return -errno;
+	go_r = p[0];
+	go_w = p[1];
+	helper = fork();
+	if (helper < 0)
+		return -errno;
+	if (helper == 0) {
+		char c;
+		close(go_w);
+		if (read(go_r, &c, 1) != 1)
+			_exit(2); /* the parent could not unshare: nothing to map */
+		_exit(idmap_write(map, parent) == 0 ? 0 : 1);
+	}
+	if (unshare(CLONE_NEWUSER) < 0)
+		r = -errno;
+	else if (write(go_w, "", 1) != 1)
+		r = -EIO;
+	close(go_w);
+	go_w = -EBADF;
+	while (waitpid(helper, &status, 0) < 0)
+		if (errno != EINTR)
+			return -errno;
+	if (r == 0 && !(WIFEXITED(status) && WEXITSTATUS(status) == 0))
+		r = -EPERM;
+	return r;
 }

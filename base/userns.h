@@ -1,16 +1,27 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The overlay server's own user namespace, as a user: it maps only that
- * user (as root of the namespace), so the server holds every capability over
- * its own files (reads a 0000 file of an image, makes 0/0 whiteouts) and over
- * nothing else.
+ * The overlay server's own user namespace, as a user.  It maps the user (as
+ * root of the namespace) and, when the user has one, the subordinate range
+ * the sandboxes use: the server holds every capability over the user's own
+ * files (reads a 0000 file of an image, makes 0/0 whiteouts), may give
+ * symlinks, fifos and sockets a subordinate owner, and has no power over any
+ * other file of the host.
  */
 #ifndef ISOFS_USERNS_H
 #define ISOFS_USERNS_H
 
 #include <sys/types.h>
 
+#include "idmap.h"
+
 /* Unshares a user namespace mapping uid/gid (of the parent namespace) to 0. 0, or -errno. */
 int userns_enter_self_mapped(uid_t uid, gid_t gid);
+
+/*
+ * Unshares a user namespace with `map` (IDMAP_SUBID: newuidmap/newgidmap,
+ * run by a child of ours; IDMAP_SINGLE: the user alone; IDMAP_ROOT_RANGE:
+ * nothing to do).  The caller must be single-threaded.  0, or -errno.
+ */
+int userns_enter_mapped(const struct idmap *map);
 
 #endif

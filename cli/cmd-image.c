@@ -32,7 +32,9 @@ static const char import_usage[] =
 	"stream on standard input. File types, modes (setuid, setgid, sticky), times,\n"
 	"symlinks, hard links and xattrs are kept; owners, device nodes and fifos too when\n"
 	"run as root. Run as a user, owners other than root are kept in the xattr\n"
-	"user.isofs.owner and device nodes are skipped; the summary counts both.\n"
+	"user.isofs.owner (files, directories) or as the user's subordinate ids\n"
+	"(symlinks, fifos; /etc/subuid), and device nodes are skipped; the summary\n"
+	"counts each.\n"
 	"Layer metadata in SOURCE (xattrs trusted.overlay.*, user.overlay.*, user.isofs.*)\n"
 	"is never imported: it is dropped and counted as overlay xattrs dropped.\n"
 	"A progress bar is drawn on a terminal; one summary line is printed at the end.\n";
@@ -69,6 +71,7 @@ static void print_summary(const char *verb, const char *name, const isofs_import
 	MORE(devices_skipped, "device nodes skipped (not root)");
 	MORE(sockets_skipped, "sockets skipped");
 	MORE(owners_in_xattr, "owners kept in user.isofs.owner");
+	MORE(owners_subordinate, "owners kept as subordinate ids");
 	MORE(owners_dropped, "owners not kept");
 	MORE(xattrs_dropped, "xattrs not kept");
 	MORE(acls_dropped, "ACLs not kept");

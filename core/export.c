@@ -14,6 +14,7 @@
 #include "error.h"
 #include "fd-util.h"
 #include "image.h"
+#include "layer-owner.h"
 #include "layers.h"
 #include "store.h"
 #include "tree-write.h"
@@ -22,27 +23,19 @@ struct export_ctx {
 	struct archive *a;
 	struct archive_entry_linkresolver *links;
 	const struct layer_chain *chain;
+	struct idmap host; /* the store's: real ids of a rootless layer's symlinks and fifos */
 	isofs_error *err;
 };
 
-/* Owner as the sandbox sees it: rootless layers keep other owners in user.isofs.owner. */
-static void set_owner(struct archive_entry *e, const char *xpath, const struct stat *st, bool rootless)
+/* Owner as the sandbox sees it: rootless layers keep logical owners (base/layer-owner.h). */
+static void set_owner(struct export_ctx *x, struct archive_entry *e, int dirfd, const char *name,
+		      const struct stat *st, bool rootless)
 {
-	char v[64];
-	unsigned u = 0, g = 0;
-	ssize_t n;
+	uid_t u = st->st_uid;
+	gid_t g = st->st_gid;
 
-	if (!rootless) {
-		archive_entry_set_uid(e, st->st_uid);
-		archive_entry_set_gid(e, st->st_gid);
-		return;
-	}
-	n = lgetxattr(xpath, ISOFS_OWNER_XATTR, v, sizeof(v) - 1);
-	if (n > 0) {
-		v[n] = '\0';
-		if (sscanf(v, "%u:%u", &u, &g) != 2)
-			u = g = 0;
-	}
+	if (rootless)
+		layer_owner_get(&x->host, -1, dirfd, name, st, &u, &g);
 	archive_entry_set_uid(e, u);
 	archive_entry_set_gid(e, g);
 }
@@ -102,7 +95,7 @@ static int visit(void *ctx, const char *path, const struct layer_found *f, int d
 	if (!S_ISREG(st->st_mode))
 		archive_entry_set_size(e, 0);
 	archive_entry_copy_pathname(e, apath);
-	set_owner(e, xpath, st, x->chain->rootless[f->layer]);
+	set_owner(x, e, dirfd, name, st, x->chain->rootless[f->layer]);
 	if (S_ISLNK(st->st_mode)) {
 		ssize_t n = readlinkat(dirfd, name, target, sizeof(target) - 1);
 		if (n < 0) {
@@ -138,6 +131,7 @@ int isofs_image_export(isofs_store *store, const char *name, const char *file, i
 	r = layer_chain_get(store, name, &chain, err);
 	if (r < 0)
 		return r;
+	idmap_choose(&x.host);
 	r = layer_chain_open(&chain, rootfds, err);
 	if (r < 0)
 		goto out;
@@ -177,11 +171,12 @@ int isofs_image_export(isofs_store *store, const char *name, const char *file, i
 	{
 		struct archive_entry *e = archive_entry_new();
 		char xpath[64];
-		snprintf(xpath, sizeof(xpath), "/proc/self/fd/%d", rootfds[0]);
+		/* "/.": the l*xattr calls then read the directory, not /proc's link to it */
+		snprintf(xpath, sizeof(xpath), "/proc/self/fd/%d/.", rootfds[0]);
 		archive_entry_copy_stat(e, &st);
 		archive_entry_set_size(e, 0);
 		archive_entry_copy_pathname(e, "./");
-		set_owner(e, xpath, &st, chain.rootless[0]);
+		set_owner(&x, e, rootfds[0], ".", &st, chain.rootless[0]);
 		add_xattrs(e, xpath);
 		r = write_entry(&x, e, rootfds[0], ".");
 		archive_entry_free(e);

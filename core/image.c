@@ -58,7 +58,7 @@ static const struct {
 } stat_fields[] = {
 #define F(x) { #x, offsetof(isofs_import_stats, x) }
 	F(entries), F(files), F(dirs), F(symlinks), F(hardlinks), F(fifos), F(devices), F(bytes),
-	F(devices_skipped), F(sockets_skipped), F(owners_in_xattr), F(owners_dropped), F(xattrs_dropped),
+	F(devices_skipped), F(sockets_skipped), F(owners_in_xattr), F(owners_subordinate), F(owners_dropped), F(xattrs_dropped),
 	F(acls_dropped), F(overlay_xattrs_dropped),
 #undef F
 };

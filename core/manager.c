@@ -17,6 +17,7 @@
 
 #include "ctl.h"
 #include "error.h"
+#include "fd-util.h"
 #include "init.h"
 #include "serve.h"
 #include "userns.h"
@@ -52,13 +53,29 @@ static void stdio_to_null(void)
 	}
 }
 
-/* rootless: the server becomes root of a namespace of its own, over its user's files only */
+/*
+ * Rootless, the server's namespace: the sandbox's own when it maps the
+ * subordinate range (the ids of the requests are then the server's, and it
+ * may give symlinks and fifos real subordinate owners); else one of its own,
+ * over its user's files only.
+ */
+static int server_userns(const struct plan *p, int sandbox_userns)
+{
+	if (p->map.kind == IDMAP_ROOT_RANGE)
+		return 0;
+	if (p->map.kind == IDMAP_SINGLE)
+		return userns_enter_self_mapped(p->map.uid, p->map.gid);
+	if (sandbox_userns < 0)
+		return sandbox_userns;
+	return setns(sandbox_userns, CLONE_NEWUSER) < 0 ? -errno : 0;
+}
+
 void manager_main(struct plan *p, int ctl, int lock_fd)
 {
 	struct ovl_background *bg = NULL;
 	struct clone_args ca = { 0 };
-	isofs_error err = { 0 };
-	int mgr[2], sync[2], keep[2] = { ctl, lock_fd }, status = 0;
+	int mgr[2], sync[2], keep[2] = { ctl, lock_fd }, status = 0, r;
+	_cleanup_close_ int sandbox_userns = -EBADF; /* rootless with a subordinate range: the server joins it */
 	bool fuse = !p->mountpoint;
 	bool privileged = geteuid() == 0;
 	pid_t init;
@@ -109,15 +126,25 @@ void manager_main(struct plan *p, int ctl, int lock_fd)
 	}
 	close(mgr[1]);
 	close(sync[0]);
-	if (idmap_write(&p->map, init, &err) < 0) {
+	r = idmap_write(&p->map, init);
+	if (r < 0) {
 		kill(init, SIGKILL);
-		ctl_fail(ctl, err.code, "%s", err.message);
+		ctl_fail(ctl, -r, "user namespace: %s: %s",
+			 p->map.kind == IDMAP_SUBID ? "newuidmap/newgidmap" : "id maps", strerror(-r));
 	}
 	/* Into the sandbox's cgroups before it runs anything: every process it makes follows. */
 	if (p->cgroup->n && cgroup_attach(p->cgroup, init) < 0) {
 		int e = errno;
 		kill(init, SIGKILL);
 		ctl_fail(ctl, e, "resource limits: moving the sandbox into its cgroup: %s", strerror(e));
+	}
+	/* Before the init is told to go on: it then becomes non-dumpable, its /proc/PID closed to us. */
+	if (fuse && p->map.kind == IDMAP_SUBID) {
+		char path[64];
+		snprintf(path, sizeof(path), "/proc/%d/ns/user", (int) init);
+		sandbox_userns = open(path, O_RDONLY | O_CLOEXEC);
+		if (sandbox_userns < 0)
+			sandbox_userns = -errno;
 	}
 	if (write(sync[1], "", 1) != 1)
 		ctl_fail(ctl, ESRCH, "%s", "the sandbox's init died");
@@ -136,14 +163,15 @@ void manager_main(struct plan *p, int ctl, int lock_fd)
 			.errbuf = errbuf,
 			.errlen = sizeof(errbuf),
 		};
-		int r = ctl_recv(mgr[0], &m);
-
+		r = ctl_recv(mgr[0], &m);
 		if (r > 0 && m.type == CTL_FUSE_FD && m.nfds == 1) {
 			int fuse_fd = m.fds[0];
 			m.nfds = 0; /* the session owns it now */
-			r = privileged ? 0 : userns_enter_self_mapped(p->map.uid, p->map.gid);
+			enum ovl_owners owners = privileged ? OVL_OWNERS_REAL
+						 : p->map.kind == IDMAP_SUBID ? OVL_OWNERS_SUBORDINATE : OVL_OWNERS_XATTR;
+			r = server_userns(p, sandbox_userns);
 			if (r == 0)
-				r = ovl_serve_start(&cfg, fuse_fd, privileged, &bg);
+				r = ovl_serve_start(&cfg, fuse_fd, owners, &bg);
 			(void) ctl_send(mgr[0], CTL_FUSE_FD, r < 0 ? -r : 0, 0, NULL, 0, NULL, 0);
 			if (r < 0 && errbuf[0])
 				(void) ctl_send(ctl, CTL_FAILED, -r, 0, errbuf, strlen(errbuf), NULL, 0);

@@ -11,14 +11,18 @@
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <sys/sysmacros.h>
+#include <sys/wait.h>
 #include <sys/xattr.h>
 #include <unistd.h>
 
 #include "error.h"
 #include "fd-util.h"
 #include "fs-util.h"
+#include "idmap.h"
 #include "layer-format.h"
+#include "layer-owner.h"
 #include "path.h"
+#include "userns.h"
 
 /* Directory mode and times are applied at the end, deepest first. */
 struct dir_fixup {
@@ -29,11 +33,23 @@ struct dir_fixup {
 	struct timespec times[2];
 };
 
+/* Rootless: a symlink or fifo whose owner becomes a subordinate id at the end. */
+struct subordinate_owner {
+	char *path;
+	uid_t uid;
+	gid_t gid;
+	mode_t perm; /* put back after chown, which clears setuid and setgid */
+};
+
 struct tree_writer {
 	int rootfd;
 	bool privileged;
 	uid_t caller_uid;
 	gid_t caller_gid;
+	struct idmap map; /* rootless: the store's, for subordinate owners */
+
+	struct subordinate_owner *subowners;
+	size_t n_subowners, cap_subowners;
 
 	/* The parent of the last entry: archives list a directory's entries together. */
 	char *cached_parent;
@@ -68,6 +84,8 @@ int tree_writer_new(int rootfd, bool privileged, tree_writer **ret_tw)
 	tw->privileged = privileged;
 	tw->caller_uid = geteuid();
 	tw->caller_gid = getegid();
+	if (!privileged)
+		idmap_choose(&tw->map);
 	tw->cached_fd = -EBADF;
 	*ret_tw = tw;
 	return 0;
@@ -80,6 +98,9 @@ void tree_writer_free(tree_writer *tw)
 	for (size_t i = 0; i < tw->n_fixups; i++)
 		free(tw->fixups[i].path);
 	free(tw->fixups);
+	for (size_t i = 0; i < tw->n_subowners; i++)
+		free(tw->subowners[i].path);
+	free(tw->subowners);
 	free(tw->cached_parent);
 	closep(&tw->cached_fd);
 	free(tw);
@@ -182,12 +203,38 @@ static int apply_xattrs(tree_writer *tw, struct archive_entry *e, int fd, const 
 	return 0;
 }
 
+/* Rootless: keeps a symlink's or fifo's owner for subordinate_owners_apply(). 0, or -ENOMEM. */
+static int defer_subordinate_owner(tree_writer *tw, const char *rel, uid_t uid, gid_t gid, mode_t perm)
+{
+	struct subordinate_owner *o;
+
+	if (tw->n_subowners == tw->cap_subowners) {
+		size_t cap = tw->cap_subowners ? 2 * tw->cap_subowners : 64;
+		o = realloc(tw->subowners, cap * sizeof(*o));
+		if (!o)
+			return -ENOMEM;
+		tw->subowners = o;
+		tw->cap_subowners = cap;
+	}
+	o = &tw->subowners[tw->n_subowners];
+	o->path = strdup(rel);
+	if (!o->path)
+		return -ENOMEM;
+	o->uid = uid;
+	o->gid = gid;
+	o->perm = perm;
+	tw->n_subowners++;
+	return 0;
+}
+
 /*
  * Owner: chown when privileged; else 0:0 is the caller itself (who is root in
- * the sandbox) and any other owner is kept in ISOFS_OWNER_XATTR.
+ * the sandbox) and any other owner is kept in LAYER_OWNER_XATTR, or, for what
+ * cannot carry user.* xattrs (symlinks, fifos: `special`, `rel` its path), as
+ * a subordinate id once the tree is written (fuse/ids.c has the format).
  */
 static int apply_owner(tree_writer *tw, struct archive_entry *e, int fd, int parentfd, const char *name,
-		       const char *procpath, bool symlink, const char *entry, isofs_error *err)
+		       const char *procpath, bool special, const char *rel, const char *entry, isofs_error *err)
 {
 	uid_t uid = (uid_t) archive_entry_uid(e);
 	gid_t gid = (gid_t) archive_entry_gid(e);
@@ -204,12 +251,18 @@ static int apply_owner(tree_writer *tw, struct archive_entry *e, int fd, int par
 	} else if (uid == 0 && gid == 0) {
 		return 0;
 	}
-	if (symlink) {
+	if (special) {
+		if (!tw->privileged && tw->map.kind == IDMAP_SUBID && uid < IDMAP_RANGE && gid < IDMAP_RANGE) {
+			if (defer_subordinate_owner(tw, rel, uid, gid, archive_entry_perm(e) & 07777) < 0)
+				return error_set(err, ENOMEM, "out of memory");
+			tw->stats.owners_subordinate++;
+			return 0;
+		}
 		tw->stats.owners_dropped++;
 		return 0;
 	}
 	snprintf(value, sizeof(value), "%u:%u", (unsigned) uid, (unsigned) gid);
-	r = set_xattr(fd, procpath, ISOFS_OWNER_XATTR, value, strlen(value));
+	r = set_xattr(fd, procpath, LAYER_OWNER_XATTR, value, strlen(value));
 	if (r < 0) {
 		if (!errno_is_unsupported(-r))
 			return error_errno(err, r, "entry '%s': owner xattr", entry);
@@ -388,7 +441,7 @@ static int write_regular(tree_writer *tw, struct archive_entry *e, int parentfd,
 	if (r < 0)
 		return r;
 	/* Owner before mode: chown clears setuid/setgid. */
-	r = apply_owner(tw, e, fd, parentfd, name, NULL, false, entry, err);
+	r = apply_owner(tw, e, fd, parentfd, name, NULL, false, NULL, entry, err);
 	if (r < 0)
 		return r;
 	/* xattrs before the mode: a user may not set user.* on a file made 0444 */
@@ -415,7 +468,7 @@ static int write_directory(tree_writer *tw, struct archive_entry *e, int parentf
 	fd = openat(parentfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0)
 		return error_errno(err, errno, "entry '%s'", entry);
-	r = apply_owner(tw, e, fd, parentfd, name, NULL, false, entry, err);
+	r = apply_owner(tw, e, fd, parentfd, name, NULL, false, NULL, entry, err);
 	if (r < 0)
 		return r;
 	r = apply_xattrs(tw, e, fd, NULL, false, entry, err);
@@ -429,7 +482,7 @@ static int write_directory(tree_writer *tw, struct archive_entry *e, int parentf
 
 /* Symlinks, fifos, device nodes: no fd to hold, so metadata goes by (parentfd, name).  1: skipped. */
 static int write_special(tree_writer *tw, struct archive_entry *e, int parentfd, const char *name,
-			 const char *entry, isofs_error *err)
+			 const char *rel, const char *entry, isofs_error *err)
 {
 	mode_t type = archive_entry_filetype(e);
 	bool symlink = type == AE_IFLNK;
@@ -455,7 +508,7 @@ static int write_special(tree_writer *tw, struct archive_entry *e, int parentfd,
 		return error_errno(err, errno, "entry '%s'", entry);
 
 	snprintf(procpath, sizeof(procpath), "/proc/self/fd/%d/%s", parentfd, name);
-	r = apply_owner(tw, e, -EBADF, parentfd, name, procpath, symlink, entry, err);
+	r = apply_owner(tw, e, -EBADF, parentfd, name, procpath, true, rel, entry, err);
 	if (r < 0)
 		return r;
 	r = apply_xattrs(tw, e, -EBADF, procpath, symlink, entry, err);
@@ -520,7 +573,7 @@ int tree_writer_add(tree_writer *tw, struct archive_entry *e, tree_data_fn data,
 		_cleanup_close_ int fd = openat(tw->rootfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 		if (fd < 0)
 			return error_errno(err, errno, "entry '%s'", entry);
-		r = apply_owner(tw, e, fd, tw->rootfd, ".", NULL, false, entry, err);
+		r = apply_owner(tw, e, fd, tw->rootfd, ".", NULL, false, NULL, entry, err);
 		if (r < 0)
 			return r;
 		r = apply_xattrs(tw, e, fd, NULL, false, entry, err);
@@ -549,7 +602,7 @@ int tree_writer_add(tree_writer *tw, struct archive_entry *e, tree_data_fn data,
 	else if (type == AE_IFDIR)
 		r = write_directory(tw, e, parentfd, name, rel, entry, err);
 	else if (type == AE_IFLNK || type == AE_IFIFO || type == AE_IFCHR || type == AE_IFBLK)
-		r = write_special(tw, e, parentfd, name, entry, err);
+		r = write_special(tw, e, parentfd, name, rel, entry, err);
 	else if (type == AE_IFSOCK) {
 		tw->stats.sockets_skipped++;
 		return 0;
@@ -571,9 +624,81 @@ static int fixup_cmp(const void *a, const void *b)
 	return x->seq < y->seq ? -1 : x->seq > y->seq;
 }
 
+/* In the worker: one deferred owner.  Still a symlink or fifo (a later entry may have replaced it). */
+static int subordinate_owner_apply(int rootfd, const struct subordinate_owner *o)
+{
+	_cleanup_close_ int pfd = -EBADF;
+	char parent[PATH_MAX];
+	const char *name = path_last_component(o->path, parent, sizeof(parent));
+	struct stat st;
+	int r = path_open_dir_beneath(rootfd, parent, 0, &pfd);
+
+	if (r < 0)
+		return r == -ENOENT || r == -ENOTDIR || r == -ELOOP ? 0 : r;
+	if (fstatat(pfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return errno == ENOENT ? 0 : -errno;
+	if (S_ISREG(st.st_mode) || S_ISDIR(st.st_mode))
+		return 0;
+	if (fchownat(pfd, name, o->uid, o->gid, AT_SYMLINK_NOFOLLOW) < 0)
+		return -errno;
+	if (!S_ISLNK(st.st_mode) && (o->perm & (S_ISUID | S_ISGID)) && fchmodat(pfd, name, o->perm, 0) < 0)
+		return -errno;
+	return 0;
+}
+
+/*
+ * Rootless: the deferred owners, set by a worker in the namespace of the
+ * user's subordinate range (where chown to those ids is allowed), all at once.
+ */
+static int subordinate_owners_apply(tree_writer *tw, isofs_error *err)
+{
+	struct { int code; size_t index; } res = { 0, 0 };
+	int p[2], status;
+	pid_t pid;
+
+	if (!tw->n_subowners)
+		return 0;
+	if (pipe2(p, O_CLOEXEC) < 0)
+		return error_errno(err, errno, "pipe");
+	pid = fork();
+	if (pid < 0) {
+		int e = errno;
+		close(p[0]);
+		close(p[1]);
+		return error_errno(err, e, "fork");
+	}
+	if (pid == 0) {
+		close(p[0]);
+		res.code = userns_enter_mapped(&tw->map);
+		res.index = tw->n_subowners; /* the namespace itself */
+		for (size_t i = 0; res.code == 0 && i < tw->n_subowners; i++) {
+			res.code = subordinate_owner_apply(tw->rootfd, &tw->subowners[i]);
+			res.index = i;
+		}
+		_exit(write(p[1], &res, sizeof(res)) == (ssize_t) sizeof(res) ? 0 : 1);
+	}
+	close(p[1]);
+	ssize_t n = read(p[0], &res, sizeof(res));
+	close(p[0]);
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+	if (n != (ssize_t) sizeof(res))
+		return error_set(err, EIO, "owners of symlinks and fifos: the worker died");
+	if (res.code < 0 && res.index == tw->n_subowners)
+		return error_errno(err, res.code, "owners of symlinks and fifos: user namespace (newuidmap/newgidmap)");
+	if (res.code < 0)
+		return error_errno(err, res.code, "entry '%s': chown to a subordinate id", tw->subowners[res.index].path);
+	return 0;
+}
+
 int tree_writer_finish(tree_writer *tw, isofs_error *err)
 {
+	int r;
+
 	cache_forget(tw);
+	r = subordinate_owners_apply(tw, err);
+	if (r < 0)
+		return r;
 	if (tw->n_fixups > 1)
 		qsort(tw->fixups, tw->n_fixups, sizeof(*tw->fixups), fixup_cmp);
 	for (size_t i = 0; i < tw->n_fixups; i++) {
@@ -581,7 +706,6 @@ int tree_writer_finish(tree_writer *tw, isofs_error *err)
 		_cleanup_close_ int pfd = -EBADF, fd = -EBADF;
 		char parent[PATH_MAX], procpath[64];
 		const char *name = ".";
-		int r;
 
 		if (*f->path) {
 			name = path_last_component(f->path, parent, sizeof(parent));

@@ -12,8 +12,6 @@
 
 #include "isofs.h"
 
-/* The xattr that keeps an entry's owner where a rootless import cannot chown. */
-#define ISOFS_OWNER_XATTR "user.isofs.owner"
 
 typedef struct tree_writer tree_writer;
 
@@ -24,8 +22,8 @@ typedef struct tree_writer tree_writer;
 typedef int (*tree_data_fn)(void *ctx, const void **ret_buf, size_t *ret_len, int64_t *ret_offset, isofs_error *err);
 
 /*
- * `privileged`: chown and mknod are attempted (root); otherwise the caller's
- * own ids stand for 0:0 and other owners go to ISOFS_OWNER_XATTR.
+ * `privileged`: chown and mknod are attempted (root); otherwise owners are
+ * written in the rootless layer format (base/layer-owner.h).
  */
 int tree_writer_new(int rootfd, bool privileged, tree_writer **ret_tw);
 void tree_writer_free(tree_writer *tw);

@@ -137,8 +137,9 @@ static int finish_copy(struct ovl_fs *fs, const struct stat *st, int srcdir, con
 	struct timespec times[2] = { st->st_atim, st->st_mtim };
 	int r;
 
-	if (fs->privileged && fchownat(fs->workfd, tmp, st->st_uid, st->st_gid, AT_SYMLINK_NOFOLLOW) < 0)
-		return -errno;
+	r = ovl_copy_real_owner(fs, st, fs->workfd, tmp);
+	if (r < 0)
+		return r;
 	snprintf(src, sizeof(src), "/proc/self/fd/%d/%s", srcdir, srcname);
 	snprintf(dst, sizeof(dst), "/proc/self/fd/%d/%s", fs->workfd, tmp);
 	r = copy_xattrs(src, dst);
@@ -392,8 +393,7 @@ static int copy_up_orphan(struct ovl_fs *fs, struct ovl_node *node)
 		r = -errno;
 	if (r < 0)
 		return r;
-	ovl_present_owner(fs, in, -1, NULL, &st);
-	r = ovl_set_owner(fs, out, -1, NULL, st.st_uid, st.st_gid);
+	r = ovl_copy_owner(fs, in, out);
 	if (r < 0)
 		return r;
 	if (fchmod(out, st.st_mode & 07777) < 0)

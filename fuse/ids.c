@@ -1,117 +1,98 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Owners.  Privileged, the upper layer holds real owners, as the sandbox gave
- * them.  Rootless, every real file belongs to the daemon's user, who stands
- * for root; any other owner is kept in user.isofs.owner ("UID:GID"), the same
- * form `isofs image import` writes.
+ * Owners as the view presents them.  Privileged, the layers hold real owners,
+ * as the sandbox gave them.  Rootless, logical owners in the layer format of
+ * base/layer-owner.h: user.isofs.owner for files and directories, a real
+ * subordinate id for symlinks, fifos and sockets when the server runs in the
+ * namespace of the user's range (fs->special_owners).
+ * Requests and replies speak the connection's ids, which fs->conn turns into
+ * logical ones: the same ids when the connection was made in the sandbox's
+ * namespace, the subordinate map when it was made on the host (fusermount3).
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <limits.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 #include <sys/stat.h>
-#include <sys/xattr.h>
 #include <unistd.h>
 
+#include "layer-owner.h"
 #include "overlay.h"
 
-#define OWNER_XATTR "user.isofs.owner"
+/* The server's real ids are logical ones in the namespace of the range: nothing to translate. */
+static const struct idmap same_ids = { .kind = IDMAP_ROOT_RANGE };
 
-static ssize_t xattr_get(int fd, int dirfd, const char *name, const char *key, char *buf, size_t size)
+static void logical_owner(struct ovl_fs *fs, int fd, int dirfd, const char *name, const struct stat *real,
+			  uid_t *uid, gid_t *gid)
 {
-	char path[64 + NAME_MAX];
-
-	if (fd >= 0) {
-		snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
-		return getxattr(path, key, buf, size);
-	}
-	snprintf(path, sizeof(path), "/proc/self/fd/%d/%s", dirfd, name);
-	return lgetxattr(path, key, buf, size);
+	layer_owner_get(fs->special_owners ? &same_ids : NULL, fd, dirfd, name, real, uid, gid);
 }
 
-static int xattr_set(int fd, int dirfd, const char *name, const char *key, const char *value)
+bool ovl_owner_is_default(struct ovl_fs *fs, uid_t uid, gid_t gid)
 {
-	char path[64 + NAME_MAX];
-	int r;
+	uid_t lu;
+	gid_t lg;
 
-	if (fd >= 0) {
-		snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
-		r = setxattr(path, key, value, strlen(value), 0);
-	} else {
-		snprintf(path, sizeof(path), "/proc/self/fd/%d/%s", dirfd, name);
-		r = lsetxattr(path, key, value, strlen(value), 0);
-	}
-	return r < 0 ? -errno : 0;
-}
-
-static int xattr_remove(int fd, int dirfd, const char *name, const char *key)
-{
-	char path[64 + NAME_MAX];
-	int r;
-
-	if (fd >= 0) {
-		snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
-		r = removexattr(path, key);
-	} else {
-		snprintf(path, sizeof(path), "/proc/self/fd/%d/%s", dirfd, name);
-		r = lremovexattr(path, key);
-	}
-	return r < 0 && errno != ENODATA ? -errno : 0;
+	if (fs->privileged)
+		return uid == fs->caller_uid && gid == fs->caller_gid;
+	return idmap_uid_to_logical(&fs->conn, uid, &lu) && idmap_gid_to_logical(&fs->conn, gid, &lg) && lu == 0 &&
+	       lg == 0;
 }
 
 int ovl_set_owner(struct ovl_fs *fs, int fd, int dirfd, const char *name, uid_t uid, gid_t gid)
 {
-	char value[64];
 	struct stat st;
-	int r;
+	uid_t lu;
+	gid_t lg;
 
-	if (fs->privileged) {
-		/* AT_EMPTY_PATH: fd may be an O_PATH one (directories, removed files), which fchown refuses */
-		r = fd >= 0 ? fchownat(fd, "", uid, gid, AT_EMPTY_PATH)
-			    : fchownat(dirfd, name, uid, gid, AT_SYMLINK_NOFOLLOW);
-		return r < 0 ? -errno : 0;
-	}
-	/* Logical ids: the presented root is 0. */
-	if (uid == fs->root_uid)
-		uid = 0;
-	if (gid == fs->root_gid)
-		gid = 0;
-	r = fd >= 0 ? fstat(fd, &st) : fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW);
-	if (r < 0)
+	if (fs->privileged)
+		return layer_owner_chown(fd, dirfd, name, uid, gid);
+	/* an id the sandbox's namespace has no name for: what chown(2) says there */
+	if (!idmap_uid_to_logical(&fs->conn, uid, &lu) || !idmap_gid_to_logical(&fs->conn, gid, &lg))
+		return -EINVAL;
+	if ((fd >= 0 ? fstat(fd, &st) : fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW)) < 0)
 		return -errno;
-	/*
-	 * user.* xattrs exist on regular files and directories only: symlinks,
-	 * fifos, sockets and devices belong to the presented root, and can
-	 * belong to nobody else.
-	 */
-	if (!S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode))
-		return uid == 0 && gid == 0 ? 0 : -EPERM;
-	if (uid == 0 && gid == 0)
-		return xattr_remove(fd, dirfd, name, OWNER_XATTR);
-	snprintf(value, sizeof(value), "%u:%u", (unsigned) uid, (unsigned) gid);
-	return xattr_set(fd, dirfd, name, OWNER_XATTR, value);
+	return layer_owner_set(fs->special_owners, fd, dirfd, name, st.st_mode, lu, lg);
 }
 
 void ovl_present_owner(struct ovl_fs *fs, int fd, int dirfd, const char *name, struct stat *st)
 {
-	char value[64];
-	unsigned u, g;
-	ssize_t n;
+	uid_t u;
+	gid_t g;
 
 	if (fs->privileged)
 		return;
-	st->st_uid = fs->root_uid;
-	st->st_gid = fs->root_gid;
-	if (S_ISLNK(st->st_mode))
-		return;
-	n = xattr_get(fd, dirfd, name, OWNER_XATTR, value, sizeof(value) - 1);
-	if (n <= 0)
-		return;
-	value[n] = '\0';
-	if (sscanf(value, "%u:%u", &u, &g) == 2) {
-		st->st_uid = u == 0 ? fs->root_uid : u;
-		st->st_gid = g == 0 ? fs->root_gid : g;
+	logical_owner(fs, fd, dirfd, name, st, &u, &g);
+	st->st_uid = idmap_uid_to_host(&fs->conn, u);
+	st->st_gid = idmap_gid_to_host(&fs->conn, g);
+}
+
+void ovl_present_new_owner(struct ovl_fs *fs, mode_t mode, uid_t uid, gid_t gid, struct stat *st)
+{
+	st->st_uid = uid;
+	st->st_gid = gid;
+	if (!fs->privileged && !layer_owner_in_xattr(mode) && !fs->special_owners) {
+		st->st_uid = idmap_uid_to_host(&fs->conn, 0);
+		st->st_gid = idmap_gid_to_host(&fs->conn, 0);
 	}
+}
+
+int ovl_copy_owner(struct ovl_fs *fs, int from_fd, int to_fd)
+{
+	struct stat st;
+	uid_t u;
+	gid_t g;
+
+	if (fstat(from_fd, &st) < 0)
+		return -errno;
+	if (fs->privileged)
+		return layer_owner_chown(to_fd, -1, NULL, st.st_uid, st.st_gid);
+	logical_owner(fs, from_fd, -1, NULL, &st, &u, &g);
+	return layer_owner_set(fs->special_owners, to_fd, -1, NULL, st.st_mode, u, g);
+}
+
+int ovl_copy_real_owner(struct ovl_fs *fs, const struct stat *st, int dirfd, const char *name)
+{
+	/* rootless, files and directories keep theirs in user.isofs.owner, which the xattrs carry over */
+	if (!fs->privileged && (layer_owner_in_xattr(st->st_mode) || !fs->special_owners))
+		return 0;
+	return layer_owner_chown(-1, dirfd, name, st->st_uid, st->st_gid);
 }

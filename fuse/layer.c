@@ -15,6 +15,7 @@
 
 #include "fd-util.h"
 #include "fs-util.h"
+#include "layer-owner.h"
 #include "overlay.h"
 
 static int open_layer(const char *path, struct ovl_layer *l, char *errbuf, size_t errlen, const char *what)
@@ -137,7 +138,7 @@ void ovl_fs_destroy(struct ovl_fs *fs)
 bool ovl_is_layer_metadata(const char *name)
 {
 	/* user.isofs.owner is the owner, not the layer's: it travels with a copy-up */
-	return layer_xattr_is_metadata(name) && strcmp(name, "user.isofs.owner") != 0;
+	return layer_xattr_is_metadata(name) && strcmp(name, LAYER_OWNER_XATTR) != 0;
 }
 
 /*

@@ -337,11 +337,6 @@ static int make_object(struct ovl_fs *fs, int dirfd, const char *name, struct ne
 }
 
 /*
- * Rootless, an owner other than root is kept in a user.* xattr, which only
- * regular files and directories can carry: symlinks, fifos, sockets and
- * devices of other users are created as root's rather than refused.
- */
-/*
  * The entry of an object just made in the upper layer: no lower layer has its
  * name (the lookup before said so), so nothing needs looking up again.
  */
@@ -369,19 +364,17 @@ static int new_entry_reply(struct ovl_fs *fs, struct ovl_node *parent, const cha
 	r = ovl_node_for_found(fs, parent, name, &f, &node);
 	if (r < 0)
 		return r;
-	if (!fs->privileged) {
-		/* as presented: the ids asked for, the server's user standing for root */
-		st.st_uid = uid;
-		st.st_gid = gid;
-		if (S_ISLNK(st.st_mode)) {
-			st.st_uid = fs->root_uid;
-			st.st_gid = fs->root_gid;
-		}
-	}
+	if (!fs->privileged)
+		ovl_present_new_owner(fs, st.st_mode, uid, gid, &st);
 	fill_entry(fs, node, &st, e);
 	return 0;
 }
 
+/*
+ * Rootless without a subordinate range, symlinks, fifos, sockets and devices
+ * of other users are created as root's rather than refused: their owner has
+ * nowhere to live (ids.c).
+ */
 static bool owner_optional(enum new_kind kind)
 {
 	return kind == NEW_SYMLINK || kind == NEW_NODE;
@@ -399,7 +392,10 @@ static int new_object_owner(struct ovl_fs *fs, int dirfd, const char *name, stru
 
 	if (r == -EPERM && owner_optional(ne->kind))
 		return 0;
-	if (r < 0 || !fs->privileged || ne->kind == NEW_DIR || !(ne->mode & (S_ISUID | S_ISGID)))
+	/* a real chown happened: privileged, or a special file's subordinate owner (ids.c) */
+	bool chowned = fs->privileged || (fs->special_owners && ne->kind == NEW_NODE);
+
+	if (r < 0 || !chowned || ne->kind == NEW_DIR || !(ne->mode & (S_ISUID | S_ISGID)))
 		return r;
 	r = ne->ret_fd >= 0 ? fchmod(ne->ret_fd, ne->mode & 07777) : fchmodat(dirfd, name, ne->mode & 07777, 0);
 	return r < 0 ? -errno : 0;
@@ -467,8 +463,7 @@ static int ovl_do_create(fuse_req_t req, struct ovl_fs *fs, struct ovl_node *par
 		return pfd;
 	requester_ids(req, fs, parent, &uid, &gid);
 	/* The server's own ids are what a new object gets anyway: no chown, no xattr to write. */
-	bool default_owner = fs->privileged ? uid == fs->caller_uid && gid == fs->caller_gid
-					    : uid == fs->root_uid && gid == fs->root_gid;
+	bool default_owner = ovl_owner_is_default(fs, uid, gid);
 
 	/*
 	 * The kernel asks to create only a name its dentry cache holds as absent,

@@ -29,6 +29,7 @@
 #include <sys/stat.h>
 #include <sys/types.h>
 
+#include "idmap.h"
 #include "layer-format.h"
 
 struct fuse_session;
@@ -118,12 +119,12 @@ struct ovl_fs {
 	const char *xprefix;      /* its prefix: "trusted.overlay." or "user.overlay." */
 	bool same_fs;             /* every layer on one file system: real st_ino are unique */
 
-	/* Ids: privileged stores real owners; rootless keeps non-root owners in user.isofs.owner. */
+	/* Owners (ids.c): privileged stores real owners; rootless, logical ones (user.isofs.owner, subordinate ids). */
 	bool privileged;
+	bool special_owners;      /* rootless, in the namespace of the subordinate range: symlinks, fifos... get real owners */
+	struct idmap conn;        /* rootless: the connection's ids <-> logical ids */
 	uid_t caller_uid;         /* the daemon's own ids: what the files really belong to */
 	gid_t caller_gid;
-	uid_t root_uid;           /* how logical uid 0 is presented (rootless: caller_uid on the host) */
-	gid_t root_gid;
 
 	/* The session, once there (the server sets it): for notifying the kernel of changes it cannot see. */
 	struct fuse_session *se;
@@ -276,14 +277,20 @@ int ovl_upper_dir(struct ovl_fs *fs, struct ovl_node *dir, struct ovl_dirpin *re
 
 /* ---- ids (ids.c) ---- */
 /*
- * Records the owner (as the requester sees it) of an upper object, by fd or
- * by (dirfd, name): chown when privileged; rootless, the presented root is the
- * daemon's user and any other owner goes to user.isofs.owner.
+ * Records the owner (in the connection's ids) of an upper object, by fd or by
+ * (dirfd, name): chown when privileged; rootless, as ids.c says.
  */
 int ovl_set_owner(struct ovl_fs *fs, int fd, int dirfd, const char *name, uid_t uid, gid_t gid);
-/* Copies the logical owner of one real object to another (copy-up). */
+/* Whether a new object made by uid/gid (the connection's) has the owner it gets anyway: nothing to record. */
+bool ovl_owner_is_default(struct ovl_fs *fs, uid_t uid, gid_t gid);
 /* Fills st_uid/st_gid as presented, from the real stat and, rootless, user.isofs.owner. */
 void ovl_present_owner(struct ovl_fs *fs, int fd, int dirfd, const char *name, struct stat *st);
+/* The owner a new object of `mode` made for uid/gid presents (without reading it back). */
+void ovl_present_new_owner(struct ovl_fs *fs, mode_t mode, uid_t uid, gid_t gid, struct stat *st);
+/* Copies the owner of one real object to another, by fds (copy-up of an open file). */
+int ovl_copy_owner(struct ovl_fs *fs, int from_fd, int to_fd);
+/* Gives a copy (name in dirfd) the real owner of its source `st` where real owners are kept (copy-up). */
+int ovl_copy_real_owner(struct ovl_fs *fs, const struct stat *st, int dirfd, const char *name);
 
 /* ---- root (root.c) ---- */
 /* Makes the root node from the layers' roots. */

@@ -48,8 +48,7 @@ int ovl_serve(const struct ovl_serve_config *cfg)
 	fs.privileged = geteuid() == 0;
 	fs.caller_uid = geteuid();
 	fs.caller_gid = getegid();
-	fs.root_uid = fs.privileged ? 0 : geteuid();
-	fs.root_gid = fs.privileged ? 0 : getegid();
+	idmap_choose(&fs.conn); /* the host's ids on the connection: the store's map turns them into logical ones */
 	fs.timeout = cfg->timeout > 0 ? cfg->timeout : 86400;
 	fs.writeback = cfg->writeback;
 	fs.debug = cfg->debug;
@@ -97,10 +96,12 @@ int ovl_serve(const struct ovl_serve_config *cfg)
 	 * Requests and replies keep the mounter's ids: the connection belongs to
 	 * the initial namespace.
 	 */
-	if (!fs.privileged && (r = userns_enter_self_mapped(fs.caller_uid, fs.caller_gid)) < 0) {
-		snprintf(cfg->errbuf, cfg->errlen, "user namespace for the server: %s", strerror(-r));
+	if (!fs.privileged && (r = userns_enter_mapped(&fs.conn)) < 0) {
+		snprintf(cfg->errbuf, cfg->errlen, "user namespace for the server%s: %s",
+			 fs.conn.kind == IDMAP_SUBID ? " (newuidmap/newgidmap)" : "", strerror(-r));
 		goto out_unmount;
 	}
+	fs.special_owners = !fs.privileged && fs.conn.kind == IDMAP_SUBID;
 	if (fuse_set_signal_handlers(se) != 0) {
 		r = -EIO;
 		goto out_unmount;
@@ -161,8 +162,10 @@ static void background_free(struct ovl_background *bg)
 	free(bg);
 }
 
-int ovl_serve_start(const struct ovl_serve_config *cfg, int fuse_fd, bool privileged, struct ovl_background **ret)
+int ovl_serve_start(const struct ovl_serve_config *cfg, int fuse_fd, enum ovl_owners owners,
+		    struct ovl_background **ret)
 {
+	bool privileged = owners == OVL_OWNERS_REAL;
 	struct ovl_background *bg = calloc(1, sizeof(*bg));
 	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
 	char devfd[32];
@@ -173,8 +176,8 @@ int ovl_serve_start(const struct ovl_serve_config *cfg, int fuse_fd, bool privil
 	bg->fs.privileged = privileged;
 	bg->fs.caller_uid = geteuid();
 	bg->fs.caller_gid = getegid();
-	bg->fs.root_uid = 0; /* the mounter's namespace: its root is 0 */
-	bg->fs.root_gid = 0;
+	bg->fs.special_owners = owners == OVL_OWNERS_SUBORDINATE;
+	bg->fs.conn.kind = IDMAP_ROOT_RANGE; /* the requests' ids are the server's: logical ones */
 	bg->fs.timeout = cfg->timeout > 0 ? cfg->timeout : 86400;
 	bg->fs.writeback = cfg->writeback;
 	pthread_mutex_init(&bg->fs.lock, NULL);

@@ -33,18 +33,30 @@ struct ovl_serve_config {
 	size_t errlen;
 };
 
-/* Mounts and serves until the file system is unmounted.  0, or -errno with errbuf set. */
+/*
+ * Mounts and serves until the file system is unmounted.  Rootless, after the
+ * mount (fusermount3 needs the real user) the server enters a user namespace
+ * of the user's subordinate range when there is one (ids.c).  0, or -errno
+ * with errbuf set.
+ */
 int ovl_serve(const struct ovl_serve_config *cfg);
+
+/* How a server started by ovl_serve_start() keeps owners (fuse/ids.c). */
+enum ovl_owners {
+	OVL_OWNERS_REAL,       /* chown: the server is root of the ids it serves */
+	OVL_OWNERS_XATTR,      /* rootless, its namespace maps only its user */
+	OVL_OWNERS_SUBORDINATE /* rootless, in the namespace of the user's subordinate range */
+};
 
 /*
  * Serving a connection mounted by someone else (a sandbox's init mounts in
  * its own namespaces and hands over the /dev/fuse fd), from threads of the
- * calling process, until ovl_serve_stop().  `privileged`: owners are real
- * (chown); otherwise they go to user.isofs.owner and uid/gid 0 stand for the
- * server's user.  Ids in requests are those of the mounter's namespace.
+ * calling process, until ovl_serve_stop().  The caller has put the server in
+ * a namespace whose ids are the mounter's (those of the requests), its user
+ * being 0.
  */
 struct ovl_background;
-int ovl_serve_start(const struct ovl_serve_config *cfg, int fuse_fd, bool privileged,
+int ovl_serve_start(const struct ovl_serve_config *cfg, int fuse_fd, enum ovl_owners owners,
 		    struct ovl_background **ret);
 /* Stops serving (the mount is gone, or goes with its namespace) and frees everything. */
 void ovl_serve_stop(struct ovl_background *bg);

@@ -76,6 +76,7 @@ typedef struct isofs_import_stats {
 	uint64_t devices_skipped;  /* device nodes that mknod refused */
 	uint64_t sockets_skipped;
 	uint64_t owners_in_xattr;  /* entries whose owner is kept in user.isofs.owner */
+	uint64_t owners_subordinate; /* symlinks, fifos whose owner is a subordinate id (no xattrs there) */
 	uint64_t owners_dropped;   /* entries whose owner could not be kept at all */
 	uint64_t xattrs_dropped;   /* extended attributes the filesystem refused */
 	uint64_t acls_dropped;     /* entries with POSIX ACLs (not restored) */

@@ -247,6 +247,22 @@ as_owner() {
 	fi
 }
 
+# host_ids UID:GID: the host's ids for a sandbox's logical ones.  Root: the
+# same.  A user with a range in /etc/subuid and /etc/subgid (and newuidmap):
+# 0 is the user, n the range's start + n - 1.  Without a range: the same.
+host_ids() {
+	local u=${1%:*} g=${1#*:} su sg
+	if [ "$IS_ROOT" -eq 0 ] && command -v newuidmap >/dev/null; then
+		su=$(awk -F: -v n="$(id -un)" -v i="$(id -u)" '($1 == n || $1 == i) && $3 >= 65535 { print $2; exit }' /etc/subuid)
+		sg=$(awk -F: -v n="$(id -un)" -v i="$(id -u)" '($1 == n || $1 == i) && $3 >= 65535 { print $2; exit }' /etc/subgid)
+		if [ -n "$su" ] && [ -n "$sg" ]; then
+			if [ "$u" -eq 0 ]; then u=$(id -u); else u=$((su + u - 1)); fi
+			if [ "$g" -eq 0 ]; then g=$(id -g); else g=$((sg + g - 1)); fi
+		fi
+	fi
+	echo "$u:$g"
+}
+
 # wait_until SECONDS CMD [ARG…]: polls CMD every 50 ms; false when time runs out
 wait_until() {
 	local deadline=$((SECONDS + $1))

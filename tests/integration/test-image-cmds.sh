@@ -76,7 +76,7 @@ j = json.load(open("alpha.json"))
 print(sorted(j))
 print(sorted(j["import"]))')" \
 	"['created', 'created_unix', 'files', 'format', 'import', 'name', 'parent', 'rootfs', 'rootless', 'size', 'source']
-['acls_dropped', 'bytes', 'devices', 'devices_skipped', 'dirs', 'entries', 'fifos', 'files', 'hardlinks', 'overlay_xattrs_dropped', 'owners_dropped', 'owners_in_xattr', 'sockets_skipped', 'symlinks', 'xattrs_dropped']" \
+['acls_dropped', 'bytes', 'devices', 'devices_skipped', 'dirs', 'entries', 'fifos', 'files', 'hardlinks', 'overlay_xattrs_dropped', 'owners_dropped', 'owners_in_xattr', 'owners_subordinate', 'sockets_skipped', 'symlinks', 'xattrs_dropped']" \
 	"inspect: the documented keys, and the import counters"
 is "$("$PYTHON" -c '
 import json

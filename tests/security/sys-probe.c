@@ -6,6 +6,8 @@
  *
  *   sys-probe syscalls                 the calls the default filter refuses
  *   sys-probe keyring KEY RING         the caller's key and session keyring (serials)
+ *   sys-probe mksock PATH              binds a unix socket at PATH (busybox has no way to)
+ *   sys-probe as UID GID PROG ARGS...  runs PROG as UID:GID, no supplementary groups
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -14,7 +16,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <grp.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 static const char *errname(int e)
@@ -98,6 +103,34 @@ static int keyring(long key, long ring)
 	return 0;
 }
 
+static int mksock(const char *path)
+{
+	struct sockaddr_un a = { .sun_family = AF_UNIX };
+	int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+
+	if (fd < 0 || strlen(path) >= sizeof(a.sun_path)) {
+		perror("socket");
+		return 1;
+	}
+	strcpy(a.sun_path, path);
+	if (bind(fd, (struct sockaddr *) &a, sizeof(a)) < 0) {
+		perror(path);
+		return 1;
+	}
+	return 0;
+}
+
+static int run_as(uid_t uid, gid_t gid, char **argv)
+{
+	if (setgroups(0, NULL) < 0 || setresgid(gid, gid, gid) < 0 || setresuid(uid, uid, uid) < 0) {
+		perror("as");
+		return 125;
+	}
+	execvp(argv[0], argv);
+	perror(argv[0]);
+	return 127;
+}
+
 int main(int argc, char **argv)
 {
 	setvbuf(stdout, NULL, _IOLBF, 0);
@@ -105,6 +138,10 @@ int main(int argc, char **argv)
 		return syscalls();
 	if (argc == 4 && strcmp(argv[1], "keyring") == 0)
 		return keyring(strtol(argv[2], NULL, 10), strtol(argv[3], NULL, 10));
-	fprintf(stderr, "usage: sys-probe syscalls | keyring KEY RING\n");
+	if (argc == 3 && strcmp(argv[1], "mksock") == 0)
+		return mksock(argv[2]);
+	if (argc >= 5 && strcmp(argv[1], "as") == 0)
+		return run_as((uid_t) strtoul(argv[2], NULL, 10), (gid_t) strtoul(argv[3], NULL, 10), argv + 4);
+	fprintf(stderr, "usage: sys-probe syscalls | keyring KEY RING | mksock PATH | as UID GID PROG ARGS...\n");
 	return 2;
 }

@@ -22,7 +22,9 @@
 #include <unistd.h>
 
 #include "isofs.h"
+#include "idmap.h"
 #include "layer-format.h"
+#include "layer-owner.h"
 #include "store.h"
 #include "tap.h"
 #include "test-util.h"
@@ -550,7 +552,7 @@ static void test_xattrs(void)
 	archive_entry_xattr_add_entry(e, "user.dir", "d", 1);
 	put(&w, e, NULL, 0);
 	e = ent("forged", AE_IFREG, 0644);
-	archive_entry_xattr_add_entry(e, ISOFS_OWNER_XATTR, "0:0", 3);
+	archive_entry_xattr_add_entry(e, LAYER_OWNER_XATTR, "0:0", 3);
 	archive_entry_xattr_add_entry(e, "user.isofs.other", "x", 1);
 	archive_entry_set_uid(e, 0);
 	put(&w, e, "x", 1);
@@ -583,7 +585,7 @@ static void test_xattrs(void)
 	}
 	is_str(xattr_at(rootfd, "ro", "user.ro"), "read-only file", "an xattr on a 0444 file is kept");
 	is_str(xattr_at(rootfd, "dir", "user.dir"), "d", "an xattr on a directory is kept");
-	is_str(xattr_at(rootfd, "forged", ISOFS_OWNER_XATTR), "", "user.isofs.owner is never taken from an archive");
+	is_str(xattr_at(rootfd, "forged", LAYER_OWNER_XATTR), "", "user.isofs.owner is never taken from an archive");
 	is_str(xattr_at(rootfd, "forged", "user.isofs.other"), "", "nor any other user.isofs.* xattr");
 	is_int(st.xattrs_dropped, 1, "stats: the symlink's user.* xattr is dropped (and counted)");
 	is_str(xattr_at(rootfd, "redir", "user.overlay.redirect"), "", "user.overlay.redirect is never taken");
@@ -914,7 +916,7 @@ static void test_owners_privileged(void)
 	is_int(s.st_mode, S_IFREG | 02755, "setgid survives the chown");
 	ok(lstat_at(rootfd, "user-dir", &s) && s.st_uid == 2 && s.st_gid == 3, "user-dir is owned 2:3");
 	ok(lstat_at(rootfd, "user-link", &s) && s.st_uid == 1000, "the symlink itself is owned 1000");
-	is_str(xattr_at(rootfd, "user-file", ISOFS_OWNER_XATTR), "", "no owner xattr when chown worked");
+	is_str(xattr_at(rootfd, "user-file", LAYER_OWNER_XATTR), "", "no owner xattr when chown worked");
 	is_int(st.owners_in_xattr + st.owners_dropped, 0, "stats: no owner kept in xattrs or dropped");
 	ar_free(&w);
 	close(rootfd);
@@ -926,30 +928,43 @@ static void test_owners_rootless_writer(void)
 	isofs_import_stats st = {0};
 	isofs_error err = {0};
 	struct stat s;
+	struct idmap map;
 	struct ar w;
 	int rootfd, r;
 
 	if (!g_xattrs) {
-		skip(13, "no user xattrs below %s", g_tmp);
+		skip(15, "no user xattrs below %s", g_tmp);
 		return;
 	}
+	idmap_choose(&map);
 	rootfd = new_root("owners-rootless", NULL);
 	build_owner_archive(&w);
 	r = tw_import(rootfd, false, &w, &st, &err);
 	is_int(r, 0, "owner archive imports without privileges: %s", err.message);
-	is_str(xattr_at(rootfd, "root-file", ISOFS_OWNER_XATTR), "", "0:0 needs no owner xattr");
-	is_str(xattr_at(rootfd, "user-file", ISOFS_OWNER_XATTR), "1000:100", "1000:100 is kept in user.isofs.owner");
-	is_str(xattr_at(rootfd, "group-only", ISOFS_OWNER_XATTR), "0:5", "0:5 is kept in user.isofs.owner");
-	is_str(xattr_at(rootfd, "ro-user-file", ISOFS_OWNER_XATTR), "1001:1001", "a 0444 file keeps its owner xattr");
-	is_str(xattr_at(rootfd, "user-dir", ISOFS_OWNER_XATTR), "2:3", "a directory's owner is kept");
+	is_str(xattr_at(rootfd, "root-file", LAYER_OWNER_XATTR), "", "0:0 needs no owner xattr");
+	is_str(xattr_at(rootfd, "user-file", LAYER_OWNER_XATTR), "1000:100", "1000:100 is kept in user.isofs.owner");
+	is_str(xattr_at(rootfd, "group-only", LAYER_OWNER_XATTR), "0:5", "0:5 is kept in user.isofs.owner");
+	is_str(xattr_at(rootfd, "ro-user-file", LAYER_OWNER_XATTR), "1001:1001", "a 0444 file keeps its owner xattr");
+	is_str(xattr_at(rootfd, "user-dir", LAYER_OWNER_XATTR), "2:3", "a directory's owner is kept");
 	ok(lstat_at(rootfd, "user-file", &s) && s.st_uid == geteuid() && s.st_gid == getegid(),
 	   "the file is owned by the caller, not chowned");
 	is_int(s.st_mode, S_IFREG | 04755, "with its mode");
 	ok(lstat_at(rootfd, "user-dir", &s) && s.st_uid == geteuid(), "the directory too");
 	is_int(mode_at(rootfd, "user-fifo"), S_IFIFO | 0644, "the fifo is created");
 	is_int(st.owners_in_xattr, 4, "stats: 4 owners kept in user.isofs.owner");
-	is_int(st.owners_dropped, 2, "stats: 2 owners dropped (symlink, fifo: no user.* xattrs there)");
 	is_int(mode_at(rootfd, "user-link") & S_IFMT, S_IFLNK, "the symlink is created");
+	/* symlink, fifo: no user.* xattrs there; a subordinate id when the caller has a range */
+	if (map.kind == IDMAP_SUBID) {
+		is_int(st.owners_subordinate, 2, "stats: 2 owners kept as subordinate ids (symlink, fifo)");
+		ok(lstat_at(rootfd, "user-link", &s) && s.st_uid == map.subuid + 999 && s.st_gid == map.subgid + 999,
+		   "the symlink is owned by subordinate id 1000");
+		ok(lstat_at(rootfd, "user-fifo", &s) && s.st_uid == map.subuid + 999 && s.st_gid == map.subgid + 999,
+		   "the fifo too");
+	} else {
+		is_int(st.owners_dropped, 2, "stats: 2 owners dropped (symlink, fifo), no subordinate range");
+		ok(lstat_at(rootfd, "user-link", &s) && s.st_uid == geteuid(), "the symlink stays the caller's");
+		ok(lstat_at(rootfd, "user-fifo", &s) && s.st_uid == geteuid(), "the fifo too");
+	}
 	ar_free(&w);
 	close(rootfd);
 }
@@ -1452,14 +1467,14 @@ static void nobody_imports(const char *store_path, const char *dir)
 	ok(lstat_at(rootfd, "ro/a", &sb) && sb.st_uid == TU_NOBODY, "nobody: a 0:0 entry is owned by the caller");
 	check_file(rootfd, "suid", "s", 1, 04755);
 	if (g_xattrs) {
-		is_str(xattr_at(rootfd, "ro/a", ISOFS_OWNER_XATTR), "", "nobody: 0:0 has no owner xattr");
-		is_str(xattr_at(rootfd, "owned", ISOFS_OWNER_XATTR), "1000:1000",
+		is_str(xattr_at(rootfd, "ro/a", LAYER_OWNER_XATTR), "", "nobody: 0:0 has no owner xattr");
+		is_str(xattr_at(rootfd, "owned", LAYER_OWNER_XATTR), "1000:1000",
 		       "nobody: 1000:1000 is kept in user.isofs.owner");
-		is_str(xattr_at(rootfd, "ro/owned-dir", ISOFS_OWNER_XATTR), "33:33",
+		is_str(xattr_at(rootfd, "ro/owned-dir", LAYER_OWNER_XATTR), "33:33",
 		       "nobody: a directory's 33:33 is kept in user.isofs.owner");
 		is_str(xattr_at(rootfd, "rofile", "user.note"), "kept",
 		       "nobody: a user.* xattr on a 0444 file is kept");
-		is_str(xattr_at(rootfd, "rofile", ISOFS_OWNER_XATTR), "7:7", "nobody: the 0444 file's owner is kept");
+		is_str(xattr_at(rootfd, "rofile", LAYER_OWNER_XATTR), "7:7", "nobody: the 0444 file's owner is kept");
 		is_int(st.owners_in_xattr, 3, "nobody: stats: 3 owners in xattrs");
 		is_int(st.xattrs_dropped, 0, "nobody: stats: no xattr dropped");
 	} else {

@@ -124,7 +124,9 @@ static inline char *tu_mkdtemp(void)
 /* Removes a test directory whatever its modes (0000 dirs, deep trees); frees `path`. */
 static inline void tu_rmtree(char *path)
 {
-	char *chmod_argv[] = {(char *) "chmod", (char *) "-R", (char *) "u+rwX", path, NULL};
+	/* directories only: a rootless symlink or fifo may belong to a subordinate id, not ours to chmod */
+	char *chmod_argv[] = {(char *) "find", path, (char *) "-type", (char *) "d", (char *) "-exec", (char *) "chmod",
+			      (char *) "u+rwx", (char *) "{}", (char *) "+", NULL};
 	char *rm_argv[] = {(char *) "rm", (char *) "-rf", (char *) "--one-file-system", path, NULL};
 	struct stat st;
 

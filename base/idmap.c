@@ -10,12 +10,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "error.h"
+extern char **environ;
+
 #include "fd-util.h"
 #include "fs-util.h"
-#include "spawn-util.h"
 
-#define RANGE 65536u
+#define RANGE IDMAP_RANGE
 
 
 /* A decimal number filling [s, end) exactly, at most `max`. */
@@ -71,17 +71,23 @@ static bool find_subid(const char *file, const char *name, unsigned id, unsigned
 	return false;
 }
 
-static bool have_program(const char *name)
+/* The setuid helpers are looked for in the system's directories only, never in $PATH. */
+static bool find_helper(const char *name, char *path, size_t size)
 {
 	static const char *dirs[] = { "/usr/bin", "/bin", "/usr/sbin", "/sbin", "/usr/local/bin" };
-	char path[64];
 
 	for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
-		snprintf(path, sizeof(path), "%s/%s", dirs[i], name);
+		snprintf(path, size, "%s/%s", dirs[i], name);
 		if (access(path, X_OK) == 0)
 			return true;
 	}
 	return false;
+}
+
+static bool have_program(const char *name)
+{
+	char path[64];
+	return find_helper(name, path, sizeof(path));
 }
 
 void idmap_choose(struct idmap *map)
@@ -126,15 +132,34 @@ static int write_file(const char *path, const char *text)
 	return write_all(fd, text, strlen(text));
 }
 
+/* newuidmap/newgidmap, waited for: a short-lived setuid helper needs no guard. */
 static int run_wait(char *const argv[])
 {
-	struct spawn_options so = SPAWN_OPTIONS_INIT;
-	int r = spawn_wait(argv[0], argv, &so);
-	return r == 0 ? 0 : r < 0 ? r : -EPERM;
+	char path[64];
+	int status;
+	pid_t pid;
+
+	if (!find_helper(argv[0], path, sizeof(path)))
+		return -ENOENT;
+	pid = fork();
+	if (pid < 0)
+		return -errno;
+	if (pid == 0) {
+		int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+		if (null >= 0) {
+			(void) dup2(null, 0);
+			(void) dup2(null, 1);
+		}
+		execve(path, argv, environ);
+		_exit(127);
+	}
+	while (waitpid(pid, &status, 0) < 0)
+		if (errno != EINTR)
+			return -errno;
+	return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -EPERM;
 }
 
-/* Run by a helper outside the new namespace: the maps of `pid`. */
-static int write_maps(const struct idmap *map, pid_t pid)
+int idmap_write(const struct idmap *map, pid_t pid)
 {
 	char path[64], text[128], spid[16], a[16], b[16], c[16];
 	int r;
@@ -180,12 +205,56 @@ static int write_maps(const struct idmap *map, pid_t pid)
 	return -EINVAL;
 }
 
-int idmap_write(const struct idmap *map, pid_t pid, isofs_error *err)
+bool idmap_uid_to_logical(const struct idmap *map, uid_t host, uid_t *ret)
 {
-	int r = write_maps(map, pid);
+	switch (map->kind) {
+	case IDMAP_ROOT_RANGE:
+		*ret = host;
+		return true;
+	case IDMAP_SUBID:
+		if (host == map->uid)
+			*ret = 0;
+		else if (host >= map->subuid && host - map->subuid < RANGE - 1)
+			*ret = host - map->subuid + 1;
+		else
+			return false;
+		return true;
+	case IDMAP_SINGLE:
+		*ret = host == map->uid ? 0 : host;
+		return true;
+	}
+	return false;
+}
 
-	if (r < 0)
-		return error_errno(err, r, map->kind == IDMAP_SUBID ? "user namespace: newuidmap/newgidmap"
-								    : "user namespace: id maps");
-	return 0;
+bool idmap_gid_to_logical(const struct idmap *map, gid_t host, gid_t *ret)
+{
+	struct idmap m = *map;
+
+	m.uid = map->gid;
+	m.subuid = map->subgid;
+	return idmap_uid_to_logical(&m, host, ret);
+}
+
+uid_t idmap_uid_to_host(const struct idmap *map, uid_t logical)
+{
+	switch (map->kind) {
+	case IDMAP_ROOT_RANGE:
+		return logical;
+	case IDMAP_SUBID:
+		if (logical == 0)
+			return map->uid;
+		return logical < RANGE ? map->subuid + logical - 1 : IDMAP_OVERFLOW;
+	case IDMAP_SINGLE:
+		return logical == 0 ? map->uid : logical;
+	}
+	return IDMAP_OVERFLOW;
+}
+
+gid_t idmap_gid_to_host(const struct idmap *map, gid_t logical)
+{
+	struct idmap m = *map;
+
+	m.uid = map->gid;
+	m.subuid = map->subgid;
+	return idmap_uid_to_host(&m, logical);
 }
