@@ -205,56 +205,101 @@ int idmap_write(const struct idmap *map, pid_t pid)
 	return -EINVAL;
 }
 
-bool idmap_uid_to_logical(const struct idmap *map, uid_t host, uid_t *ret)
+/* A decimal number starting at *p, at most UINT32_MAX; *p moves past it. */
+static bool parse_u32(const char **p, uint32_t *ret)
 {
-	switch (map->kind) {
-	case IDMAP_ROOT_RANGE:
-		*ret = host;
-		return true;
-	case IDMAP_SUBID:
-		if (host == map->uid)
-			*ret = 0;
-		else if (host >= map->subuid && host - map->subuid < RANGE - 1)
-			*ret = host - map->subuid + 1;
-		else
-			return false;
-		return true;
-	case IDMAP_SINGLE:
-		*ret = host == map->uid ? 0 : host;
+	const char *end = *p + strspn(*p, "0123456789");
+	unsigned long long v;
+
+	if (!parse_decimal(*p, end, UINT32_MAX, &v))
+		return false;
+	*ret = (uint32_t) v;
+	*p = end;
+	return true;
+}
+
+static bool ranges_overlap(uint32_t a, uint32_t an, uint32_t b, uint32_t bn)
+{
+	return (uint64_t) a < (uint64_t) b + bn && (uint64_t) b < (uint64_t) a + an;
+}
+
+int idshift_parse(const char *spec, struct idshift *ret)
+{
+	struct idshift s = { 0 };
+	const char *p = spec;
+
+	do {
+		uint32_t in, out, count;
+
+		if (s.n == IDSHIFT_MAX)
+			return -EINVAL;
+		if (!parse_u32(&p, &in) || *p++ != ':' || !parse_u32(&p, &out) || *p++ != ':' ||
+		    !parse_u32(&p, &count) || count == 0 || (uint64_t) in + count - 1 > UINT32_MAX ||
+		    (uint64_t) out + count - 1 > UINT32_MAX)
+			return -EINVAL;
+		/* one id, one meaning: ranges may not overlap on either side */
+		for (unsigned i = 0; i < s.n; i++)
+			if (ranges_overlap(in, count, s.r[i].inside, s.r[i].count) ||
+			    ranges_overlap(out, count, s.r[i].outside, s.r[i].count))
+				return -EINVAL;
+		s.r[s.n].inside = in;
+		s.r[s.n].outside = out;
+		s.r[s.n].count = count;
+		s.n++;
+	} while (*p == ':' && *++p);
+	if (*p)
+		return -EINVAL;
+	*ret = s;
+	return 0;
+}
+
+bool idshift_to_outside(const struct idshift *s, uint32_t inside, uint32_t *ret)
+{
+	if (!s->n) {
+		*ret = inside;
 		return true;
 	}
+	for (unsigned i = 0; i < s->n; i++)
+		if (inside >= s->r[i].inside && inside - s->r[i].inside < s->r[i].count) {
+			*ret = s->r[i].outside + (inside - s->r[i].inside);
+			return true;
+		}
 	return false;
 }
 
-bool idmap_gid_to_logical(const struct idmap *map, gid_t host, gid_t *ret)
+bool idshift_to_inside(const struct idshift *s, uint32_t outside, uint32_t *ret)
 {
-	struct idmap m = *map;
-
-	m.uid = map->gid;
-	m.subuid = map->subgid;
-	return idmap_uid_to_logical(&m, host, ret);
-}
-
-uid_t idmap_uid_to_host(const struct idmap *map, uid_t logical)
-{
-	switch (map->kind) {
-	case IDMAP_ROOT_RANGE:
-		return logical;
-	case IDMAP_SUBID:
-		if (logical == 0)
-			return map->uid;
-		return logical < RANGE ? map->subuid + logical - 1 : IDMAP_OVERFLOW;
-	case IDMAP_SINGLE:
-		return logical == 0 ? map->uid : logical;
+	if (!s->n) {
+		*ret = outside;
+		return true;
 	}
-	return IDMAP_OVERFLOW;
+	for (unsigned i = 0; i < s->n; i++)
+		if (outside >= s->r[i].outside && outside - s->r[i].outside < s->r[i].count) {
+			*ret = s->r[i].inside + (outside - s->r[i].outside);
+			return true;
+		}
+	return false;
 }
 
-gid_t idmap_gid_to_host(const struct idmap *map, gid_t logical)
+static void shift_of(struct idshift *s, enum idmap_kind kind, uint32_t id, uint32_t sub)
 {
-	struct idmap m = *map;
+	memset(s, 0, sizeof(*s));
+	if (kind == IDMAP_ROOT_RANGE)
+		return;
+	s->r[0].inside = 0;
+	s->r[0].outside = id;
+	s->r[0].count = 1;
+	s->n = 1;
+	if (kind == IDMAP_SUBID) {
+		s->r[1].inside = 1;
+		s->r[1].outside = sub;
+		s->r[1].count = RANGE - 1;
+		s->n = 2;
+	}
+}
 
-	m.uid = map->gid;
-	m.subuid = map->subgid;
-	return idmap_uid_to_host(&m, logical);
+void idmap_shifts(const struct idmap *map, struct idshift *uids, struct idshift *gids)
+{
+	shift_of(uids, map->kind, map->uid, map->subuid);
+	shift_of(gids, map->kind, map->gid, map->subgid);
 }

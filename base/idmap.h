@@ -10,6 +10,7 @@
 #define ISOFS_IDMAP_H
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #define IDMAP_RANGE 65536u /* ids of a sandbox: 0..65535 */
@@ -44,14 +45,27 @@ void idmap_choose(struct idmap *map);
 int idmap_write(const struct idmap *map, pid_t pid);
 
 /*
- * Host id -> logical id.  False when the map has no logical id for it
- * (IDMAP_SUBID: neither the user nor the range).  IDMAP_SINGLE keeps every
- * other id as it is (nothing on the host stands for it: it is only a number).
+ * A shift between ids "inside" (as stored, logical) and "outside" (as a
+ * connection or the host shows them): ranges of `count` ids from `inside` to
+ * `outside`.  No range at all: every id is itself.  Otherwise an id no range
+ * covers is IDMAP_OVERFLOW on the other side, as the kernel shows ids a
+ * namespace does not map.
  */
-bool idmap_uid_to_logical(const struct idmap *map, uid_t host, uid_t *ret);
-bool idmap_gid_to_logical(const struct idmap *map, gid_t host, gid_t *ret);
-/* Logical id -> host id (IDMAP_OVERFLOW when the range has none). */
-uid_t idmap_uid_to_host(const struct idmap *map, uid_t logical);
-gid_t idmap_gid_to_host(const struct idmap *map, gid_t logical);
+#define IDSHIFT_MAX 32
+struct idshift {
+	unsigned n;
+	struct {
+		uint32_t inside, outside, count;
+	} r[IDSHIFT_MAX];
+};
+
+/* fuse-overlayfs's form, "INSIDE:OUTSIDE:COUNT[:INSIDE:OUTSIDE:COUNT…]".  0, or -EINVAL (overlaps too). */
+int idshift_parse(const char *spec, struct idshift *ret);
+/* Inside -> outside; false when no range has it. */
+bool idshift_to_outside(const struct idshift *s, uint32_t inside, uint32_t *ret);
+/* Outside -> inside; false when no range has it. */
+bool idshift_to_inside(const struct idshift *s, uint32_t outside, uint32_t *ret);
+/* The shifts of a map: logical ids inside, the host's outside. */
+void idmap_shifts(const struct idmap *map, struct idshift *uids, struct idshift *gids);
 
 #endif

@@ -26,7 +26,7 @@ bool layer_owner_in_xattr(mode_t mode)
 	return S_ISREG(mode) || S_ISDIR(mode);
 }
 
-void layer_owner_get(const struct idmap *real, int fd, int dirfd, const char *name, const struct stat *st,
+void layer_owner_get(const struct idshift real[2], int fd, int dirfd, const char *name, const struct stat *st,
 		     uid_t *ret_uid, gid_t *ret_gid)
 {
 	char path[64 + NAME_MAX], value[64];
@@ -36,8 +36,14 @@ void layer_owner_get(const struct idmap *real, int fd, int dirfd, const char *na
 	*ret_uid = 0;
 	*ret_gid = 0;
 	if (!layer_owner_in_xattr(st->st_mode)) {
-		if (real && (!idmap_uid_to_logical(real, st->st_uid, ret_uid) ||
-			     !idmap_gid_to_logical(real, st->st_gid, ret_gid))) {
+		uint32_t ru, rg;
+
+		if (!real)
+			return;
+		if (idshift_to_inside(&real[0], st->st_uid, &ru) && idshift_to_inside(&real[1], st->st_gid, &rg)) {
+			*ret_uid = ru;
+			*ret_gid = rg;
+		} else {
 			/* not the user's, not the range's: nobody we can name */
 			*ret_uid = IDMAP_OVERFLOW;
 			*ret_gid = IDMAP_OVERFLOW;

@@ -29,11 +29,11 @@ bool layer_owner_in_xattr(mode_t mode);
 /*
  * The logical owner of an object of a rootless layer, given by fd (any, O_PATH
  * too) or by (dirfd, name), `st` its stat as the reader sees it.  `real`:
- * how the reader's real ids turn into logical ones (the host's idmap, or
- * IDMAP_ROOT_RANGE in the namespace of the range); NULL: real ids are not
- * owners (no range), symlinks and fifos belong to 0.
+ * how the reader's real ids are shifted from logical ones (the store's map
+ * seen from the host; no range at all in the namespace of the range); NULL:
+ * real ids are not owners (no range), symlinks and fifos belong to 0.
  */
-void layer_owner_get(const struct idmap *real, int fd, int dirfd, const char *name, const struct stat *st,
+void layer_owner_get(const struct idshift real[2], int fd, int dirfd, const char *name, const struct stat *st,
 		     uid_t *ret_uid, gid_t *ret_gid);
 
 /*

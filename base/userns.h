@@ -10,6 +10,7 @@
 #ifndef ISOFS_USERNS_H
 #define ISOFS_USERNS_H
 
+#include <stdbool.h>
 #include <sys/types.h>
 
 #include "idmap.h"
@@ -23,5 +24,8 @@ int userns_enter_self_mapped(uid_t uid, gid_t gid);
  * nothing to do).  The caller must be single-threaded.  0, or -errno.
  */
 int userns_enter_mapped(const struct idmap *map);
+
+/* Whether we run in the initial user namespace (not in one of podman's, say). */
+bool userns_is_initial(void);
 
 #endif

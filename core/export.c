@@ -23,7 +23,7 @@ struct export_ctx {
 	struct archive *a;
 	struct archive_entry_linkresolver *links;
 	const struct layer_chain *chain;
-	struct idmap host; /* the store's: real ids of a rootless layer's symlinks and fifos */
+	struct idshift host[2]; /* the store's map: real ids of a rootless layer's symlinks and fifos */
 	isofs_error *err;
 };
 
@@ -35,7 +35,7 @@ static void set_owner(struct export_ctx *x, struct archive_entry *e, int dirfd, 
 	gid_t g = st->st_gid;
 
 	if (rootless)
-		layer_owner_get(&x->host, -1, dirfd, name, st, &u, &g);
+		layer_owner_get(x->host, -1, dirfd, name, st, &u, &g);
 	archive_entry_set_uid(e, u);
 	archive_entry_set_gid(e, g);
 }
@@ -131,7 +131,11 @@ int isofs_image_export(isofs_store *store, const char *name, const char *file, i
 	r = layer_chain_get(store, name, &chain, err);
 	if (r < 0)
 		return r;
-	idmap_choose(&x.host);
+	{
+		struct idmap map;
+		idmap_choose(&map);
+		idmap_shifts(&map, &x.host[0], &x.host[1]);
+	}
 	r = layer_chain_open(&chain, rootfds, err);
 	if (r < 0)
 		goto out;

@@ -297,6 +297,8 @@ int ovl_getattr_node(struct ovl_fs *fs, struct ovl_node *node, int fd, struct st
 	/* A removed file still open: a lower one keeps its links down there, it has none in the view. */
 	if (dead_lower && !S_ISDIR(node->type))
 		st->st_nlink = 0;
+	if (fs->static_nlink && S_ISDIR(node->type))
+		st->st_nlink = 1;
 	st->st_ino = node->ino;
 	return 0;
 }

@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <fuse_lowlevel.h>
 #include <getopt.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,12 +38,21 @@ static const char usage[] =
 	"  threads=N          serving threads at most (default 16)\n"
 	"  dircache=N         directory fds kept open at most (default: a quarter of the fd limit);\n"
 	"                     closed ones are reopened when used again\n"
+	"  ro                 a read-only view (with upperdir: the upper is the top lower)\n"
+	"fuse-overlayfs's options, as containers/storage passes them:\n"
+	"  uidmapping=IN:OUT:N[:IN:OUT:N…], gidmapping=…   stored ids IN.. shown as OUT..\n"
+	"  squash_to_root, squash_to_uid=N, squash_to_gid=N  every object shown with one owner\n"
+	"  static_nlink       directories show st_nlink 1\n"
+	"  volatile, fsync=0  fsync does nothing\n"
+	"  noacl, redirect_dir=, index=, metacopy=, context=, fast_ino=, threaded=,\n"
+	"  xattr_permissions=0, plugins=, x-*   accepted, meaningless here\n"
 	"  allow_other, allow_root, and other FUSE mount options are passed on.\n"
 	"  -f  stay in the foreground    -d  debug output (implies -f)\n";
 
 struct overlay_opts {
 	char *lowerdir, *upperdir, *workdir;
 	bool userxattr, userxattr_set;
+	bool read_only;
 	double timeout;
 	int writeback;
 	int threads;
@@ -50,6 +60,12 @@ struct overlay_opts {
 	bool foreground, debug;
 	char *mountpoint;
 	char fuse_opts[4096];
+	/* fuse-overlayfs's */
+	bool have_uidmap, have_gidmap;
+	struct idshift uidmap, gidmap;
+	bool squash_root, squash_uid_set, squash_gid_set;
+	uint32_t squash_uid, squash_gid;
+	bool static_nlink, no_fsync;
 };
 
 /* Splits "a:b\:c" into layers, honouring backslash escapes. */
@@ -92,6 +108,22 @@ static void add_fuse_opt(struct overlay_opts *o, const char *opt)
 	snprintf(o->fuse_opts + n, sizeof(o->fuse_opts) - n, "%s%s", n ? "," : "", opt);
 }
 
+/* A decimal id, nothing else. */
+static int parse_id(const char *s, uint32_t *ret)
+{
+	char *end;
+	unsigned long v;
+
+	if (*s < '0' || *s > '9')
+		return -EINVAL;
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	if (errno || *end || v > UINT32_MAX)
+		return -EINVAL;
+	*ret = (uint32_t) v;
+	return 0;
+}
+
 static int parse_o(struct overlay_opts *o, char *s)
 {
 	char *save = NULL;
@@ -123,18 +155,50 @@ static int parse_o(struct overlay_opts *o, char *s)
 				return fprintf(stderr, "isofs-overlay: dircache=%s: not a positive number\n", val), -EINVAL;
 		}
 		else if (KEY("rw") || KEY("dev") || KEY("suid") || KEY("exec") || KEY("auto") || KEY("noauto") ||
-			 KEY("user") || KEY("users") || KEY("_netdev") || KEY("defaults") || KEY("nofail"))
-			; /* mount(8) vocabulary, meaningless here */
+			 KEY("user") || KEY("users") || KEY("_netdev") || KEY("defaults") || KEY("nofail") ||
+			 (klen > 2 && strncmp(opt, "x-", 2) == 0))
+			; /* mount(8) vocabulary (x-*: for userspace tools), meaningless here */
 		else if (KEY("ro"))
-			return fprintf(stderr, "isofs-overlay: ro: leave out upperdir for a read-only view\n"), -EINVAL;
+			o->read_only = true;
 		else if (KEY("allow_other") || KEY("allow_root") || KEY("nodev") || KEY("nosuid") || KEY("noexec") ||
 			 KEY("noatime") || KEY("relatime") || KEY("max_read") || KEY("blksize") || KEY("fsname") ||
 			 KEY("subtype") || KEY("auto_unmount") || KEY("default_permissions"))
 			add_fuse_opt(o, opt);
-		else if (KEY("squash_to_root") || KEY("squash_to_uid") || KEY("squash_to_gid") || KEY("uidmapping") ||
-			 KEY("gidmapping") || KEY("static_nlink") || KEY("noacl") || KEY("xattr_permissions") ||
-			 KEY("plugins") || KEY("fast_ino") || KEY("redirect_dir") || KEY("index") || KEY("metacopy"))
-			return fprintf(stderr, "isofs-overlay: option '%.*s' is not supported\n", (int) klen, opt), -EINVAL;
+		/* fuse-overlayfs's options (containers/storage passes them to a mount_program) */
+		else if (KEY("uidmapping") && val) {
+			if (idshift_parse(val, &o->uidmap) < 0)
+				return fprintf(stderr, "isofs-overlay: uidmapping=%s: not INSIDE:OUTSIDE:COUNT[:…] ranges\n", val), -EINVAL;
+			o->have_uidmap = true;
+		} else if (KEY("gidmapping") && val) {
+			if (idshift_parse(val, &o->gidmap) < 0)
+				return fprintf(stderr, "isofs-overlay: gidmapping=%s: not INSIDE:OUTSIDE:COUNT[:…] ranges\n", val), -EINVAL;
+			o->have_gidmap = true;
+		} else if (KEY("squash_to_root") && !val)
+			o->squash_root = true;
+		else if ((KEY("squash_to_uid") || KEY("squash_to_gid")) && val) {
+			uint32_t id;
+			if (parse_id(val, &id) < 0)
+				return fprintf(stderr, "isofs-overlay: %.*s=%s: not an id\n", (int) klen, opt, val), -EINVAL;
+			if (opt[10] == 'u') {
+				o->squash_uid = id;
+				o->squash_uid_set = true;
+			} else {
+				o->squash_gid = id;
+				o->squash_gid_set = true;
+			}
+		} else if (KEY("static_nlink") && !val)
+			o->static_nlink = true;
+		else if (KEY("volatile") && !val)
+			o->no_fsync = true;
+		else if (KEY("fsync") && val && (strcmp(val, "0") == 0 || strcmp(val, "1") == 0))
+			o->no_fsync = strcmp(val, "0") == 0;
+		else if (KEY("noacl") || KEY("redirect_dir") || KEY("index") || KEY("metacopy") || KEY("context") ||
+			 KEY("fscontext") || KEY("defcontext") || KEY("rootcontext") || KEY("fast_ino") ||
+			 KEY("threaded") || (KEY("xattr_permissions") && val && strcmp(val, "0") == 0) ||
+			 (KEY("plugins") && (!val || !*val)))
+			; /* meaningless here: see README (isofs-overlay) */
+		else if (KEY("xattr_permissions") || KEY("plugins") || KEY("noxattrs"))
+			return fprintf(stderr, "isofs-overlay: option '%s' is not supported\n", opt), -EINVAL;
 		else
 			return fprintf(stderr, "isofs-overlay: unknown option '%s'\n", opt), -EINVAL;
 #undef KEY
@@ -160,6 +224,7 @@ int main(int argc, char **argv)
 	struct overlay_opts o = { .timeout = 86400, .writeback = 0, .threads = 16 };
 	char **lowers = NULL, errbuf[512] = "";
 	int nlowers = 0, c, r;
+	char *upper_as_lower = NULL;
 	const char *positional[2];
 	int npos = 0;
 
@@ -202,13 +267,29 @@ int main(int argc, char **argv)
 		fprintf(stderr, "isofs-overlay: missing -o lowerdir=…\n");
 		return 2;
 	}
-	if (!o.upperdir != !o.workdir) {
+	if (!o.upperdir != !o.workdir && !(o.read_only && o.upperdir)) {
 		fprintf(stderr, "isofs-overlay: upperdir and workdir go together\n");
 		return 2;
 	}
 	if (split_lowers(o.lowerdir, &lowers, &nlowers) < 0 || nlowers == 0) {
 		fprintf(stderr, "isofs-overlay: lowerdir names no layer\n");
 		return 2;
+	}
+	/* ro with an upper layer (fuse-overlayfs, containers/storage): the upper is the top lower, nothing is written */
+	if (o.read_only && o.upperdir) {
+		char **nl = realloc(lowers, sizeof(*nl) * (size_t) (nlowers + 1));
+		if (!nl) {
+			fprintf(stderr, "isofs-overlay: out of memory\n");
+			return 1;
+		}
+		memmove(nl + 1, nl, sizeof(*nl) * (size_t) nlowers);
+		nl[0] = o.upperdir;
+		lowers = nl;
+		nlowers++;
+		o.upperdir = NULL; /* freed as a lower's name below */
+		free(o.workdir);
+		o.workdir = NULL;
+		upper_as_lower = nl[0];
 	}
 	if (nlowers >= OVL_MAX_LAYERS) {
 		fprintf(stderr, "isofs-overlay: too many lower layers (%d, at most %d)\n", nlowers, OVL_MAX_LAYERS - 1);
@@ -227,6 +308,15 @@ int main(int argc, char **argv)
 		.threads = (unsigned) (o.threads > 0 ? o.threads : 16),
 		.dircache = (size_t) o.dircache,
 		.fuse_opts = o.fuse_opts,
+		.uidmapping = o.have_uidmap ? &o.uidmap : NULL,
+		.gidmapping = o.have_gidmap ? &o.gidmap : NULL,
+		/* squash_to_uid/gid take precedence over squash_to_root, as in fuse-overlayfs */
+		.squash_uid_set = o.squash_uid_set || o.squash_root,
+		.squash_gid_set = o.squash_gid_set || o.squash_root,
+		.squash_uid = o.squash_uid_set ? o.squash_uid : 0,
+		.squash_gid = o.squash_gid_set ? o.squash_gid : 0,
+		.static_nlink = o.static_nlink,
+		.no_fsync = o.no_fsync,
 		.debug = o.debug,
 		.ready = daemonize,
 		.userdata = &o.foreground,
@@ -240,5 +330,6 @@ int main(int argc, char **argv)
 	free(o.lowerdir);
 	free(o.upperdir);
 	free(o.workdir);
+	free(upper_as_lower);
 	return r < 0 ? 1 : 0;
 }

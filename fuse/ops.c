@@ -43,6 +43,8 @@ static void fill_entry(struct ovl_fs *fs, struct ovl_node *node, const struct st
 	e->ino = ovl_nodeid(fs, node);
 	e->attr = *st;
 	e->attr.st_ino = node->ino;
+	if (fs->static_nlink && S_ISDIR(st->st_mode))
+		e->attr.st_nlink = 1;
 	e->attr_timeout = fs->timeout;
 	e->entry_timeout = fs->timeout;
 }
@@ -364,8 +366,7 @@ static int new_entry_reply(struct ovl_fs *fs, struct ovl_node *parent, const cha
 	r = ovl_node_for_found(fs, parent, name, &f, &node);
 	if (r < 0)
 		return r;
-	if (!fs->privileged)
-		ovl_present_new_owner(fs, st.st_mode, uid, gid, &st);
+	ovl_present_new_owner(fs, st.st_mode, uid, gid, &st);
 	fill_entry(fs, node, &st, e);
 	return 0;
 }
@@ -1198,8 +1199,13 @@ static void ovl_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *f
 static void ovl_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
 {
 	_cleanup_close_ int own = -1;
-	int fd = request_fd(req, ino, fi, false, &own), r;
+	int fd, r;
 
+	if (FS(req)->no_fsync) {
+		fuse_reply_err(req, 0); /* volatile: what is written reaches the disk when the kernel decides */
+		return;
+	}
+	fd = request_fd(req, ino, fi, false, &own);
 	if (fd < 0) {
 		fuse_reply_err(req, -fd);
 		return;
@@ -1360,8 +1366,8 @@ static void ovl_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync, struct fu
 	_cleanup_close_ int fd = -1;
 
 	(void) fi;
-	if (ufd < 0) {
-		fuse_reply_err(req, 0); /* nothing of it in the upper layer to sync */
+	if (ufd < 0 || fs->no_fsync) {
+		fuse_reply_err(req, 0); /* nothing of it in the upper layer to sync, or volatile */
 		return;
 	}
 	fd = openat(ufd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);

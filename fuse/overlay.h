@@ -122,7 +122,11 @@ struct ovl_fs {
 	/* Owners (ids.c): privileged stores real owners; rootless, logical ones (user.isofs.owner, subordinate ids). */
 	bool privileged;
 	bool special_owners;      /* rootless, in the namespace of the subordinate range: symlinks, fifos... get real owners */
-	struct idmap conn;        /* rootless: the connection's ids <-> logical ids */
+	struct idshift ids[2];    /* uids, gids: stored (inside) <-> the connection's (outside) */
+	int64_t squash_uid;       /* -1, or every object presented with this uid (squash_to_uid, squash_to_root) */
+	int64_t squash_gid;
+	bool static_nlink;        /* directories show st_nlink 1 (static_nlink) */
+	bool no_fsync;            /* fsync does nothing (volatile, fsync=0) */
 	uid_t caller_uid;         /* the daemon's own ids: what the files really belong to */
 	gid_t caller_gid;
 

@@ -39,6 +39,7 @@ static void server_process_setup(void)
 int ovl_serve(const struct ovl_serve_config *cfg)
 {
 	struct ovl_fs fs = { 0 };
+	struct idmap map;
 	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
 	struct fuse_session *se = NULL;
 	struct fuse_loop_config *loop = NULL;
@@ -48,7 +49,17 @@ int ovl_serve(const struct ovl_serve_config *cfg)
 	fs.privileged = geteuid() == 0;
 	fs.caller_uid = geteuid();
 	fs.caller_gid = getegid();
-	idmap_choose(&fs.conn); /* the host's ids on the connection: the store's map turns them into logical ones */
+	idmap_choose(&map); /* rootless, the host's ids on the connection: the store's map shifts them */
+	if (!fs.privileged)
+		idmap_shifts(&map, &fs.ids[0], &fs.ids[1]);
+	if (cfg->uidmapping)
+		fs.ids[0] = *cfg->uidmapping;
+	if (cfg->gidmapping)
+		fs.ids[1] = *cfg->gidmapping;
+	fs.squash_uid = cfg->squash_uid_set ? (int64_t) cfg->squash_uid : -1;
+	fs.squash_gid = cfg->squash_gid_set ? (int64_t) cfg->squash_gid : -1;
+	fs.static_nlink = cfg->static_nlink;
+	fs.no_fsync = cfg->no_fsync;
 	fs.timeout = cfg->timeout > 0 ? cfg->timeout : 86400;
 	fs.writeback = cfg->writeback;
 	fs.debug = cfg->debug;
@@ -57,8 +68,13 @@ int ovl_serve(const struct ovl_serve_config *cfg)
 	server_process_setup();
 	ovl_dircache_init(&fs, cfg->dircache); /* after the fd limit is raised: the budget follows it */
 
+	/*
+	 * trusted.* needs root of the initial namespace: root of another one (podman
+	 * runs its mount program in its own) gets user.overlay.*, as fuse-overlayfs does.
+	 */
 	r = ovl_fs_init(&fs, cfg->lowers, cfg->nlowers, cfg->upper, cfg->work,
-			cfg->userxattr >= 0 ? cfg->userxattr != 0 : !fs.privileged, cfg->errbuf, cfg->errlen);
+			cfg->userxattr >= 0 ? cfg->userxattr != 0 : !fs.privileged || !userns_is_initial(), cfg->errbuf,
+			cfg->errlen);
 	if (r < 0) {
 		if (cfg->errbuf && !cfg->errbuf[0])
 			snprintf(cfg->errbuf, cfg->errlen, "%s", strerror(-r));
@@ -96,12 +112,12 @@ int ovl_serve(const struct ovl_serve_config *cfg)
 	 * Requests and replies keep the mounter's ids: the connection belongs to
 	 * the initial namespace.
 	 */
-	if (!fs.privileged && (r = userns_enter_mapped(&fs.conn)) < 0) {
+	if (!fs.privileged && (r = userns_enter_mapped(&map)) < 0) {
 		snprintf(cfg->errbuf, cfg->errlen, "user namespace for the server%s: %s",
-			 fs.conn.kind == IDMAP_SUBID ? " (newuidmap/newgidmap)" : "", strerror(-r));
+			 map.kind == IDMAP_SUBID ? " (newuidmap/newgidmap)" : "", strerror(-r));
 		goto out_unmount;
 	}
-	fs.special_owners = !fs.privileged && fs.conn.kind == IDMAP_SUBID;
+	fs.special_owners = !fs.privileged && map.kind == IDMAP_SUBID;
 	if (fuse_set_signal_handlers(se) != 0) {
 		r = -EIO;
 		goto out_unmount;
@@ -177,7 +193,8 @@ int ovl_serve_start(const struct ovl_serve_config *cfg, int fuse_fd, enum ovl_ow
 	bg->fs.caller_uid = geteuid();
 	bg->fs.caller_gid = getegid();
 	bg->fs.special_owners = owners == OVL_OWNERS_SUBORDINATE;
-	bg->fs.conn.kind = IDMAP_ROOT_RANGE; /* the requests' ids are the server's: logical ones */
+	/* no shift: the requests' ids are the server's, logical ones */
+	bg->fs.squash_uid = bg->fs.squash_gid = -1;
 	bg->fs.timeout = cfg->timeout > 0 ? cfg->timeout : 86400;
 	bg->fs.writeback = cfg->writeback;
 	pthread_mutex_init(&bg->fs.lock, NULL);

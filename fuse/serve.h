@@ -5,6 +5,9 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
+
+#include "idmap.h"
 
 /*
  * Serving threads of one view: kept alive between requests (a thread and its
@@ -25,6 +28,12 @@ struct ovl_serve_config {
 	unsigned threads;          /* 0: OVL_SERVE_THREADS */
 	size_t dircache;           /* directory fds kept open at most; 0: a quarter of RLIMIT_NOFILE */
 	const char *fuse_opts;     /* more FUSE mount options, comma-separated, or NULL */
+	/* fuse-overlayfs's id options: stored ids shifted (uidmapping=, gidmapping=), one owner shown (squash_to_*) */
+	const struct idshift *uidmapping, *gidmapping; /* NULL: no shift (root), the store's map (a user) */
+	bool squash_uid_set, squash_gid_set;           /* unset: each object's own owner */
+	uint32_t squash_uid, squash_gid;
+	bool static_nlink;         /* directories show st_nlink 1 */
+	bool no_fsync;             /* volatile, fsync=0: fsync and fdatasync do nothing */
 	bool debug;
 	/* Called once the mount is in place, before serving (daemonize, tell a parent). */
 	int (*ready)(void *userdata);
