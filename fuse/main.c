@@ -228,7 +228,23 @@ int main(int argc, char **argv)
 	const char *positional[2];
 	int npos = 0;
 
-	while ((c = getopt_long(argc, argv, "fdo:hV", longopts, NULL)) != -1) {
+	/*
+	 * As mount(8)'s helper (mount.fuse.isofs-overlay): "SOURCE DIR [-sfnv]
+	 * [-o OPTS] [-t TYPE]", where -f means a fake mount, not the foreground.
+	 */
+	const char *self = strrchr(argv[0], '/') ? strrchr(argv[0], '/') + 1 : argv[0];
+	bool helper = strncmp(self, "mount.", 6) == 0, fake = false;
+
+	while ((c = getopt_long(argc, argv, helper ? "fnsvo:t:" : "fdo:hV", longopts, NULL)) != -1) {
+		if (helper && c != 'o') {
+			if (c == 'f')
+				fake = true;
+			else if (c == '?') {
+				fprintf(stderr, "isofs-overlay: bad mount helper option\n");
+				return 2;
+			}
+			continue; /* -n no mtab, -s sloppy, -v verbose, -t the type: nothing to do */
+		}
 		switch (c) {
 		case 'f':
 			o.foreground = true;
@@ -295,6 +311,9 @@ int main(int argc, char **argv)
 		fprintf(stderr, "isofs-overlay: too many lower layers (%d, at most %d)\n", nlowers, OVL_MAX_LAYERS - 1);
 		return 2;
 	}
+
+	if (fake)
+		return 0;
 
 	struct ovl_serve_config cfg = {
 		.lowers = (const char *const *) lowers,

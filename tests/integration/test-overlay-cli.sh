@@ -63,6 +63,27 @@ if [ "$IS_ROOT" -eq 1 ]; then
 	else
 		skip "mount -t fuse.isofs-overlay" "an isofs-overlay is installed already, or no mount.fuse3"
 	fi
+	# What meson install puts where mount(8) looks, whatever the PATH: /sbin/mount.fuse.isofs-overlay.
+	installed=$(meson introspect "$(dirname "$ISOFS_BIN")/.." --installed 2>/dev/null)
+	like "$installed" '"/sbin/mount.fuse.isofs-overlay"' "meson install puts mount.fuse.isofs-overlay in /sbin"
+	if [ ! -e /sbin/mount.fuse.isofs-overlay ]; then
+		ln -s "$(readlink -f "$OVL")" /sbin/mount.fuse.isofs-overlay
+		at_cleanup "rm -f /sbin/mount.fuse.isofs-overlay"
+		run timeout 30 env -i PATH=/nonexistent /usr/bin/mount -t fuse.isofs-overlay overlay "$T/m" \
+			-o "lowerdir=$T/L1:$T/L2,upperdir=$T/u,workdir=$T/w,x-isofs.test"
+		is "$RUN_RC" 0 "mount -t fuse.isofs-overlay through that helper, with no PATH to find anything by"
+		is "$(cat m/d/n 2>&1)" new "... the view is there"
+		pid=$(server_of "$T/m")
+		run umount "$T/m"
+		is "$RUN_RC" 0 "... and umount ends it"
+		wait_until 10 sh -c "! kill -0 $pid 2>/dev/null || grep -q '^State:[[:space:]]*Z' /proc/$pid/status"
+		run timeout 30 env -i PATH=/nonexistent /usr/bin/mount -f -t fuse.isofs-overlay overlay "$T/m" \
+			-o "lowerdir=$T/L1,upperdir=$T/u,workdir=$T/w"
+		is "$RUN_RC" 0 "mount -f (fake) through the helper succeeds"
+		nok "... and mounts nothing" mounted "$T/m"
+	else
+		skip "mount -t through /sbin/mount.fuse.isofs-overlay" "one is installed already"
+	fi
 fi
 
 done_testing
