@@ -246,7 +246,7 @@ int idshift_parse(const char *spec, struct idshift *ret)
 		s.r[s.n].outside = out;
 		s.r[s.n].count = count;
 		s.n++;
-	} while (*p == ':' && *++p);
+	} while (*p == ':' && (++p, true)); /* a ':' must start another range */
 	if (*p)
 		return -EINVAL;
 	*ret = s;

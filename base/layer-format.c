@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 #include "layer-format.h"
+#include "stat-override.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -202,7 +203,7 @@ bool layer_xattr_is_metadata(const char *real_name)
 
 	if (ns)
 		return strncmp(real_name + strlen(ns), ESCAPE, strlen(ESCAPE)) != 0;
-	return strncmp(real_name, "user.isofs.", 11) == 0;
+	return strncmp(real_name, "user.isofs.", 11) == 0 || stat_override_is_xattr(real_name);
 }
 
 int layer_xattr_to_real(const char *name, char *buf, size_t size)
@@ -212,8 +213,8 @@ int layer_xattr_to_real(const char *name, char *buf, size_t size)
 
 	if (ns)
 		n = snprintf(buf, size, "%s" ESCAPE "%s", ns, name + strlen(ns));
-	else if (strncmp(name, "user.isofs.", 11) == 0)
-		return -EPERM; /* isofs's own: its owners are set with chown */
+	else if (strncmp(name, "user.isofs.", 11) == 0 || stat_override_is_xattr(name))
+		return -EPERM; /* owners and modes kept in xattrs are set with chown and chmod */
 	else
 		n = snprintf(buf, size, "%s", name);
 	return n < 0 || (size_t) n >= size ? -ERANGE : 0;
@@ -224,7 +225,7 @@ const char *layer_xattr_from_real(const char *real_name, char *buf, size_t size)
 	const char *ns = overlay_ns(real_name);
 
 	if (!ns)
-		return strncmp(real_name, "user.isofs.", 11) == 0 ? NULL : real_name;
+		return strncmp(real_name, "user.isofs.", 11) == 0 || stat_override_is_xattr(real_name) ? NULL : real_name;
 	/* <ns>overlay.X is the user's <ns>X; every other <ns>* is the format's */
 	if (strncmp(real_name + strlen(ns), ESCAPE, strlen(ESCAPE)) != 0)
 		return NULL;

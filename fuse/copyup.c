@@ -130,14 +130,19 @@ static void restore_times(int dirfd, const struct stat *st)
 }
 
 /* Metadata of `st` (the source, srcname in srcdir) onto work/tmp, before the caller renames it into place.  `ino` 0: no origin recorded. */
-static int finish_copy(struct ovl_fs *fs, const struct stat *st, int srcdir, const char *srcname, const char *tmp,
-		       uint64_t ino)
+static int finish_copy(struct ovl_fs *fs, int layer, const struct stat *st, int srcdir, const char *srcname,
+		       const char *tmp, uint64_t ino)
 {
 	char src[64 + NAME_MAX], dst[64 + NAME_MAX];
 	struct timespec times[2] = { st->st_atim, st->st_mtim };
+	uid_t uid;
+	gid_t gid;
+	mode_t perms;
 	int r;
 
-	r = ovl_copy_real_owner(fs, st, fs->workfd, tmp);
+	ovl_stored_attrs(fs, layer, -1, srcdir, srcname, st, &uid, &gid, &perms);
+	/* owner first: chown drops security.capability, which the xattrs then bring back */
+	r = ovl_store_attrs(fs, -1, fs->workfd, tmp, st->st_mode, uid, gid, perms, OVL_ATTR_OWNER | OVL_ATTR_COPY);
 	if (r < 0)
 		return r;
 	snprintf(src, sizeof(src), "/proc/self/fd/%d/%s", srcdir, srcname);
@@ -145,12 +150,11 @@ static int finish_copy(struct ovl_fs *fs, const struct stat *st, int srcdir, con
 	r = copy_xattrs(src, dst);
 	if (r < 0)
 		return r;
-	if (!S_ISLNK(st->st_mode)) {
-		if (fchmodat(fs->workfd, tmp, st->st_mode & 07777, 0) < 0)
-			return -errno;
-		if (ino)
-			(void) layer_set_origin(fs->workfd, tmp, fs->xns, ino);
-	}
+	r = ovl_store_attrs(fs, -1, fs->workfd, tmp, st->st_mode, uid, gid, perms, OVL_ATTR_MODE | OVL_ATTR_COPY);
+	if (r < 0)
+		return r;
+	if (!S_ISLNK(st->st_mode) && ino)
+		(void) layer_set_origin(fs->workfd, tmp, fs->xns, ino);
 	if (utimensat(fs->workfd, tmp, times, AT_SYMLINK_NOFOLLOW) < 0)
 		return -errno;
 	return 0;
@@ -166,7 +170,7 @@ int ovl_upper_dir(struct ovl_fs *fs, struct ovl_node *dir, struct ovl_dirpin *re
 	_cleanup_dirpin_ struct ovl_dirpin ppin = OVL_DIRPIN_INIT, spin = OVL_DIRPIN_INIT;
 	struct ovl_node *parent = NULL;
 	char name[NAME_MAX + 1], tmp[64];
-	int pfd, srcfd, fd, r;
+	int pfd, srcfd, fd, srclayer, r;
 	struct stat st, ust, pst;
 	bool has;
 
@@ -191,6 +195,7 @@ int ovl_upper_dir(struct ovl_fs *fs, struct ovl_node *dir, struct ovl_dirpin *re
 	pthread_mutex_lock(&dir->copyup_lock);
 	pthread_mutex_lock(&fs->lock);
 	has = dir->has_upper;
+	srclayer = dir->nlower ? dir->lowers[0].layer : OVL_UPPER;
 	pthread_mutex_unlock(&fs->lock);
 	if (has) {
 		pthread_mutex_unlock(&dir->copyup_lock);
@@ -211,7 +216,7 @@ int ovl_upper_dir(struct ovl_fs *fs, struct ovl_node *dir, struct ovl_dirpin *re
 		goto out;
 	}
 	/* the lower dir itself: "/proc/self/fd/N/." names it */
-	r = finish_copy(fs, &st, srcfd, ".", tmp, dir->ino);
+	r = finish_copy(fs, srclayer, &st, srcfd, ".", tmp, dir->ino);
 	if (r == 0 && renameat(fs->workfd, tmp, pfd, name) < 0)
 		r = -errno;
 	if (r < 0) {
@@ -323,7 +328,7 @@ int ovl_copy_up(struct ovl_fs *fs, struct ovl_node *node, bool truncate)
 	 * its own, which must not present the inode number they share (the
 	 * kernel without index=on does the same).
 	 */
-	r = finish_copy(fs, &st, lfd, name, tmp, st.st_nlink > 1 ? 0 : node->ino);
+	r = finish_copy(fs, layer, &st, lfd, name, tmp, st.st_nlink > 1 ? 0 : node->ino);
 	if (r == 0 && renameat(fs->workfd, tmp, pfd, name) < 0)
 		r = -errno;
 	if (r < 0) {
@@ -368,10 +373,11 @@ static int copy_up_orphan(struct ovl_fs *fs, struct ovl_node *node)
 {
 	struct stat st;
 	bool upper;
-	int ofd, r;
+	int ofd, lower_layer, r;
 
 	pthread_mutex_lock(&fs->lock);
 	upper = node->layer == OVL_UPPER;
+	lower_layer = node->layer;
 	ofd = node->orphan_fd;
 	pthread_mutex_unlock(&fs->lock);
 	if (upper)
@@ -393,11 +399,9 @@ static int copy_up_orphan(struct ovl_fs *fs, struct ovl_node *node)
 		r = -errno;
 	if (r < 0)
 		return r;
-	r = ovl_copy_owner(fs, in, out);
+	r = ovl_copy_attrs(fs, lower_layer, in, -1, NULL, &st, out, -1, NULL);
 	if (r < 0)
 		return r;
-	if (fchmod(out, st.st_mode & 07777) < 0)
-		return -errno;
 	(void) futimens(out, (struct timespec[]){ st.st_atim, st.st_mtim });
 	/* The copy takes the orphan fd's number in one step: a request using it meanwhile sees one file or the other. */
 	if (dup3(out, ofd, O_CLOEXEC) < 0)

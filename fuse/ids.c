@@ -12,11 +12,13 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "layer-owner.h"
 #include "overlay.h"
+#include "stat-override.h"
 
 /* In the namespace of the range, the server's real ids are logical ones: no shift. */
 static const struct idshift same_ids[2];
@@ -53,32 +55,92 @@ bool ovl_owner_is_default(struct ovl_fs *fs, uid_t uid, gid_t gid)
 	gid_t sg;
 
 	stored_ids(fs, uid, gid, &su, &sg);
+	if (fs->layers[OVL_UPPER].override)
+		return false; /* every new object gets its override */
 	if (fs->privileged)
 		return su == fs->caller_uid && sg == fs->caller_gid;
 	return su == 0 && sg == 0;
 }
 
+void ovl_stored_attrs(struct ovl_fs *fs, int layer, int fd, int dirfd, const char *name, const struct stat *real,
+		      uid_t *uid, gid_t *gid, mode_t *perms)
+{
+	if (stat_override_get(fs->layers[layer].override, fd, dirfd, name, uid, gid, perms))
+		return;
+	*perms = real->st_mode & 07777;
+	*uid = real->st_uid;
+	*gid = real->st_gid;
+	if (!fs->privileged)
+		logical_owner(fs, fd, dirfd, name, real, uid, gid);
+}
+
+int ovl_store_attrs(struct ovl_fs *fs, int fd, int dirfd, const char *name, mode_t type, uid_t uid, gid_t gid,
+		    mode_t perms, unsigned what)
+{
+	enum stat_override ov = fs->layers[OVL_UPPER].override;
+	int r = 0;
+
+	if (ov && !S_ISLNK(type))
+		return stat_override_set(ov, fd, dirfd, name, type, uid, gid, perms);
+	if (what & OVL_ATTR_OWNER) {
+		r = fs->privileged ? layer_owner_chown(fd, dirfd, name, uid, gid)
+				   : layer_owner_set(fs->special_owners, fd, dirfd, name, type, uid, gid);
+		/* a copy keeps what its source could keep: a symlink of another's without a range is root's */
+		if (r == -EPERM && (what & OVL_ATTR_COPY) && !fs->privileged && !layer_owner_in_xattr(type))
+			r = 0;
+		if (r < 0)
+			return r;
+	}
+	/* after chown, which clears setuid and setgid */
+	if ((what & OVL_ATTR_MODE) && !S_ISLNK(type)) {
+		char path[32];
+
+		/* by fd: its /proc link (an O_PATH fd has no fchmod) */
+		snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+		if (fd >= 0 ? chmod(path, perms) < 0 : fchmodat(dirfd, name, perms, 0) < 0)
+			return -errno;
+	}
+	return 0;
+}
+
 int ovl_set_owner(struct ovl_fs *fs, int fd, int dirfd, const char *name, uid_t uid, gid_t gid)
 {
 	struct stat st;
-	uid_t su;
-	gid_t sg;
+	uid_t su, cu;
+	gid_t sg, cg;
+	mode_t perms;
 
 	stored_ids(fs, uid, gid, &su, &sg);
-	if (fs->privileged)
-		return layer_owner_chown(fd, dirfd, name, su, sg);
 	if ((fd >= 0 ? fstat(fd, &st) : fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW)) < 0)
 		return -errno;
-	return layer_owner_set(fs->special_owners, fd, dirfd, name, st.st_mode, su, sg);
+	ovl_stored_attrs(fs, OVL_UPPER, fd, dirfd, name, &st, &cu, &cg, &perms);
+	return ovl_store_attrs(fs, fd, dirfd, name, st.st_mode, su, sg, perms, OVL_ATTR_OWNER);
 }
 
-void ovl_present_owner(struct ovl_fs *fs, int fd, int dirfd, const char *name, struct stat *st)
+int ovl_set_mode(struct ovl_fs *fs, int fd, int dirfd, const char *name, mode_t perms)
+{
+	struct stat st;
+	uid_t u;
+	gid_t g;
+	mode_t cur;
+
+	if ((fd >= 0 ? fstat(fd, &st) : fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW)) < 0)
+		return -errno;
+	if (S_ISLNK(st.st_mode))
+		return -EOPNOTSUPP;
+	ovl_stored_attrs(fs, OVL_UPPER, fd, dirfd, name, &st, &u, &g, &cur);
+	return ovl_store_attrs(fs, fd, dirfd, name, st.st_mode, u, g, perms & 07777, OVL_ATTR_MODE);
+}
+
+void ovl_present_owner(struct ovl_fs *fs, int layer, int fd, int dirfd, const char *name, struct stat *st)
 {
 	uid_t u = st->st_uid;
 	gid_t g = st->st_gid;
+	mode_t perms = st->st_mode & 07777;
 
-	if (!fs->privileged)
-		logical_owner(fs, fd, dirfd, name, st, &u, &g);
+	if (fs->layers[layer].override || !fs->privileged)
+		ovl_stored_attrs(fs, layer, fd, dirfd, name, st, &u, &g, &perms);
+	st->st_mode = (st->st_mode & S_IFMT) | perms;
 	presented_ids(fs, u, g, st);
 }
 
@@ -88,29 +150,19 @@ void ovl_present_new_owner(struct ovl_fs *fs, mode_t mode, uid_t uid, gid_t gid,
 	gid_t sg;
 
 	stored_ids(fs, uid, gid, &su, &sg);
-	if (!fs->privileged && !layer_owner_in_xattr(mode) && !fs->special_owners)
+	if (!fs->privileged && !fs->layers[OVL_UPPER].override && !layer_owner_in_xattr(mode) && !fs->special_owners)
 		su = sg = 0; /* nowhere to keep another owner: made as root's */
 	presented_ids(fs, su, sg, st);
 }
 
-int ovl_copy_owner(struct ovl_fs *fs, int from_fd, int to_fd)
+int ovl_copy_attrs(struct ovl_fs *fs, int layer, int from_fd, int from_dirfd, const char *from_name,
+		   const struct stat *from, int to_fd, int to_dirfd, const char *to_name)
 {
-	struct stat st;
 	uid_t u;
 	gid_t g;
+	mode_t perms;
 
-	if (fstat(from_fd, &st) < 0)
-		return -errno;
-	if (fs->privileged)
-		return layer_owner_chown(to_fd, -1, NULL, st.st_uid, st.st_gid);
-	logical_owner(fs, from_fd, -1, NULL, &st, &u, &g);
-	return layer_owner_set(fs->special_owners, to_fd, -1, NULL, st.st_mode, u, g);
-}
-
-int ovl_copy_real_owner(struct ovl_fs *fs, const struct stat *st, int dirfd, const char *name)
-{
-	/* rootless, files and directories keep theirs in user.isofs.owner, which the xattrs carry over */
-	if (!fs->privileged && (layer_owner_in_xattr(st->st_mode) || !fs->special_owners))
-		return 0;
-	return layer_owner_chown(-1, dirfd, name, st->st_uid, st->st_gid);
+	ovl_stored_attrs(fs, layer, from_fd, from_dirfd, from_name, from, &u, &g, &perms);
+	return ovl_store_attrs(fs, to_fd, to_dirfd, to_name, from->st_mode, u, g, perms,
+			       OVL_ATTR_OWNER | OVL_ATTR_MODE | OVL_ATTR_COPY);
 }

@@ -32,6 +32,7 @@ static int open_layer(const char *path, struct ovl_layer *l, char *errbuf, size_
 		return -errno;
 	}
 	l->dev = st.st_dev;
+	l->override = stat_override_of_layer(l->fd); /* as fuse-overlayfs decides: the root says */
 	l->path = strdup(path);
 	return l->path ? 0 : -ENOMEM;
 }

@@ -264,13 +264,15 @@ int ovl_getattr_node(struct ovl_fs *fs, struct ovl_node *node, int fd, struct st
 	pthread_mutex_lock(&fs->lock);
 	ofd = node->orphan_fd;
 	dead_lower = node->dead && node->layer != OVL_UPPER;
+	/* where the object shown lives: a directory's top part */
+	layer = !S_ISDIR(node->type) ? node->layer : node->has_upper ? OVL_UPPER : node->nlower ? node->lowers[0].layer : OVL_UPPER;
 	pthread_mutex_unlock(&fs->lock);
 	if (fd < 0 && !S_ISDIR(node->type) && ovl_node_first_alias(fs, node, &parent, name, sizeof(name)) < 0)
 		fd = ofd; /* no name left, still open: the real object through the fd kept at removal */
 	if (fd >= 0) {
 		if (fstat(fd, st) < 0)
 			return -errno;
-		ovl_present_owner(fs, fd, -1, NULL, st);
+		ovl_present_owner(fs, layer, fd, -1, NULL, st);
 	} else if (S_ISDIR(node->type)) {
 		pthread_mutex_lock(&fs->lock);
 		/* like the kernel: a directory merged from several layers has no meaningful link count */
@@ -279,7 +281,7 @@ int ovl_getattr_node(struct ovl_fs *fs, struct ovl_node *node, int fd, struct st
 		dfd = ovl_dir_pin(fs, node, OVL_TOP, &pin);
 		if (dfd < 0 || fstat(dfd, st) < 0)
 			return -ENOENT;
-		ovl_present_owner(fs, dfd, -1, NULL, st);
+		ovl_present_owner(fs, layer, dfd, -1, NULL, st);
 		if (merged)
 			st->st_nlink = 1;
 	} else {
@@ -292,7 +294,7 @@ int ovl_getattr_node(struct ovl_fs *fs, struct ovl_node *node, int fd, struct st
 		dfd = ovl_dir_pin(fs, parent, layer, &pin);
 		if (dfd < 0 || fstatat(dfd, name, st, AT_SYMLINK_NOFOLLOW) < 0)
 			return -ENOENT;
-		ovl_present_owner(fs, -1, dfd, name, st);
+		ovl_present_owner(fs, layer, -1, dfd, name, st);
 	}
 	/* A removed file still open: a lower one keeps its links down there, it has none in the view. */
 	if (dead_lower && !S_ISDIR(node->type))

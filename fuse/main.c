@@ -45,7 +45,8 @@ static const char usage[] =
 	"  static_nlink       directories show st_nlink 1\n"
 	"  volatile, fsync=0  fsync does nothing\n"
 	"  noacl, redirect_dir=, index=, metacopy=, context=, fast_ino=, threaded=,\n"
-	"  xattr_permissions=0, plugins=, x-*   accepted, meaningless here\n"
+	"  xattr_permissions=1|2  owners and modes kept in security.|user.fuseoverlayfs.override_stat\n"
+	"  plugins=, x-*      accepted, meaningless here\n"
 	"  allow_other, allow_root, and other FUSE mount options are passed on.\n"
 	"  -f  stay in the foreground    -d  debug output (implies -f)\n";
 
@@ -66,6 +67,7 @@ struct overlay_opts {
 	bool squash_root, squash_uid_set, squash_gid_set;
 	uint32_t squash_uid, squash_gid;
 	bool static_nlink, no_fsync;
+	int xattr_permissions;
 };
 
 /* Splits "a:b\:c" into layers, honouring backslash escapes. */
@@ -194,9 +196,10 @@ static int parse_o(struct overlay_opts *o, char *s)
 			o->no_fsync = strcmp(val, "0") == 0;
 		else if (KEY("noacl") || KEY("redirect_dir") || KEY("index") || KEY("metacopy") || KEY("context") ||
 			 KEY("fscontext") || KEY("defcontext") || KEY("rootcontext") || KEY("fast_ino") ||
-			 KEY("threaded") || (KEY("xattr_permissions") && val && strcmp(val, "0") == 0) ||
-			 (KEY("plugins") && (!val || !*val)))
+			 KEY("threaded") || (KEY("plugins") && (!val || !*val)))
 			; /* meaningless here: see README (isofs-overlay) */
+		else if (KEY("xattr_permissions") && val && strlen(val) == 1 && val[0] >= '0' && val[0] <= '2')
+			o->xattr_permissions = val[0] - '0';
 		else if (KEY("xattr_permissions") || KEY("plugins") || KEY("noxattrs"))
 			return fprintf(stderr, "isofs-overlay: option '%s' is not supported\n", opt), -EINVAL;
 		else
@@ -335,6 +338,7 @@ int main(int argc, char **argv)
 		.squash_uid = o.squash_uid_set ? o.squash_uid : 0,
 		.squash_gid = o.squash_gid_set ? o.squash_gid : 0,
 		.static_nlink = o.static_nlink,
+		.xattr_permissions = o.xattr_permissions,
 		.no_fsync = o.no_fsync,
 		.debug = o.debug,
 		.ready = daemonize,

@@ -223,10 +223,9 @@ static int ovl_do_setattr(struct ovl_fs *fs, fuse_req_t req, struct ovl_node *no
 			return r;
 	}
 	if (valid & FUSE_SET_ATTR_MODE) {
-		if (S_ISLNK(node->type))
-			return -EOPNOTSUPP;
-		if (chmod(path, attr->st_mode & 07777) < 0)
-			return -errno;
+		r = ovl_set_mode(fs, by_fd ? dfd : -1, by_fd ? -1 : pfd, by_fd ? NULL : name, attr->st_mode & 07777);
+		if (r < 0)
+			return r;
 	}
 	if (valid & FUSE_SET_ATTR_SIZE) {
 		if (isdir)

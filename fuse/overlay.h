@@ -31,6 +31,7 @@
 
 #include "idmap.h"
 #include "layer-format.h"
+#include "stat-override.h"
 
 struct fuse_session;
 
@@ -40,6 +41,7 @@ struct ovl_layer {
 	int fd;     /* O_PATH|O_DIRECTORY of the layer's root; -1 for a missing upper */
 	dev_t dev;
 	char *path;
+	enum stat_override override; /* where owners and modes of its objects may be kept instead */
 };
 
 /*
@@ -279,22 +281,33 @@ void ovl_mark_impure(struct ovl_fs *fs, int dirfd);
 /* Makes sure dir is in the upper layer; returns its upper fd, pinned in *ret (unpin it). */
 int ovl_upper_dir(struct ovl_fs *fs, struct ovl_node *dir, struct ovl_dirpin *ret);
 
-/* ---- ids (ids.c) ---- */
+/* ---- ids (ids.c): owners and, with stat overrides, permission bits ---- */
 /*
  * Records the owner (in the connection's ids) of an upper object, by fd or by
- * (dirfd, name): chown when privileged; rootless, as ids.c says.
+ * (dirfd, name): chown when privileged; rootless, as ids.c says; in a stat
+ * override when the upper layer keeps them so.
  */
 int ovl_set_owner(struct ovl_fs *fs, int fd, int dirfd, const char *name, uid_t uid, gid_t gid);
+/* Records the permission bits of an upper object: chmod, or its stat override. */
+int ovl_set_mode(struct ovl_fs *fs, int fd, int dirfd, const char *name, mode_t perms);
 /* Whether a new object made by uid/gid (the connection's) has the owner it gets anyway: nothing to record. */
 bool ovl_owner_is_default(struct ovl_fs *fs, uid_t uid, gid_t gid);
-/* Fills st_uid/st_gid as presented, from the real stat and, rootless, user.isofs.owner. */
-void ovl_present_owner(struct ovl_fs *fs, int fd, int dirfd, const char *name, struct stat *st);
+/* Fills st_uid/st_gid (and st_mode's permission bits) as presented, from the real stat of an object of `layer`. */
+void ovl_present_owner(struct ovl_fs *fs, int layer, int fd, int dirfd, const char *name, struct stat *st);
 /* The owner a new object of `mode` made for uid/gid presents (without reading it back). */
 void ovl_present_new_owner(struct ovl_fs *fs, mode_t mode, uid_t uid, gid_t gid, struct stat *st);
-/* Copies the owner of one real object to another, by fds (copy-up of an open file). */
-int ovl_copy_owner(struct ovl_fs *fs, int from_fd, int to_fd);
-/* Gives a copy (name in dirfd) the real owner of its source `st` where real owners are kept (copy-up). */
-int ovl_copy_real_owner(struct ovl_fs *fs, const struct stat *st, int dirfd, const char *name);
+/* The stored owner and permission bits of a real object of `layer` (`real` its stat): what a copy must keep. */
+void ovl_stored_attrs(struct ovl_fs *fs, int layer, int fd, int dirfd, const char *name, const struct stat *real,
+		      uid_t *uid, gid_t *gid, mode_t *perms);
+#define OVL_ATTR_OWNER 1u
+#define OVL_ATTR_MODE 2u
+#define OVL_ATTR_COPY 4u /* a copy-up: an owner that cannot be kept is dropped, as at the source */
+/* Stores owner and/or permission bits (stored ids) on an upper object of type `type`. */
+int ovl_store_attrs(struct ovl_fs *fs, int fd, int dirfd, const char *name, mode_t type, uid_t uid, gid_t gid,
+		    mode_t perms, unsigned what);
+/* Copy-up: the owner and permission bits of an object of `layer` onto its copy (by fd, or dirfd and name). */
+int ovl_copy_attrs(struct ovl_fs *fs, int layer, int from_fd, int from_dirfd, const char *from_name,
+		   const struct stat *from, int to_fd, int to_dirfd, const char *to_name);
 
 /* ---- root (root.c) ---- */
 /* Makes the root node from the layers' roots. */

@@ -36,6 +36,31 @@ static void server_process_setup(void)
 	(void) umask(0);
 }
 
+/*
+ * xattr_permissions: the upper keeps owners and modes in stat overrides, its
+ * root marked so (as fuse-overlayfs marks it: what later mounts go by).
+ */
+static int upper_stat_override(struct ovl_fs *fs, enum stat_override kind)
+{
+	struct ovl_layer *up = &fs->layers[OVL_UPPER];
+	uid_t u;
+	gid_t g;
+	mode_t perms;
+	struct stat st;
+
+	if (fstat(up->fd, &st) < 0)
+		return -errno;
+	if (!stat_override_get(kind, up->fd, -1, NULL, &u, &g, &perms)) {
+		/* the root's stored owner: a user's own root is 0 (ids.c) */
+		ovl_stored_attrs(fs, OVL_UPPER, up->fd, -1, NULL, &st, &u, &g, &perms);
+		int r = stat_override_set(kind, up->fd, -1, NULL, st.st_mode, u, g, perms);
+		if (r < 0)
+			return r;
+	}
+	up->override = kind;
+	return 0;
+}
+
 int ovl_serve(const struct ovl_serve_config *cfg)
 {
 	struct ovl_fs fs = { 0 };
@@ -79,6 +104,14 @@ int ovl_serve(const struct ovl_serve_config *cfg)
 		if (cfg->errbuf && !cfg->errbuf[0])
 			snprintf(cfg->errbuf, cfg->errlen, "%s", strerror(-r));
 		goto out;
+	}
+	if (cfg->xattr_permissions && !fs.read_only) {
+		r = upper_stat_override(&fs, cfg->xattr_permissions == 1 ? STAT_OVERRIDE_PRIVILEGED : STAT_OVERRIDE_USER);
+		if (r < 0) {
+			snprintf(cfg->errbuf, cfg->errlen, "xattr_permissions=%d: the upper layer's root: %s",
+				 cfg->xattr_permissions, strerror(-r));
+			goto out;
+		}
 	}
 	r = ovl_root_init(&fs);
 	if (r < 0) {

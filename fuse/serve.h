@@ -33,6 +33,7 @@ struct ovl_serve_config {
 	bool squash_uid_set, squash_gid_set;           /* unset: each object's own owner */
 	uint32_t squash_uid, squash_gid;
 	bool static_nlink;         /* directories show st_nlink 1 */
+	int xattr_permissions;     /* 1|2: the upper keeps owners and modes in stat overrides (stat-override.h) */
 	bool no_fsync;             /* volatile, fsync=0: fsync and fdatasync do nothing */
 	bool debug;
 	/* Called once the mount is in place, before serving (daemonize, tell a parent). */

@@ -122,6 +122,58 @@ like "$RUN_ERR" "Read-only file system" "... writes are refused"
 unmount "$T/isofs/m"
 is "$(ls "$T/isofs/u")" up "... and nothing was written to the upper layer"
 
+# ---- stat overrides: xattr_permissions, containers/storage's force_mask ----------------------------
+# xattr_permissions=2: chown and chmod go to user.fuseoverlayfs.override_stat, the real file keeps its own
+mount_with isofs xattr_permissions=2
+is "$RUN_RC" 0 "-o xattr_permissions=2 mounts" || diag "$RUN_ERR"
+touch "$T/isofs/m/new"
+[ "$IS_ROOT" -eq 1 ] && chown 5:6 "$T/isofs/m/new" "$T/isofs/m/a" # before chmod: chown clears setuid
+chmod 0600 "$T/isofs/m/new" && chmod 4711 "$T/isofs/m/a"
+own=$([ "$IS_ROOT" -eq 1 ] && echo 5:6 || echo "$(id -u):$(id -g)")
+is "$(stat -c '%n %a %u:%g' "$T/isofs/m/new" "$T/isofs/m/a" | sed "s|$T/isofs/m/||")" "new 600 $own
+a 4711 $own" "xattr_permissions=2: chmod (and chown) show through the view"
+unlike "$(getfattr -d -m - "$T/isofs/m/new" 2>/dev/null)" 'override_stat' "... the override xattr is not shown in the view"
+run setfattr -n user.containers.override_stat -v 0:0:4777 "$T/isofs/m/new"
+isnt "$RUN_RC" 0 "... nor can it be set through the view"
+unmount "$T/isofs/m"
+is "$(stat -c '%a' "$T/isofs/u/new")" 644 "... the real file keeps its mode"
+stored=$([ "$IS_ROOT" -eq 1 ] && echo 5:6 || echo 0:0) # a user's own ids are 0 in the layer (docs/overlay.md)
+like "$(getfattr --only-values -n user.fuseoverlayfs.override_stat "$T/isofs/u/new" 2>/dev/null)" "^${stored}:100600\$" \
+	"... which is in user.fuseoverlayfs.override_stat, as fuse-overlayfs writes it"
+run timeout 30 "$OVL" -o "lowerdir=$T/isofs/l,upperdir=$T/isofs/u,workdir=$T/isofs/w" "$T/isofs/m"
+is "$(stat -c '%n %a %u:%g' "$T/isofs/m/new" | sed "s|$T/isofs/m/||")" "new 600 $own" \
+	"... and mounted again without the option (the upper's root says so), the same"
+unmount "$T/isofs/m"
+
+# a lower written by containers/storage with force_mask: user.containers.override_stat on its root and files
+# (as root: its owners are other users, and fuse-overlayfs shows stored ids unshifted)
+[ "$IS_ROOT" -eq 1 ] && {
+mkdir -p "$T/cs/l/sub" "$T/cs/u" "$T/cs/w" "$T/cs/m"
+echo f >"$T/cs/l/sub/f"
+setfattr -n user.containers.override_stat -v 0:0:040755 "$T/cs/l"
+setfattr -n user.containers.override_stat -v 7:8:0640 "$T/cs/l/sub/f"
+setfattr -n user.containers.override_stat -v 9:10:040700 "$T/cs/l/sub"
+echo bad >"$T/cs/l/bad"
+setfattr -n user.containers.override_stat -v 'not:a:value' "$T/cs/l/bad"
+run timeout 30 "$OVL" -o "lowerdir=$T/cs/l,upperdir=$T/cs/u,workdir=$T/cs/w" "$T/cs/m"
+mine=$(stat -c '%n %a %u:%g' "$T/cs/m/sub" "$T/cs/m/sub/f" 2>&1 | sed "s|$T/cs/m/||")
+is "$mine" "sub 700 9:10
+sub/f 640 7:8" "a containers/storage layer (force_mask): owners and modes from user.containers.override_stat"
+is "$(stat -c '%a %u:%g' "$T/cs/m/bad" 2>&1)" "644 0:0" "... a malformed value counts as none: the real stat"
+chmod 0644 "$T/cs/m/sub/f" 2>/dev/null # a copy-up keeps the owner from the override
+is "$(stat -c '%a %u:%g' "$T/cs/m/sub/f" 2>&1)" "644 7:8" "... a chmod copies it up with the override's owner"
+unmount "$T/cs/m"
+if [ -n "$FOVL" ]; then
+	rm -rf "$T/cs/u" "$T/cs/w" && mkdir "$T/cs/u" "$T/cs/w"
+	run timeout 30 "$FOVL" -o "lowerdir=$T/cs/l,upperdir=$T/cs/u,workdir=$T/cs/w" "$T/cs/m"
+	is "$(stat -c '%n %a %u:%g' "$T/cs/m/sub" "$T/cs/m/sub/f" 2>&1 | sed "s|$T/cs/m/||")" "$mine" \
+		"... as fuse-overlayfs shows it"
+	unmount "$T/cs/m"
+else
+	skip "... as fuse-overlayfs shows it" "fuse-overlayfs is not installed"
+fi
+}
+
 # ---- accepted, meaningless here; x-*; refused -------------------------------------------------------
 for o in noacl redirect_dir=on index=off metacopy=off context=system_u:object_r:container_file_t:s0 \
 	fast_ino=1 threaded=1 xattr_permissions=0 plugins= x-systemd.automount x-isofs.anything 'a,,b'; do
@@ -130,7 +182,7 @@ for o in noacl redirect_dir=on index=off metacopy=off context=system_u:object_r:
 	is "$RUN_RC" 0 "-o $o is accepted" || diag "$RUN_ERR"
 	unmount "$T/isofs/m" 2>/dev/null
 done
-for o in xattr_permissions=2 plugins=/usr/lib/x.so uidmapping=0:1000 uidmapping=a:b:c squash_to_uid=x bogus=1; do
+for o in xattr_permissions=3 plugins=/usr/lib/x.so uidmapping=0:1000 uidmapping=a:b:c squash_to_uid=x bogus=1; do
 	mount_with isofs "$o"
 	isnt "$RUN_RC" 0 "-o $o is refused"
 	is "$RUN_ERR_LINES" 1 "... in one line"

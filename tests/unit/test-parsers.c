@@ -17,6 +17,7 @@
 
 #include "ctl.h"
 #include "idmap.h"
+#include "stat-override.h"
 #include "rootfs-setup.h"
 #include "tap.h"
 #include "wire.h"
@@ -254,6 +255,46 @@ static void subid_lines(void)
 	ok(!idmap_subid_line(":100000:65536\n", "", 1000, &start) || start == 100000, "an empty name only matches ''");
 }
 
+/* uidmapping=/gidmapping= of isofs-overlay (fuse-overlayfs's form) */
+static void id_shifts(void)
+{
+	static const char *const bad[] = { "", "0", "0:1000", "0:1000:", "0:1000:0", "a:b:c", "0:1000:1:", "0:1000:1:1",
+					   "0:1000:1:0:2000:1", "0:1000:2:1:1001:1", "0:1000:1x", "-1:0:1",
+					   "4294967295:0:2", "0:4294967295:2", "99999999999:0:1" };
+	struct idshift s;
+	uint32_t v;
+
+	ok(idshift_parse("0:1000:1:1:100000:65536", &s) == 0 && s.n == 2, "two ranges");
+	ok(idshift_to_outside(&s, 0, &v) && v == 1000, "0 shows as 1000");
+	ok(idshift_to_outside(&s, 5, &v) && v == 100004, "5 shows as 100004");
+	ok(!idshift_to_outside(&s, 65537, &v), "65537 has no range");
+	ok(idshift_to_inside(&s, 100004, &v) && v == 5, "100004 is stored as 5");
+	ok(!idshift_to_inside(&s, 999, &v), "999 has no range back");
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		is_int(idshift_parse(bad[i], &s), -EINVAL, "refused: '%s'", bad[i]);
+	s.n = 0;
+	ok(idshift_to_outside(&s, 42, &v) && v == 42, "no range: every id is itself");
+}
+
+/* stat overrides from layers (user.containers.override_stat and fuse-overlayfs's) */
+static void stat_overrides(void)
+{
+	static const char *const bad[] = { "", "0", "0:0", "0:0:", ":0:644", "0::644", "0:0:9", "0:0:644x", "a:0:644",
+					   "0:0:-1", "4294967295:0:644", "0:0:1777777", "0:0:644\n" };
+	uid_t u;
+	gid_t g;
+	mode_t m;
+
+	ok(stat_override_parse("5:6:644", 7, &u, &g, &m) && u == 5 && g == 6 && m == 0644, "UID:GID:MODE");
+	ok(stat_override_parse("0:0:100600", 10, &u, &g, &m) && m == 0600, "a mode with its type bits (fuse-overlayfs's)");
+	ok(stat_override_parse("1:2:4755:file", 13, &u, &g, &m) && m == 04755, "fields after the mode are left");
+	ok(!stat_override_parse("1:2:644", 4, &u, &g, &m), "the length counts, not a NUL");
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		ok(!stat_override_parse(bad[i], strlen(bad[i]), &u, &g, &m), "refused: '%s'", bad[i]);
+	ok(stat_override_is_xattr("user.containers.override_stat"), "containers' override is an override xattr");
+	ok(!stat_override_is_xattr("user.containers.other"), "... other user.containers.* are not");
+}
+
 static void bind_specs(void)
 {
 	static const char *const bad[] = { "", ":", "/tmp", "/tmp:", ":/x", "tmp:/x", "/tmp:x", "/tmp:/x:rx",
@@ -279,6 +320,8 @@ int main(void)
 	serve_requests();
 	control_channel();
 	subid_lines();
+	id_shifts();
+	stat_overrides();
 	bind_specs();
 	return done_testing();
 }
