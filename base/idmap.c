@@ -253,32 +253,31 @@ int idshift_parse(const char *spec, struct idshift *ret)
 	return 0;
 }
 
-bool idshift_to_outside(const struct idshift *s, uint32_t inside, uint32_t *ret)
+/* One id through the ranges, inside to outside (`out`) or back. */
+static bool shift(const struct idshift *s, uint32_t id, bool out, uint32_t *ret)
 {
 	if (!s->n) {
-		*ret = inside;
+		*ret = id;
 		return true;
 	}
-	for (unsigned i = 0; i < s->n; i++)
-		if (inside >= s->r[i].inside && inside - s->r[i].inside < s->r[i].count) {
-			*ret = s->r[i].outside + (inside - s->r[i].inside);
+	for (unsigned i = 0; i < s->n; i++) {
+		uint32_t from = out ? s->r[i].inside : s->r[i].outside, to = out ? s->r[i].outside : s->r[i].inside;
+		if (id >= from && id - from < s->r[i].count) {
+			*ret = to + (id - from);
 			return true;
 		}
+	}
 	return false;
+}
+
+bool idshift_to_outside(const struct idshift *s, uint32_t inside, uint32_t *ret)
+{
+	return shift(s, inside, true, ret);
 }
 
 bool idshift_to_inside(const struct idshift *s, uint32_t outside, uint32_t *ret)
 {
-	if (!s->n) {
-		*ret = outside;
-		return true;
-	}
-	for (unsigned i = 0; i < s->n; i++)
-		if (outside >= s->r[i].outside && outside - s->r[i].outside < s->r[i].count) {
-			*ret = s->r[i].inside + (outside - s->r[i].outside);
-			return true;
-		}
-	return false;
+	return shift(s, outside, false, ret);
 }
 
 static void shift_of(struct idshift *s, enum idmap_kind kind, uint32_t id, uint32_t sub)
