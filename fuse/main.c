@@ -39,6 +39,8 @@ static const char usage[] =
 	"  dircache=N         directory fds kept open at most (default: a quarter of the fd limit);\n"
 	"                     closed ones are reopened when used again\n"
 	"  ro                 a read-only view (with upperdir: the upper is the top lower)\n"
+	"  open_handles=0|1   answer OPEN with file handles even where the kernel can open files\n"
+	"                     without asking (default 0; older kernels always use handles)\n"
 	"fuse-overlayfs's options, as containers/storage passes them:\n"
 	"  uidmapping=IN:OUT:N[:IN:OUT:N…], gidmapping=…   stored ids IN.. shown as OUT..\n"
 	"  squash_to_root, squash_to_uid=N, squash_to_gid=N  every object shown with one owner\n"
@@ -56,6 +58,7 @@ struct overlay_opts {
 	bool read_only;
 	double timeout;
 	int writeback;
+	int open_handles;
 	int threads;
 	long dircache;
 	bool foreground, debug;
@@ -148,6 +151,11 @@ static int parse_o(struct overlay_opts *o, char *s)
 			o->timeout = strtod(val, NULL);
 		else if (KEY("writeback") && val)
 			o->writeback = atoi(val);
+		else if (KEY("open_handles") && val) {
+			if (strcmp(val, "0") != 0 && strcmp(val, "1") != 0)
+				return fprintf(stderr, "isofs-overlay: open_handles=%s: 0 or 1\n", val), -EINVAL;
+			o->open_handles = val[0] == '1';
+		}
 		else if (KEY("threads") && val)
 			o->threads = atoi(val);
 		else if (KEY("dircache") && val) {
@@ -327,6 +335,7 @@ int main(int argc, char **argv)
 		.userxattr = o.userxattr_set ? o.userxattr : -1,
 		.timeout = o.timeout,
 		.writeback = o.writeback != 0,
+		.open_handles = o.open_handles != 0,
 		.threads = (unsigned) (o.threads > 0 ? o.threads : 16),
 		.dircache = (size_t) o.dircache,
 		.fuse_opts = o.fuse_opts,

@@ -1582,7 +1582,7 @@ static void ovl_init(void *userdata, struct fuse_conn_info *conn)
 	if (conn->capable & FUSE_CAP_CACHE_SYMLINKS)
 		conn->want |= FUSE_CAP_CACHE_SYMLINKS;
 	fs->no_opendir = (conn->capable & FUSE_CAP_NO_OPENDIR_SUPPORT) != 0;
-	fs->no_open = (conn->capable & FUSE_CAP_NO_OPEN_SUPPORT) != 0;
+	fs->no_open = (conn->capable & FUSE_CAP_NO_OPEN_SUPPORT) && !fs->open_handles;
 	/* An O_TRUNC left to an OPEN that is never sent would truncate nothing: the kernel sends SETATTR instead. */
 	if (fs->no_open)
 		conn->want &= ~FUSE_CAP_ATOMIC_O_TRUNC;

@@ -139,6 +139,7 @@ struct ovl_fs {
 	bool writeback;           /* the kernel's writeback cache */
 	bool no_opendir;          /* the kernel opens directories without asking */
 	bool no_open;             /* ... and files: no handles, I/O by node */
+	bool open_handles;        /* handles even when no_open is possible: the path older kernels take, testable */
 	bool debug;
 
 	pthread_mutex_t lock;

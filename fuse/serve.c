@@ -87,6 +87,7 @@ int ovl_serve(const struct ovl_serve_config *cfg)
 	fs.no_fsync = cfg->no_fsync;
 	fs.timeout = cfg->timeout > 0 ? cfg->timeout : 86400;
 	fs.writeback = cfg->writeback;
+	fs.open_handles = cfg->open_handles;
 	fs.debug = cfg->debug;
 	pthread_mutex_init(&fs.lock, NULL);
 	pthread_rwlock_init(&fs.rename_lock, NULL);

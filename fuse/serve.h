@@ -25,6 +25,7 @@ struct ovl_serve_config {
 	int userxattr;             /* 1 user.overlay.*, 0 trusted.overlay.*, -1 by privilege */
 	double timeout;            /* entry/attr cache, seconds */
 	bool writeback;
+	bool open_handles;         /* answer OPEN with handles even when the kernel could do without */
 	unsigned threads;          /* 0: OVL_SERVE_THREADS */
 	size_t dircache;           /* directory fds kept open at most; 0: a quarter of RLIMIT_NOFILE */
 	const char *fuse_opts;     /* more FUSE mount options, comma-separated, or NULL */

@@ -36,7 +36,8 @@ like "$RUN_ERR" "Read-only file system" "... that refuses writes"
 unmount "$T/m"
 
 # bad input: one line, non-zero, nothing mounted
-for bad in "lowerdir=$T/nope" "lowerdir=$T/L1,upperdir=$T/u" "lowerdir=$T/L1,bogus=1" "upperdir=$T/u,workdir=$T/w"; do
+for bad in "lowerdir=$T/nope" "lowerdir=$T/L1,upperdir=$T/u" "lowerdir=$T/L1,bogus=1" "upperdir=$T/u,workdir=$T/w" \
+	"lowerdir=$T/L1,open_handles=2"; do
 	run timeout 30 "$OVL" -o "$bad" "$T/m"
 	isnt "$RUN_RC" 0 "refused: -o $bad"
 	is "$RUN_ERR_LINES" 1 "... with one line"
