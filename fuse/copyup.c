@@ -343,7 +343,7 @@ int ovl_copy_up(struct ovl_fs *fs, struct ovl_node *node, bool truncate)
 	restore_times(pfd, &pst);
 	pthread_mutex_lock(&fs->lock);
 	node->layer = OVL_UPPER;
-	node->copyup_gen++;
+	__atomic_add_fetch(&node->copyup_gen, 1, __ATOMIC_RELEASE); /* read without fs->lock by handles */
 	if (st.st_nlink > 1)
 		node->ino = ovl_present_ino(fs, OVL_UPPER, ust.st_ino);
 	ovl_node_rekey_locked(fs, node, ust.st_dev, ust.st_ino);
@@ -408,7 +408,7 @@ static int copy_up_orphan(struct ovl_fs *fs, struct ovl_node *node)
 		return -errno;
 	pthread_mutex_lock(&fs->lock);
 	node->layer = OVL_UPPER;
-	node->copyup_gen++;
+	__atomic_add_fetch(&node->copyup_gen, 1, __ATOMIC_RELEASE); /* read without fs->lock by handles */
 	pthread_mutex_unlock(&fs->lock);
 	return 0;
 }

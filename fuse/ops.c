@@ -27,13 +27,29 @@
 #define FS(req) ((struct ovl_fs *) fuse_req_userdata(req))
 #define NODE(req, ino) ovl_node_get(FS(req), (ino))
 
+/*
+ * An open file.  A read-only one opened on a lower file follows it into the
+ * upper layer at its first use after a copy-up (handle_fd); the fields that
+ * change then are under `lock`.
+ */
 struct ovl_handle {
 	int fd;
+	int lower_fd;  /* the fd replaced by the upper one, kept until release (handle_fd says why), or -1 */
 	int flags;
-	unsigned gen;  /* node->copyup_gen when opened */
-	int layer;
+	unsigned gen;  /* node->copyup_gen when fd was opened */
+	int layer;     /* fd's */
 	pthread_mutex_t lock;
 };
+
+/*
+ * A snapshot of node->copyup_gen without fs->lock, for every read of a
+ * handle: the copy-up bumps it (under fs->lock) after moving the node up, so
+ * whoever sees the new value opens the upper file.
+ */
+static unsigned copyup_gen(const struct ovl_node *node)
+{
+	return __atomic_load_n(&node->copyup_gen, __ATOMIC_ACQUIRE);
+}
 
 /* ---- helpers ---- */
 
@@ -568,11 +584,21 @@ static struct ovl_handle *handle_new(int fd, int flags, int layer, unsigned gen)
 	if (!h)
 		return NULL;
 	h->fd = fd;
+	h->lower_fd = -1;
 	h->flags = flags;
 	h->layer = layer;
 	h->gen = gen;
 	pthread_mutex_init(&h->lock, NULL);
 	return h;
+}
+
+static void handle_free(struct ovl_handle *h)
+{
+	close(h->fd);
+	if (h->lower_fd >= 0)
+		close(h->lower_fd);
+	pthread_mutex_destroy(&h->lock);
+	free(h);
 }
 
 static void ovl_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, struct fuse_file_info *fi)
@@ -600,7 +626,7 @@ static void ovl_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode
 			ovl_node_forget(fs, NODE(req, e.ino), 1);
 		return;
 	}
-	h = handle_new(ne.ret_fd, O_RDWR, OVL_UPPER, NODE(req, e.ino)->copyup_gen);
+	h = handle_new(ne.ret_fd, O_RDWR, OVL_UPPER, copyup_gen(NODE(req, e.ino)));
 	if (!h) {
 		close(ne.ret_fd);
 		ovl_node_forget(fs, NODE(req, e.ino), 1);
@@ -612,8 +638,7 @@ static void ovl_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode
 	opened(fs, NODE(req, e.ino), 1);
 	if (fuse_reply_create(req, &e, fi) == -ENOENT) {
 		opened(fs, NODE(req, e.ino), -1);
-		close(h->fd);
-		free(h);
+		handle_free(h);
 		ovl_node_forget(fs, NODE(req, e.ino), 1);
 	}
 }
@@ -1072,6 +1097,7 @@ static void ovl_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	struct ovl_node *node = NODE(req, ino);
 	struct ovl_handle *h;
 	int flags = fi->flags, fd, layer;
+	unsigned gen;
 
 	/*
 	 * Once answered ENOSYS the kernel opens and releases files without us:
@@ -1090,12 +1116,14 @@ static void ovl_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		flags = (flags & ~O_ACCMODE) | O_RDWR;
 	if (fs->writeback)
 		flags &= ~O_APPEND;
+	/* before the open: a copy-up between the two makes the handle follow it up at its first use */
+	gen = copyup_gen(node);
 	fd = ovl_open_real(fs, node, flags, &layer);
 	if (fd < 0) {
 		fuse_reply_err(req, -fd);
 		return;
 	}
-	h = handle_new(fd, flags, layer, node->copyup_gen);
+	h = handle_new(fd, flags, layer, gen);
 	if (!h) {
 		close(fd);
 		fuse_reply_err(req, ENOMEM);
@@ -1106,24 +1134,36 @@ static void ovl_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	opened(fs, node, 1);
 	if (fuse_reply_open(req, fi) == -ENOENT) {
 		opened(fs, node, -1);
-		close(fd);
-		free(h);
+		handle_free(h);
 	}
 }
 
-/* A read-only handle opened before a copy-up follows the file into the upper layer. */
+/*
+ * The fd of a handle for one request.  A read-only handle opened on a lower
+ * file before a copy-up follows the file into the upper layer, so that it
+ * reads what was written since.  The lower fd stays open until release, as
+ * kernel overlayfs keeps its lower real file: a request that took it just
+ * before may still be about to use it, and a closed number could meanwhile be
+ * reused by any open (it would read another file).  A handle moves up once,
+ * so one fd is kept at most.
+ */
 static int handle_fd(struct ovl_fs *fs, struct ovl_node *node, struct ovl_handle *h)
 {
+	unsigned gen = copyup_gen(node);
 	int fd;
 
 	pthread_mutex_lock(&h->lock);
-	if (h->gen != node->copyup_gen && h->layer != OVL_UPPER) {
-		int nfd = ovl_open_real(fs, node, h->flags & ~O_TRUNC, &h->layer);
-		if (nfd >= 0) {
-			close(h->fd);
+	if (h->gen != gen && h->layer != OVL_UPPER) {
+		int layer = -1, nfd = ovl_open_real(fs, node, h->flags & ~O_TRUNC, &layer);
+		if (nfd >= 0 && layer == OVL_UPPER && h->lower_fd < 0) {
+			h->lower_fd = h->fd;
 			h->fd = nfd;
-			h->gen = node->copyup_gen;
+			h->layer = OVL_UPPER;
+		} else if (nfd >= 0) {
+			close(nfd); /* not up after all: the handle stays as it is */
 		}
+		if (nfd >= 0)
+			h->gen = gen; /* else tried again next time */
 	}
 	fd = h->fd;
 	pthread_mutex_unlock(&h->lock);
@@ -1139,7 +1179,7 @@ static int request_fd(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi,
 	struct ovl_handle *h = fi ? (struct ovl_handle *) (uintptr_t) fi->fh : NULL;
 
 	if (h)
-		return writes ? h->fd : handle_fd(FS(req), NODE(req, ino), h);
+		return handle_fd(FS(req), NODE(req, ino), h); /* a writable one is in the upper layer already */
 	*own = ovl_open_node_io(FS(req), NODE(req, ino), writes);
 	return *own;
 }
@@ -1188,9 +1228,7 @@ static void ovl_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *f
 
 	if (h) {
 		opened(FS(req), NODE(req, ino), -1);
-		close(h->fd);
-		pthread_mutex_destroy(&h->lock);
-		free(h);
+		handle_free(h);
 	}
 	fuse_reply_err(req, 0);
 }

@@ -94,7 +94,7 @@ struct ovl_node {
 	uint64_t refs;           /* children's aliases and open handles */
 	mode_t type;             /* S_IFMT bits */
 	int layer;               /* where the visible object lives */
-	unsigned copyup_gen;     /* bumped when the backing moves up; open handles reopen */
+	unsigned copyup_gen;     /* bumped (atomic, under fs->lock) when the backing moves up; open handles reopen */
 	struct ovl_alias *aliases;
 	/* directories: their parts' fds are borrowed with ovl_dir_pin() */
 	bool has_upper;          /* has an upper part: reopened by its parent's upper part and its name */

@@ -311,7 +311,105 @@ def case_concurrent_reopen(tap, mode, base):
                "error (EBADF: an fd closed under a request)", *bad[:10])
 
 
-CASES = [case_fds_flat, case_space_back, case_many_dirs, case_concurrent_reopen]
+def _direct_buf(size):
+    """A page-aligned buffer for O_DIRECT reads (mmap memory is)."""
+    import mmap
+    return mmap.mmap(-1, size)
+
+
+def _swap_reader(fds, cur, stop, seed, size, chunk, out):
+    """One reader of case_handle_swap: reads the current file through its one handle until told to stop."""
+    import random
+    r, buf, n = random.Random(seed), _direct_buf(chunk), 0
+    try:
+        while not stop.is_set():
+            i = cur.value
+            off = r.randrange(size // chunk) * chunk
+            try:
+                got = os.preadv(fds[i], [buf], off)  # O_DIRECT: every read reaches the server
+            except OSError as e:
+                out.put(f"f{i}: read at {off}: {H.ename(e.errno)}")
+                return
+            seen = set(buf[:got])
+            if got != chunk or not seen <= {ord("L"), ord("U")}:
+                out.put(f"f{i}: read {got} bytes at {off}: {bytes(sorted(seen))[:8]!r}")
+                return
+            n += 1
+        out.put(n)
+    except Exception as e:  # noqa: BLE001 - the reader's failure, reported to the case
+        out.put(f"reader: {type(e).__name__}: {e}")
+
+
+def case_handle_swap(tap, mode, base):
+    """With handles (open_handles=1), a read-only handle opened on a lower file follows the copy-up a writer
+    makes: the server keeps the lower fd open until the handle's release (a request may still be using it), the
+    reads after the write see it, and reads racing with the copy-up never fail (EBADF: the fd closed under them)
+    nor return another file's bytes (its number reused by an open meanwhile)."""
+    import multiprocessing
+    ctx = multiprocessing.get_context("fork")
+    L = f"{base}/L"
+    os.makedirs(L)
+    NFILES, SIZE, CHUNK, NREADERS = 1000, 64 * 1024, 4096, 6
+    for i in range(NFILES):
+        with open(f"{L}/f{i}", "wb") as f:
+            f.write(b"L" * SIZE)
+    for i in range(8):
+        with open(f"{L}/other{i}", "wb") as f:
+            f.write(b"O" * CHUNK)
+    layers = H.Layers(base, [L])
+    with H.Watchdog(300, "handle swap"), H.IsofsMount(layers, mode, extra_opts="open_handles=1") as m:
+        pid = m.proc.pid
+
+        def lower_fds(name):
+            return [t for _, t in server_fds(pid) if t == os.path.realpath(f"{L}/{name}")]
+
+        # one handle, step by step: its lower fd outlives the swap, and goes at release
+        fd = os.open(m.p("f0"), os.O_RDONLY | os.O_DIRECT)
+        with open(m.p("f0"), "r+b") as w:
+            w.write(b"U" * SIZE)
+        buf = _direct_buf(SIZE)
+        n = os.preadv(fd, [buf], 0)
+        held = lower_fds("f0")
+        os.close(fd)
+        gone = settled_fds(pid, lambda fds: not lower_fds("f0"))
+        tap.ok(buf[:n] == b"U" * SIZE and len(held) == 1 and not [t for _, t in gone if t.endswith(f"{L}/f0")],
+               f"{mode}: a read-only handle reads the copy-up after a write; its lower fd stays open until release",
+               f"read {bytes(set(buf[:n]))!r}, lower fds while open {held}")
+
+        # many at once: readers in processes of their own (one handle each file, shared), opens all along
+        fds = [os.open(m.p(f"f{i}"), os.O_RDONLY | os.O_DIRECT) for i in range(NFILES)]
+        cur, stop, out = ctx.Value("i", 1), ctx.Event(), ctx.Queue()
+        procs = [ctx.Process(target=_swap_reader, args=(fds, cur, stop, k, SIZE, CHUNK, out))
+                 for k in range(NREADERS)]
+        for p in procs:
+            p.start()
+        bad = []
+        try:
+            for i in range(1, NFILES):
+                cur.value = i
+                time.sleep(0.001)
+                with open(m.p(f"f{i}"), "r+b") as w:  # the copy-up, under the readers
+                    w.write(b"U" * SIZE)
+                with open(m.p(f"other{i % 8}"), "rb") as f:  # an open: a closed fd number is reused
+                    f.read(1)
+                n = os.preadv(fds[i], [buf], 0)
+                if buf[:n] != b"U" * SIZE:
+                    bad.append(f"f{i}: a read after the write does not see it")
+                if not out.empty():
+                    break
+        finally:
+            stop.set()
+            res = [out.get(timeout=60) for _ in procs]
+            for p in procs:
+                p.join()
+            for fd in fds:
+                os.close(fd)
+        bad += [r for r in res if isinstance(r, str)]
+        tap.ok(not bad, f"{mode}: {NFILES - 1} copy-ups under {NREADERS} readers of one read-only handle each "
+               f"({sum(r for r in res if isinstance(r, int))} reads): each read whole, of its file", *bad[:5])
+
+
+CASES = [case_fds_flat, case_space_back, case_many_dirs, case_concurrent_reopen, case_handle_swap]
 
 
 def main(argv):
