@@ -430,15 +430,17 @@ int ovl_copy_up_orphan(struct ovl_fs *fs, struct ovl_node *node)
 }
 
 /*
- * A new fd on the node's real file for one request when the kernel opens
- * files without telling us: by its name, or, nameless, by reopening the
- * object kept at its removal (copied up first when it is to be written).
+ * A new fd on the node's real file, by its name, or, nameless, by reopening
+ * the object kept at its removal (copied up first when it is to be written):
+ * for one request when the kernel opens files without telling us, or for a
+ * read-only handle following its file up.
  */
-int ovl_open_node_io(struct ovl_fs *fs, struct ovl_node *node, bool writes)
+int ovl_open_node_io(struct ovl_fs *fs, struct ovl_node *node, int flags, int *ret_layer)
 {
-	int fd, ofd, r;
+	bool writes = (flags & O_ACCMODE) != O_RDONLY;
+	int fd, ofd, layer, r;
 
-	fd = ovl_open_real(fs, node, writes ? O_RDWR : O_RDONLY, NULL);
+	fd = ovl_open_real(fs, node, flags, ret_layer);
 	if (fd != -ENOENT || S_ISDIR(node->type))
 		return fd;
 	if (writes) {
@@ -448,8 +450,14 @@ int ovl_open_node_io(struct ovl_fs *fs, struct ovl_node *node, bool writes)
 	}
 	pthread_mutex_lock(&fs->lock);
 	ofd = node->orphan_fd;
+	layer = node->layer; /* the orphan's: it is kept from where the name was, and moves up with the node */
 	pthread_mutex_unlock(&fs->lock);
-	return ofd < 0 ? -ENOENT : reopen_fd(ofd, writes ? O_RDWR : O_RDONLY);
+	if (ofd < 0)
+		return -ENOENT;
+	fd = reopen_fd(ofd, flags & ~(O_CREAT | O_EXCL | O_TRUNC | O_NOCTTY));
+	if (fd >= 0 && ret_layer)
+		*ret_layer = layer;
+	return fd;
 }
 
 int ovl_open_real(struct ovl_fs *fs, struct ovl_node *node, int flags, int *ret_layer)

@@ -1141,7 +1141,8 @@ static void ovl_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 /*
  * The fd of a handle for one request.  A read-only handle opened on a lower
  * file before a copy-up follows the file into the upper layer, so that it
- * reads what was written since.  The lower fd stays open until release, as
+ * reads what was written since (by name, or, removed since, through the fd
+ * kept at its removal).  The lower fd stays open until release, as
  * kernel overlayfs keeps its lower real file: a request that took it just
  * before may still be about to use it, and a closed number could meanwhile be
  * reused by any open (it would read another file).  A handle moves up once,
@@ -1154,7 +1155,7 @@ static int handle_fd(struct ovl_fs *fs, struct ovl_node *node, struct ovl_handle
 
 	pthread_mutex_lock(&h->lock);
 	if (h->gen != gen && h->layer != OVL_UPPER) {
-		int layer = -1, nfd = ovl_open_real(fs, node, h->flags & ~O_TRUNC, &layer);
+		int layer = -1, nfd = ovl_open_node_io(fs, node, h->flags & ~O_TRUNC, &layer);
 		if (nfd >= 0 && layer == OVL_UPPER && h->lower_fd < 0) {
 			h->lower_fd = h->fd;
 			h->fd = nfd;
@@ -1180,7 +1181,7 @@ static int request_fd(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi,
 
 	if (h)
 		return handle_fd(FS(req), NODE(req, ino), h); /* a writable one is in the upper layer already */
-	*own = ovl_open_node_io(FS(req), NODE(req, ino), writes);
+	*own = ovl_open_node_io(FS(req), NODE(req, ino), writes ? O_RDWR : O_RDONLY, NULL);
 	return *own;
 }
 

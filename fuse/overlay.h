@@ -272,10 +272,10 @@ int ovl_dir_check_empty(struct ovl_fs *fs, struct ovl_node *dir);
 /* ---- copy-up (copyup.c) ---- */
 /* Copies a non-directory up (with its data unless `truncate`); a no-op when it is there. */
 int ovl_copy_up(struct ovl_fs *fs, struct ovl_node *node, bool truncate);
-/* Opens the real object of a non-directory node with open(2) flags. */
-/* without open handles: an fd for one request (the node's name, else its orphan), to close after */
-int ovl_open_node_io(struct ovl_fs *fs, struct ovl_node *node, bool writes);
+/* An fd on the node's real file (its name, else its orphan) with open(2) flags, its layer in *ret_layer if not NULL. */
+int ovl_open_node_io(struct ovl_fs *fs, struct ovl_node *node, int flags, int *ret_layer);
 int ovl_copy_up_orphan(struct ovl_fs *fs, struct ovl_node *node);
+/* Opens the real object of a non-directory node by its name with open(2) flags. */
 int ovl_open_real(struct ovl_fs *fs, struct ovl_node *node, int flags, int *ret_layer);
 /* Marks an upper directory impure (<prefix>impure): some entries present another inode number than theirs. */
 void ovl_mark_impure(struct ovl_fs *fs, int dirfd);

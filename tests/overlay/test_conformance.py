@@ -1162,6 +1162,17 @@ def c_handles_copyup(m, o):
     o.note("rdonly fd opened after copy-up", os.pread(r, 100, 0))
     os.close(w)
     os.close(r)
+    # written by another fd, then renamed or removed before the read-only fd reads again (nothing of it cached)
+    for name, then in (("exec", "renamed"), ("dir/b", "unlinked")):
+        r = os.open(o.p(name), os.O_RDONLY)
+        write_file(o.p(name), b"written, then " + then.encode(), os.O_WRONLY)
+        if then == "renamed":
+            os.rename(o.p(name), o.p(name + ".moved"))
+        else:
+            os.unlink(o.p(name))
+        o.note(f"rdonly fd, file written then {then}", os.pread(r, 100, 0))
+        o.note(f"fstat size, file written then {then}", os.fstat(r).st_size)
+        os.close(r)
 
 
 @case("special files: fifos, devices, copy-up of them",
