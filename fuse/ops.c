@@ -38,8 +38,58 @@ struct ovl_handle {
 	int flags;
 	unsigned gen;  /* node->copyup_gen when fd was opened */
 	int layer;     /* fd's */
+	unsigned refs; /* the kernel's (until RELEASE) and each request's using it: the last one frees it */
 	pthread_mutex_t lock;
 };
+
+static struct ovl_handle *handle_new(int fd, int flags, int layer, unsigned gen)
+{
+	struct ovl_handle *h = calloc(1, sizeof(*h));
+
+	if (!h)
+		return NULL;
+	h->fd = fd;
+	h->lower_fd = -1;
+	h->flags = flags;
+	h->layer = layer;
+	h->gen = gen;
+	h->refs = 1;
+	pthread_mutex_init(&h->lock, NULL);
+	return h;
+}
+
+/*
+ * A request's reference to its handle, dropped after the reply (the fd is
+ * used up to the reply: fuse_reply_data reads from it).  The kernel sends
+ * RELEASE only after those replies, but by splice, which ThreadSanitizer
+ * cannot see ordering anything: the reference makes the order plain, and
+ * whoever drops the last one frees the handle.
+ */
+static struct ovl_handle *handle_use(struct fuse_file_info *fi)
+{
+	struct ovl_handle *h = fi ? (struct ovl_handle *) (uintptr_t) fi->fh : NULL;
+
+	if (h)
+		__atomic_add_fetch(&h->refs, 1, __ATOMIC_RELAXED);
+	return h;
+}
+
+static void handle_put(struct ovl_handle *h)
+{
+	if (!h || __atomic_sub_fetch(&h->refs, 1, __ATOMIC_ACQ_REL) > 0)
+		return;
+	close(h->fd);
+	if (h->lower_fd >= 0)
+		close(h->lower_fd);
+	pthread_mutex_destroy(&h->lock);
+	free(h);
+}
+
+static void handle_putp(struct ovl_handle **h)
+{
+	handle_put(*h);
+}
+#define _cleanup_handle_ __attribute__((cleanup(handle_putp)))
 
 /*
  * A snapshot of node->copyup_gen without fs->lock, for every read of a
@@ -151,7 +201,7 @@ static void ovl_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *f
 {
 	struct ovl_fs *fs = FS(req);
 	struct ovl_node *node = NODE(req, ino);
-	struct ovl_handle *h = fi ? (struct ovl_handle *) (uintptr_t) fi->fh : NULL;
+	_cleanup_handle_ struct ovl_handle *h = handle_use(fi);
 	struct stat st;
 	/* a handle opened before a copy-up follows the file up first: the lower file's size is stale */
 	int r = ovl_getattr_node(fs, node, h ? handle_fd(fs, node, h) : -1, &st);
@@ -277,6 +327,7 @@ static int ovl_do_setattr(struct ovl_fs *fs, fuse_req_t req, struct ovl_node *no
 static void ovl_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int valid, struct fuse_file_info *fi)
 {
 	struct ovl_fs *fs = FS(req);
+	_cleanup_handle_ struct ovl_handle *h = handle_use(fi);
 	struct stat st;
 	int r;
 
@@ -284,8 +335,7 @@ static void ovl_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int v
 		fuse_reply_err(req, EROFS);
 		return;
 	}
-	r = ovl_do_setattr(fs, req, NODE(req, ino), attr, valid,
-			   fi ? (struct ovl_handle *) (uintptr_t) fi->fh : NULL, &st);
+	r = ovl_do_setattr(fs, req, NODE(req, ino), attr, valid, h, &st);
 	if (r < 0)
 		fuse_reply_err(req, -r);
 	else
@@ -577,30 +627,6 @@ static void opened(struct ovl_fs *fs, struct ovl_node *node, int delta)
 	pthread_mutex_unlock(&fs->lock);
 }
 
-static struct ovl_handle *handle_new(int fd, int flags, int layer, unsigned gen)
-{
-	struct ovl_handle *h = calloc(1, sizeof(*h));
-
-	if (!h)
-		return NULL;
-	h->fd = fd;
-	h->lower_fd = -1;
-	h->flags = flags;
-	h->layer = layer;
-	h->gen = gen;
-	pthread_mutex_init(&h->lock, NULL);
-	return h;
-}
-
-static void handle_free(struct ovl_handle *h)
-{
-	close(h->fd);
-	if (h->lower_fd >= 0)
-		close(h->lower_fd);
-	pthread_mutex_destroy(&h->lock);
-	free(h);
-}
-
 static void ovl_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, struct fuse_file_info *fi)
 {
 	struct ovl_fs *fs = FS(req);
@@ -638,7 +664,7 @@ static void ovl_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode
 	opened(fs, NODE(req, e.ino), 1);
 	if (fuse_reply_create(req, &e, fi) == -ENOENT) {
 		opened(fs, NODE(req, e.ino), -1);
-		handle_free(h);
+		handle_put(h);
 		ovl_node_forget(fs, NODE(req, e.ino), 1);
 	}
 }
@@ -1134,7 +1160,7 @@ static void ovl_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	opened(fs, node, 1);
 	if (fuse_reply_open(req, fi) == -ENOENT) {
 		opened(fs, node, -1);
-		handle_free(h);
+		handle_put(h);
 	}
 }
 
@@ -1175,10 +1201,8 @@ static int handle_fd(struct ovl_fs *fs, struct ovl_node *node, struct ovl_handle
  * The fd a request works on: its handle's, or, without handles (no_open), one
  * opened for this request and left in *own for the caller to close.
  */
-static int request_fd(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi, bool writes, int *own)
+static int request_fd(fuse_req_t req, fuse_ino_t ino, struct ovl_handle *h, bool writes, int *own)
 {
-	struct ovl_handle *h = fi ? (struct ovl_handle *) (uintptr_t) fi->fh : NULL;
-
 	if (h)
 		return handle_fd(FS(req), NODE(req, ino), h); /* a writable one is in the upper layer already */
 	*own = ovl_open_node_io(FS(req), NODE(req, ino), writes ? O_RDWR : O_RDONLY, NULL);
@@ -1187,8 +1211,9 @@ static int request_fd(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi,
 
 static void ovl_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
 {
+	_cleanup_handle_ struct ovl_handle *h = handle_use(fi);
 	_cleanup_close_ int own = -1;
-	int fd = request_fd(req, ino, fi, false, &own);
+	int fd = request_fd(req, ino, h, false, &own);
 	struct fuse_bufvec buf = FUSE_BUFVEC_INIT(size);
 
 	if (fd < 0) {
@@ -1204,8 +1229,9 @@ static void ovl_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, str
 static void ovl_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *in, off_t off,
 			  struct fuse_file_info *fi)
 {
+	_cleanup_handle_ struct ovl_handle *h = handle_use(fi);
 	_cleanup_close_ int own = -1;
-	int fd = request_fd(req, ino, fi, true, &own);
+	int fd = request_fd(req, ino, h, true, &own);
 	struct fuse_bufvec out = FUSE_BUFVEC_INIT(fuse_buf_size(in));
 	ssize_t n;
 
@@ -1229,13 +1255,14 @@ static void ovl_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *f
 
 	if (h) {
 		opened(FS(req), NODE(req, ino), -1);
-		handle_free(h);
+		handle_put(h); /* the kernel's reference: requests still replying hold their own */
 	}
 	fuse_reply_err(req, 0);
 }
 
 static void ovl_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
 {
+	_cleanup_handle_ struct ovl_handle *h = handle_use(fi);
 	_cleanup_close_ int own = -1;
 	int fd, r;
 
@@ -1243,7 +1270,7 @@ static void ovl_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_
 		fuse_reply_err(req, 0); /* volatile: what is written reaches the disk when the kernel decides */
 		return;
 	}
-	fd = request_fd(req, ino, fi, false, &own);
+	fd = request_fd(req, ino, h, false, &own);
 	if (fd < 0) {
 		fuse_reply_err(req, -fd);
 		return;
@@ -1254,8 +1281,9 @@ static void ovl_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_
 
 static void ovl_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, off_t len, struct fuse_file_info *fi)
 {
+	_cleanup_handle_ struct ovl_handle *h = handle_use(fi);
 	_cleanup_close_ int own = -1;
-	int fd = request_fd(req, ino, fi, true, &own);
+	int fd = request_fd(req, ino, h, true, &own);
 
 	if (fd < 0)
 		fuse_reply_err(req, -fd);
@@ -1266,10 +1294,11 @@ static void ovl_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, o
 static void ovl_copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in, struct fuse_file_info *fi_in,
 				fuse_ino_t ino_out, off_t off_out, struct fuse_file_info *fi_out, size_t len, int flags)
 {
+	_cleanup_handle_ struct ovl_handle *h_in = handle_use(fi_in), *h_out = handle_use(fi_out);
 	_cleanup_close_ int own_in = -1;
 	_cleanup_close_ int own_out = -1;
-	int in = request_fd(req, ino_in, fi_in, false, &own_in);
-	int out = in < 0 ? in : request_fd(req, ino_out, fi_out, true, &own_out);
+	int in = request_fd(req, ino_in, h_in, false, &own_in);
+	int out = in < 0 ? in : request_fd(req, ino_out, h_out, true, &own_out);
 	ssize_t n;
 
 	if (out < 0) {
@@ -1285,8 +1314,9 @@ static void ovl_copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in,
 
 static void ovl_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence, struct fuse_file_info *fi)
 {
+	_cleanup_handle_ struct ovl_handle *h = handle_use(fi);
 	_cleanup_close_ int own = -1;
-	int fd = request_fd(req, ino, fi, false, &own);
+	int fd = request_fd(req, ino, h, false, &own);
 	off_t r;
 
 	if (fd < 0) {
