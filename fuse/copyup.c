@@ -172,17 +172,18 @@ int ovl_upper_dir(struct ovl_fs *fs, struct ovl_node *dir, struct ovl_dirpin *re
 	char name[NAME_MAX + 1], tmp[64];
 	int pfd, srcfd, fd, srclayer, r;
 	struct stat st, ust, pst;
-	bool has;
+	bool has, dead;
 
 	*ret = (struct ovl_dirpin){ .fs = fs, .fd = -1 };
 	if (fs->read_only)
 		return -EROFS;
 	pthread_mutex_lock(&fs->lock);
 	has = dir->has_upper;
+	dead = dir->dead;
 	pthread_mutex_unlock(&fs->lock);
 	if (has)
 		return ovl_dir_pin(fs, dir, OVL_UPPER, ret);
-	if (dir->dead)
+	if (dead)
 		return -ENOENT;
 
 	r = ovl_node_first_alias(fs, dir, &parent, name, sizeof(name));

@@ -301,6 +301,6 @@ int ovl_getattr_node(struct ovl_fs *fs, struct ovl_node *node, int fd, struct st
 		st->st_nlink = 0;
 	if (fs->static_nlink && S_ISDIR(node->type))
 		st->st_nlink = 1;
-	st->st_ino = node->ino;
+	st->st_ino = ovl_node_ino(fs, node);
 	return 0;
 }

@@ -212,6 +212,16 @@ void ovl_node_set_dead_locked(struct ovl_fs *fs, struct ovl_node *node)
 		ovl_dfd_hold_locked(fs, &node->upper);
 }
 
+uint64_t ovl_node_ino(struct ovl_fs *fs, struct ovl_node *node)
+{
+	uint64_t ino;
+
+	pthread_mutex_lock(&fs->lock);
+	ino = node->ino;
+	pthread_mutex_unlock(&fs->lock);
+	return ino;
+}
+
 int ovl_node_first_alias(struct ovl_fs *fs, struct ovl_node *node, struct ovl_node **ret_parent, char *name,
 			 size_t size)
 {

@@ -108,7 +108,7 @@ static void fill_entry(struct ovl_fs *fs, struct ovl_node *node, const struct st
 	memset(e, 0, sizeof(*e));
 	e->ino = ovl_nodeid(fs, node);
 	e->attr = *st;
-	e->attr.st_ino = node->ino;
+	e->attr.st_ino = ovl_node_ino(fs, node);
 	if (fs->static_nlink && S_ISDIR(st->st_mode))
 		e->attr.st_nlink = 1;
 	e->attr_timeout = fs->timeout;

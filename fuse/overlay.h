@@ -15,10 +15,13 @@
  * before ovl_fs.rename_lock before ovl_fs.lock.  ovl_fs.lock (the node table:
  * hash, lookup counts, aliases, backing fields, the directory fd cache and
  * its pins) is a leaf lock held only for in-memory updates, never across I/O
- * or a reply.  rename_lock is taken for reading while an upper directory is
- * reopened by its names (dircache.c) and for writing across a rename of the
- * upper layer and the alias update that follows, so a reopen never sees one
- * without the other; nothing that may reopen is called under it.
+ * or a reply; what a node is given at its creation and never changes (type,
+ * nlower and lowers[], a directory's ino) is read without it, and
+ * copyup_gen, read by handles on every request, is atomic.  rename_lock is
+ * taken for reading while an upper directory is reopened by its names
+ * (dircache.c) and for writing across a rename of the upper layer and the
+ * alias update that follows, so a reopen never sees one without the other;
+ * nothing that may reopen is called under it.
  */
 #ifndef ISOFS_OVERLAY_H
 #define ISOFS_OVERLAY_H
@@ -89,7 +92,7 @@ struct ovl_node {
 	struct ovl_node *hnext;  /* hash chain, keyed by (key_dev, key_ino) */
 	dev_t key_dev;           /* the visible real object */
 	ino_t key_ino;
-	uint64_t ino;            /* st_ino presented: stable across copy-up */
+	uint64_t ino;            /* st_ino presented: stable across copy-up, but for a hard-linked lower file's copy */
 	uint64_t nlookup;        /* the kernel's references */
 	uint64_t refs;           /* children's aliases and open handles */
 	mode_t type;             /* S_IFMT bits */
@@ -181,6 +184,8 @@ void ovl_node_unref_locked(struct ovl_fs *fs, struct ovl_node *node);
 void ovl_node_forget(struct ovl_fs *fs, struct ovl_node *node, uint64_t n);
 /* Under fs->lock: a directory node is removed; its upper fd, if open, is kept (held) until the node goes. */
 void ovl_node_set_dead_locked(struct ovl_fs *fs, struct ovl_node *node);
+/* The st_ino it presents (a copy-up may change it under fs->lock while others read it). */
+uint64_t ovl_node_ino(struct ovl_fs *fs, struct ovl_node *node);
 /* The first alias's parent and name (copied), for reaching a non-directory. */
 int ovl_node_first_alias(struct ovl_fs *fs, struct ovl_node *node, struct ovl_node **ret_parent, char *name,
 			 size_t size);

@@ -6,7 +6,8 @@ Several workers on one view at once, against kernel overlayfs.
 Each worker owns a subtree (wN/, a copy of the fixture in the lower layer)
 and applies its own seeded random operations (test_random.py's) to both
 mounts, op by op, comparing each outcome: results stay deterministic while
-the server serves all workers concurrently.  Run against a ThreadSanitizer
+the server serves all workers concurrently; then hard-linked lower files are
+copied up while another client looks them up.  Run against a ThreadSanitizer
 build of isofs-overlay (tests/run does), a data race in the server fails the
 run: the server exits non-zero at unmount.
 
@@ -16,6 +17,7 @@ run: the server exits non-zero at unmount.
 import os
 import sys
 import threading
+import time
 import traceback
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -91,6 +93,52 @@ def run(tap, mode, nworkers, nops, tmp):
             tap.ok(False, "isofs-overlay exits cleanly", str(e))
 
 
+def run_hardlinks(tap, mode, tmp, npairs=200):
+    """Hard-linked lower files copied up (each becomes a file of its own, with a new st_ino) while another
+    client looks the name up, nothing cached by the kernel (timeout=0): what a copy-up changes (layer,
+    inode number) is read by a concurrent lookup, and the ThreadSanitizer build must see no race in it.
+    The files are large enough that the lookup often falls inside the copy-up."""
+    import random
+    L = f"{tmp}/hl/L"
+    os.makedirs(L)
+    data = b"lower\n" * (512 * 1024 // 6)
+    for i in range(npairs):
+        with open(f"{L}/a{i}", "wb") as f:
+            f.write(data)
+        os.link(f"{L}/a{i}", f"{L}/b{i}")
+    layers = H.Layers(f"{tmp}/hl", [L])
+    opts = ",".join(o for o in (os.environ.get("ISOFS_OVERLAY_OPTS", ""), "timeout=0") if o)
+    with H.Watchdog(600, "stress hard links"):
+        m = H.IsofsMount(layers, mode, extra_opts=opts)
+        bad, rng = [], random.Random(7)
+
+        def statter(i, delay):
+            time.sleep(delay)
+            try:
+                os.stat(m.p(f"a{i}"))  # one request alone: no other one orders it with the copy-up for TSan
+            except OSError as e:
+                bad.append(f"stat #{i}: {H.ename(e.errno)}")
+
+        for i in range(npairs):
+            t = threading.Thread(target=statter, args=(i, rng.random() * 0.002))
+            t.start()
+            with open(m.p(f"a{i}"), "ab") as f:  # the copy-up splits a{i} from b{i}
+                f.write(b"upper\n")
+            t.join()
+            a, b = os.stat(m.p(f"a{i}")), os.stat(m.p(f"b{i}"))
+            if a.st_ino == b.st_ino or a.st_nlink != 1 or b.st_size != len(data):
+                bad.append(f"pair {i}: st_ino {a.st_ino}/{b.st_ino}, nlink {a.st_nlink}, size of b {b.st_size}")
+            if bad:
+                break
+        tap.ok(not bad, f"{npairs} hard-linked lower files copied up under lookups: each copy its own file, "
+               "the other name untouched", *bad[:5])
+        try:
+            m.umount()
+            tap.ok(True, "isofs-overlay exits cleanly (hard links)")
+        except RuntimeError as e:
+            tap.ok(False, "isofs-overlay exits cleanly (hard links)", str(e))
+
+
 def main(argv):
     mode, rest = H.parse_mode(argv[1:])
     if mode == "userns":
@@ -115,6 +163,7 @@ def main(argv):
             print(f"1..0 # SKIP {why}", flush=True)
             return 0
         H.guarded(tap, "stress", run, tap, mode, nworkers, nops, tmp)
+        H.guarded(tap, "stress hard links", run_hardlinks, tap, mode, tmp)
     return tap.finish()
 
 
