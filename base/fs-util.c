@@ -9,7 +9,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/sendfile.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -435,36 +434,4 @@ int read_file_at(int dirfd, const char *name, size_t max, char **ret_data, size_
 	if (ret_len)
 		*ret_len = len;
 	return 0;
-}
-
-int copy_data_fd(int in, int out)
-{
-	char buf[65536];
-
-	for (;;) {
-		ssize_t n = sendfile(out, in, NULL, 1 << 30);
-		if (n > 0)
-			continue;
-		if (n == 0)
-			return 0;
-		if (errno == EINTR)
-			continue;
-		if (errno != EINVAL && errno != ENOSYS)
-			return -errno;
-		break; /* sendfile not possible between these: plain copy */
-	}
-	for (;;) {
-		ssize_t n = read(in, buf, sizeof(buf));
-		int r;
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		if (n == 0)
-			return 0;
-		r = write_all(out, buf, (size_t) n);
-		if (r < 0)
-			return r;
-	}
 }

@@ -24,9 +24,6 @@ int write_file_atomic_at(int dirfd, const char *name, const void *data, size_t l
 /* Reads a whole (small) file below dirfd into a NUL-terminated buffer. */
 int read_file_at(int dirfd, const char *name, size_t max, char **ret_data, size_t *ret_len);
 
-/* Copies all data from `in` (at its offset) to `out`. */
-int copy_data_fd(int in, int out);
-
 /* A DIR* reading directory `fd` from its start (on a dup: `fd` stays the caller's). NULL with errno. */
 DIR *opendir_fd(int fd);
 /* A DIR* of `name` below dirfd ("." for dirfd itself); no symlink followed. NULL with errno. */

@@ -121,21 +121,6 @@ void isofs_sandbox_info_free(isofs_sandbox_info *info)
 	memset(info, 0, sizeof(*info));
 }
 
-int sandbox_read_mount_record(int dfd, char **ret_mountpoint, pid_t *ret_pid)
-{
-	struct mount_record rec;
-	int r = mount_record_read(dfd, &rec);
-
-	if (r < 0)
-		return r;
-	if (ret_pid)
-		*ret_pid = rec.pid;
-	if (ret_mountpoint)
-		*ret_mountpoint = TAKE_PTR(rec.mountpoint);
-	mount_record_free(&rec);
-	return 0;
-}
-
 int sandbox_lock_open(int dfd, int *ret_fd)
 {
 	int fd = openat(dfd, SANDBOX_LOCK, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);

@@ -26,8 +26,6 @@ int sandbox_lock_open(int dfd, int *ret_fd);
 /* 0 and the fd holding it, or -EBUSY while held. */
 int sandbox_lock_take(int dfd, int *ret_fd);
 bool sandbox_lock_held(int dfd);
-/* The record a mount's server keeps (mount.json): where, and its pid (either may be NULL). -ENOENT when none. */
-int sandbox_read_mount_record(int dfd, char **ret_mountpoint, pid_t *ret_pid);
 /* Unmounts (lazily) what killed overlay servers left mounted, and forgets their records. */
 int mount_clean_stale(isofs_store *store);
 /* The sandboxes without measuring their changes (cheap). */
