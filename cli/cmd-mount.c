@@ -26,9 +26,12 @@ const char cmd_umount_usage[] =
 	"\n"
 	"Unmounts a view made by `isofs mount` and waits for its server to finish and\n"
 	"exit.  A view whose server died (the mountpoint then fails with \"Transport\n"
-	"endpoint is not connected\") is detached and cleaned.  A server that does not\n"
-	"exit (a process in another mount namespace holds a copy of the mount) has its\n"
-	"FUSE connection aborted through fusectl as root; a user is told how to end it.\n";
+	"endpoint is not connected\") is detached and cleaned, with a note; the answer\n"
+	"is the same when another command (sandbox ls) detached it first.  A\n"
+	"mountpoint where no view was mounted is refused (\"not mounted\").  A server\n"
+	"that does not exit (a process in another mount namespace holds a copy of the\n"
+	"mount) has its FUSE connection aborted through fusectl as root; a user is\n"
+	"told how to end it.\n";
 
 int cmd_mount(const struct cli_globals *g, int argc, char **argv)
 {
@@ -93,5 +96,8 @@ int cmd_umount(const struct cli_globals *g, int argc, char **argv)
 		fprintf(stderr, "isofs: %s: the overlay server did not exit after the unmount (a copy of the mount in "
 			"another mount namespace kept it alive); its FUSE connection was aborted through fusectl\n",
 			argv[optind]);
+	if (r == ISOFS_UMOUNT_SERVER_DIED)
+		fprintf(stderr, "isofs: %s: its overlay server had died (killed or crashed); it is unmounted now, and "
+			"what had been written is in the sandbox\n", argv[optind]);
 	return r < 0 ? cli_fail(&err) : EXIT_OK;
 }

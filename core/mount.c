@@ -291,17 +291,25 @@ out:
 #define SERVER_EXIT_MS 30000
 #define SERVER_EXIT_AFTER_ABORT_MS 10000
 
-/* The sandbox whose server says it serves `mp`: its directory fd and record, or -ENOENT. */
+/*
+ * The sandbox whose record names `mp`: its directory fd and record, or
+ * -ENOENT.  Records of dead servers stay until `isofs umount` (they are what
+ * tells it that a crashed view was there), so several may name one
+ * mountpoint: a live server's is the one, else any.
+ */
 static int find_mounted_sandbox(isofs_store *store, const char *mp, int *ret_dfd, struct mount_record *ret_rec,
 				char *ret_name, size_t size)
 {
 	_cleanup_closedir_ DIR *d = NULL;
+	_cleanup_close_ int found_dfd = -EBADF;
+	struct mount_record found = { 0 };
+	bool found_live = false;
 	struct dirent *de;
 
 	d = opendir_at(store->sandboxes_fd, ".");
 	if (!d)
 		return -errno;
-	while ((de = readdir(d))) {
+	while (!found_live && (de = readdir(d))) {
 		_cleanup_close_ int dfd = -EBADF;
 		struct mount_record rec;
 
@@ -310,15 +318,45 @@ static int find_mounted_sandbox(isofs_store *store, const char *mp, int *ret_dfd
 		dfd = openat(store->sandboxes_fd, de->d_name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 		if (dfd < 0 || mount_record_read(dfd, &rec) < 0)
 			continue;
-		if (strcmp(rec.mountpoint, mp) == 0) {
-			memcpy(ret_name, de->d_name, strlen(de->d_name) + 1);
-			*ret_dfd = TAKE_FD(dfd);
-			*ret_rec = rec;
-			return 0;
+		found_live = strcmp(rec.mountpoint, mp) == 0 && sandbox_lock_held(dfd) &&
+			     mount_record_server_alive(&rec);
+		if (strcmp(rec.mountpoint, mp) != 0 || (found.mountpoint && !found_live)) {
+			mount_record_free(&rec);
+			continue;
 		}
+		mount_record_free(&found);
+		found = rec;
+		memcpy(ret_name, de->d_name, strlen(de->d_name) + 1);
+		closep(&found_dfd);
+		found_dfd = TAKE_FD(dfd);
+	}
+	if (!found.mountpoint)
+		return -ENOENT;
+	*ret_dfd = TAKE_FD(found_dfd);
+	*ret_rec = found;
+	return 0;
+}
+
+/* Forgets every dead server's record naming `mp`: what they said is settled once `mp` is unmounted. */
+static void drop_dead_records(isofs_store *store, const char *mp)
+{
+	_cleanup_closedir_ DIR *d = opendir_at(store->sandboxes_fd, ".");
+	struct dirent *de;
+
+	while (d && (de = readdir(d))) {
+		_cleanup_close_ int dfd = -EBADF;
+		struct mount_record rec;
+
+		if (!isofs_name_is_valid(de->d_name))
+			continue;
+		dfd = openat(store->sandboxes_fd, de->d_name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (dfd < 0 || mount_record_read(dfd, &rec) < 0)
+			continue;
+		/* dead: its lock is free (a killed server may linger as a zombie nobody reaps) */
+		if (strcmp(rec.mountpoint, mp) == 0 && !(sandbox_lock_held(dfd) && mount_record_server_alive(&rec)))
+			(void) unlinkat(dfd, SANDBOX_MOUNT, 0);
 		mount_record_free(&rec);
 	}
-	return -ENOENT;
 }
 
 /* Is the topmost mount at `mp` one of ours (type fuse.isofs-overlay)? */
@@ -390,27 +428,38 @@ int isofs_umount(isofs_store *store, const char *mountpoint, isofs_error *err)
 {
 	_cleanup_free_ char *mp = NULL;
 	_cleanup_close_ int dfd = -EBADF, lock_fd = -EBADF;
-	char name[ISOFS_NAME_MAX + 1] = "";
+	char name[ISOFS_NAME_MAX + 1] = "", type[64];
 	struct mount_record rec = { 0 };
-	bool alive = false, mounted;
+	bool alive = false, mounted, recorded;
+	unsigned maj, min;
 	int r;
 
 	r = absolute_path(mountpoint, &mp);
 	if (r < 0)
 		return error_errno(err, r, "mountpoint '%s'", mountpoint);
 	mounted = is_overlay_mount(mp);
-	if (find_mounted_sandbox(store, mp, &dfd, &rec, name, sizeof(name)) == 0) {
+	recorded = find_mounted_sandbox(store, mp, &dfd, &rec, name, sizeof(name)) == 0;
+	if (recorded) {
 		/* The lock may be a running command's: the server is alive only if it is the recorded process. */
 		alive = sandbox_lock_open(dfd, &lock_fd) == 0 && flock(lock_fd, LOCK_EX | LOCK_NB) < 0 &&
 			mount_record_server_alive(&rec);
 	}
 	if (!mounted && !alive) {
 		mount_record_free(&rec);
-		if (dfd >= 0)
-			(void) unlinkat(dfd, SANDBOX_MOUNT, 0); /* a record left by a crash */
-		if (dfd >= 0)
-			return 0;
-		return error_set(err, EINVAL, "'%s' is not an isofs mount", mountpoint);
+		/*
+		 * A dead server's view whose dead mount is gone already (`sandbox ls`
+		 * detaches them): the same answer as when this command detaches it, so
+		 * that it does not depend on which command ran first.
+		 */
+		if (recorded) {
+			/* its lock is ours now: drop_dead_records would see it held */
+			(void) unlinkat(dfd, SANDBOX_MOUNT, 0);
+			drop_dead_records(store, mp);
+			return ISOFS_UMOUNT_SERVER_DIED;
+		}
+		if (mountinfo_top(mp, &maj, &min, type, sizeof(type)) == 0)
+			return error_set(err, EINVAL, "'%s' is not an isofs mount (%s)", mountpoint, type);
+		return error_set(err, EINVAL, "'%s' is not mounted", mountpoint);
 	}
 	if (mounted) {
 		/* A dead server (killed) leaves a mount that only fails: detach it. */
@@ -435,9 +484,12 @@ int isofs_umount(isofs_store *store, const char *mountpoint, isofs_error *err)
 			if (r < 0)
 				goto out;
 		}
+	} else if (recorded) {
+		r = ISOFS_UMOUNT_SERVER_DIED;
 	}
 	if (dfd >= 0)
 		(void) unlinkat(dfd, SANDBOX_MOUNT, 0);
+	drop_dead_records(store, mp);
 out:
 	mount_record_free(&rec);
 	return r;
@@ -476,8 +528,8 @@ int mount_clean_stale(isofs_store *store)
 		    mountinfo_top(rec.mountpoint, &major, &minor, type, sizeof(type)) == 0 &&
 		    strcmp(type, "fuse.isofs-overlay") == 0 && statfs(rec.mountpoint, &sfs) < 0 && errno == ENOTCONN)
 			(void) unmount_path(rec.mountpoint, true);
+		/* The record stays: `isofs umount` of that mountpoint answers from it (and drops it). */
 		mount_record_free(&rec);
-		(void) unlinkat(dfd, SANDBOX_MOUNT, 0);
 	}
 	return 0;
 }

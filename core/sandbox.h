@@ -26,7 +26,7 @@ int sandbox_lock_open(int dfd, int *ret_fd);
 /* 0 and the fd holding it, or -EBUSY while held. */
 int sandbox_lock_take(int dfd, int *ret_fd);
 bool sandbox_lock_held(int dfd);
-/* Unmounts (lazily) what killed overlay servers left mounted, and forgets their records. */
+/* Unmounts (lazily) what killed overlay servers left mounted; their records stay for `isofs umount`. */
 int mount_clean_stale(isofs_store *store);
 /* The sandboxes without measuring their changes (cheap). */
 int sandbox_list_names(isofs_store *store, isofs_sandbox_info **ret, size_t *ret_n, isofs_error *err);

@@ -131,8 +131,7 @@ static int plan_target(isofs_store *store, const isofs_session_options *o, struc
 					 o->sandbox);
 		if (r < 0)
 			return error_errno(err, r, "sandbox '%s': lock", o->sandbox);
-		/* Ours now: no server runs, so a mount record is a killed server's. */
-		(void) unlinkat(dfd, SANDBOX_MOUNT, 0);
+		/* Ours now: no server runs, so a mount record is a killed server's; it stays for `isofs umount`. */
 		r = isofs_image_get(store, sb->image, img, err);
 		if (r < 0)
 			return r;

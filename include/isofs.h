@@ -202,9 +202,13 @@ int isofs_mount(isofs_store *store, const char *image, const char *mountpoint, c
  * writing and exit.  A server that does not exit (a copy of the mount in
  * another mount namespace keeps its connection alive) has its FUSE connection
  * aborted through fusectl when the caller is root: ISOFS_UMOUNT_ABORTED is
- * returned then; a user gets -ETIMEDOUT with what to do.
+ * returned then; a user gets -ETIMEDOUT with what to do.  A view whose server
+ * had died (killed, crashed) gives ISOFS_UMOUNT_SERVER_DIED, whether its dead
+ * mount is detached now or was already (another command cleaned it up); a
+ * mountpoint no view was recorded at gives -EINVAL ("not mounted").
  */
 #define ISOFS_UMOUNT_ABORTED 1
+#define ISOFS_UMOUNT_SERVER_DIED 2
 int isofs_umount(isofs_store *store, const char *mountpoint, isofs_error *err);
 
 /* ---- executor sessions --------------------------------------------------- */

@@ -134,6 +134,10 @@ run iso mount bb "$T/mp" --bogus
 expect_refused "an unknown option" 2
 run iso umount "$T/mp"
 expect_refused "umount of something not mounted"
+like "$RUN_ERR" "'$T/mp' is not mounted" "... the error says so"
+run iso umount /proc
+expect_refused "umount of another kind of mount"
+like "$RUN_ERR" "not an isofs mount \(proc\)" "... the error says what it is"
 run iso image bootstrap other --busybox
 run iso mount other "$T/mp" --sandbox "$SB"
 expect_refused "a sandbox mounted with another image"
@@ -150,10 +154,46 @@ ok "the dead server's record is still there" test -e "$STORE/sandboxes/deadone/m
 run iso mount bb "$T/mp" --sandbox liveone
 is "$RUN_RC" 0 "another sandbox mounted at the same mountpoint"
 run iso sandbox ls
-ok "sandbox ls cleans the dead record" test ! -e "$STORE/sandboxes/deadone/mount.json"
-ok "... and leaves the live view mounted" mounted "$T/mp"
+ok "sandbox ls leaves the live view mounted" mounted "$T/mp"
 ok "... which still works" test -x "$T/mp/bin/busybox"
+ok "... and the dead record (umount answers from it)" test -e "$STORE/sandboxes/deadone/mount.json"
+live=$(daemon_pid liveone)
 run iso umount "$T/mp"
-is "$RUN_RC" 0 "umount of the live view"
+is "$RUN_RC" 0 "umount of the live view, not the dead record naming the same mountpoint"
+is "$RUN_ERR" "" "... with nothing to say"
+nok "... its server has exited when umount returns" running "${live:-0}"
+ok "... and both records are gone" test ! -e "$STORE/sandboxes/deadone/mount.json" -a \
+	! -e "$STORE/sandboxes/liveone/mount.json"
+
+# ---- after a crash, umount gives one answer whichever command cleaned up first --------------
+# (the dead mount is detached by umount itself, by `sandbox ls`, or by hand)
+crash_view() {
+	run iso mount bb "$T/mp" --sandbox crash
+	is "$RUN_RC" 0 "$1: mount"
+	local p
+	p=$(daemon_pid crash)
+	kill -9 "${p:-0}"
+	wait_until 5 eval "! running ${p:-0}"
+}
+umount_after_crash() {
+	run iso umount "$T/mp"
+	is "$RUN_RC" 0 "$1: umount succeeds"
+	is "$RUN_ERR" "isofs: $T/mp: its overlay server had died (killed or crashed); it is unmounted now, and what had been written is in the sandbox" \
+		"$1: ... and says the server had died"
+	nok "$1: ... nothing is mounted" mounted "$T/mp"
+	ok "$1: ... the record is gone" test ! -e "$STORE/sandboxes/crash/mount.json"
+	run iso umount "$T/mp"
+	expect_refused "$1: a second umount"
+	like "$RUN_ERR" "is not mounted" "$1: ... says it is not mounted"
+}
+crash_view "umount first"
+umount_after_crash "umount first"
+crash_view "sandbox ls first"
+run iso sandbox ls
+nok "sandbox ls first: ls detached the dead mount" mounted "$T/mp"
+umount_after_crash "sandbox ls first"
+crash_view "unmounted by hand first"
+force_unmount "$T/mp"
+umount_after_crash "unmounted by hand first"
 
 done_testing

@@ -95,6 +95,10 @@ no_canary "the canary was not read" "$RUN_OUT" "$RUN_ERR"
 is "$(cat "$T/mp/etc/shadow")" "$CANARY_TEXT" "the canary is not overwritten"
 is "$(bare_listing)" "$before" "nothing was written into the bare directory"
 ok "the command's writes are in s2's upper directory" test -f "$STORE/sandboxes/s2/upper/planted"
-ok "the stale record is gone" test ! -e "$STORE/sandboxes/s2/mount.json"
+ok "the stale record stays (umount answers from it)" test -e "$STORE/sandboxes/s2/mount.json"
+run iso umount "$T/mp"
+is "$RUN_RC" 0 "umount after the run: the same answer as right after the crash"
+like "$RUN_ERR" "its overlay server had died" "... it says the server had died"
+ok "... and the stale record is gone" test ! -e "$STORE/sandboxes/s2/mount.json"
 
 done_testing
