@@ -31,6 +31,48 @@ bool layer_is_whiteout(const struct stat *st)
 	return S_ISCHR(st->st_mode) && st->st_rdev == makedev(0, 0);
 }
 
+bool layer_name_is_format(const char *name)
+{
+	return strncmp(name, LAYER_WH_PREFIX, strlen(LAYER_WH_PREFIX)) == 0;
+}
+
+const char *layer_marker_target(const char *name)
+{
+	const char *t = name + strlen(LAYER_WH_PREFIX);
+
+	if (!layer_name_is_format(name))
+		return NULL;
+	/*
+	 * ".wh.", ".wh.." and ".wh..." name nothing a directory can hold, and
+	 * ".wh..wh..opq", ".wh..wh.plnk" a name of the format, never shown anyway:
+	 * they hide nothing.
+	 */
+	if (!*t || strcmp(t, ".") == 0 || strcmp(t, "..") == 0 || layer_name_is_format(t))
+		return NULL;
+	return t;
+}
+
+int layer_marker_name(const char *name, char *buf, size_t size)
+{
+	int n;
+
+	if (strlen(name) + strlen(LAYER_WH_PREFIX) > NAME_MAX)
+		return -ENAMETOOLONG;
+	n = snprintf(buf, size, LAYER_WH_PREFIX "%s", name);
+	return n < 0 || (size_t) n >= size ? -ENAMETOOLONG : 0;
+}
+
+/* Whether an entry exists in a directory of a layer: 1, 0, or -errno. */
+static int entry_exists(int dirfd, const char *name)
+{
+	struct stat st;
+
+	if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0)
+		return 1;
+	/* a directory the server may not search holds no marker it can honour, as for xattrs it cannot read */
+	return errno == ENOENT || errno == ENOTDIR || errno == EACCES || errno == ENAMETOOLONG ? 0 : -errno;
+}
+
 /* Xattrs of any fd, O_PATH included (fgetxattr refuses those): through its /proc/self/fd link. */
 static void fd_path(int fd, char *buf, size_t size)
 {
@@ -64,7 +106,8 @@ int layer_dir_is_opaque(int dirfd, enum layer_xns ns)
 		return 1;
 	if (n < 0 && errno != ENODATA && errno != ENOTSUP && errno != ERANGE)
 		return -errno;
-	return 0;
+	/* containers/storage's form: whatever the entry is (fuse-overlayfs only asks that it exists) */
+	return entry_exists(dirfd, LAYER_WH_OPAQUE);
 }
 
 int layer_dir_set_opaque(int dirfd, enum layer_xns ns)
@@ -79,12 +122,16 @@ void layer_dir_clear_opaque(int dirfd)
 	fd_path(dirfd, path, sizeof(path));
 	(void) removexattr(path, "trusted.overlay.opaque");
 	(void) removexattr(path, "user.overlay.opaque");
+	(void) unlinkat(dirfd, LAYER_WH_OPAQUE, 0);
 }
 
+/* A component a redirect may name: never "..", and never a name of the format (hidden, never an object). */
 static bool clean_name(const char *s, size_t n)
 {
+	size_t wh = strlen(LAYER_WH_PREFIX);
+
 	return n > 0 && n <= NAME_MAX && !(n == 1 && s[0] == '.') && !(n == 2 && s[0] == '.' && s[1] == '.') &&
-	       !memchr(s, '/', n);
+	       !memchr(s, '/', n) && !(n >= wh && memcmp(s, LAYER_WH_PREFIX, wh) == 0);
 }
 
 bool layer_redirect_is_valid(const char *value)
@@ -234,6 +281,75 @@ const char *layer_xattr_from_real(const char *real_name, char *buf, size_t size)
 	return buf;
 }
 
+/* ---- one layer's directory ---- */
+
+static mode_t dtype_to_mode(unsigned char t)
+{
+	switch (t) {
+	case DT_DIR: return S_IFDIR;
+	case DT_REG: return S_IFREG;
+	case DT_LNK: return S_IFLNK;
+	case DT_CHR: return S_IFCHR;
+	case DT_BLK: return S_IFBLK;
+	case DT_FIFO: return S_IFIFO;
+	case DT_SOCK: return S_IFSOCK;
+	default: return 0;
+	}
+}
+
+/*
+ * Two passes over the entries: a ".wh.NAME" hides NAME of its own layer as
+ * well (fuse-overlayfs's reading), wherever it comes in the directory, so the
+ * markers are known before the first object is passed on.  The first pass
+ * reads names only; a directory without markers costs one more getdents.
+ */
+int layer_read_dir(int dirfd, layer_entry_fn fn, void *ctx)
+{
+	_cleanup_closedir_ DIR *d = opendir_at(dirfd, ".");
+	struct strset own = { .owns = true };
+	struct dirent *de;
+	int r = 0;
+
+	if (!d)
+		return -errno;
+	while (r == 0 && (errno = 0, de = readdir(d))) {
+		const char *t = layer_marker_target(de->d_name);
+		if (!t)
+			continue;
+		r = strset_add(&own, t) < 0 ? -ENOMEM : fn(ctx, t, 0, 0, true);
+	}
+	if (r == 0 && errno)
+		r = -errno;
+	if (r == 0)
+		rewinddir(d);
+	while (r == 0 && (errno = 0, de = readdir(d))) {
+		mode_t type = dtype_to_mode(de->d_type);
+
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0 || layer_name_is_format(de->d_name) ||
+		    strset_contains(&own, de->d_name))
+			continue;
+		if (type == 0 || type == S_IFCHR) {
+			struct stat st;
+			if (fstatat(dirfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+				if (errno == ENOENT)
+					continue;
+				r = -errno;
+				break;
+			}
+			type = st.st_mode & S_IFMT;
+			if (layer_is_whiteout(&st)) {
+				r = fn(ctx, de->d_name, 0, 0, true);
+				continue;
+			}
+		}
+		r = fn(ctx, de->d_name, de->d_ino, type, false);
+	}
+	if (r == 0 && errno)
+		r = -errno;
+	strset_free(&own);
+	return r;
+}
+
 /* ---- merged lookups ---- */
 
 void layer_found_release(struct layer_found *f)
@@ -276,6 +392,28 @@ static int apply_redirect(struct search *s, const char *redirect)
 	return 0;
 }
 
+/* What a name is in one layer's directory (flags), or -errno. */
+#define IN_OBJECT 1 /* an object (in *st) */
+#define IN_DEVICE 2 /* a 0/0 whiteout device */
+#define IN_MARKER 4 /* a ".wh.NAME" beside it: whites it out, an object of the same layer included */
+
+static int name_in_dir(int dirfd, const char *name, struct stat *st)
+{
+	char marker[NAME_MAX + 1];
+	int in = 0, r;
+
+	if (fstatat(dirfd, name, st, AT_SYMLINK_NOFOLLOW) == 0)
+		in = layer_is_whiteout(st) ? IN_DEVICE : IN_OBJECT;
+	else if (errno != ENOENT && errno != ENOTDIR)
+		return -errno;
+	if (layer_marker_name(name, marker, sizeof(marker)) < 0)
+		return in; /* too long to have a marker */
+	r = entry_exists(dirfd, marker);
+	if (r < 0)
+		return r;
+	return in | (r ? IN_MARKER : 0);
+}
+
 /* Looks the current name up in one layer's directory and merges what is there into f. */
 static int lookup_in(const struct layer_stack *stack, struct layer_found *f, struct search *s, int layer, int parentfd,
 		     const char *name, int from, const char *via)
@@ -283,13 +421,15 @@ static int lookup_in(const struct layer_stack *stack, struct layer_found *f, str
 	char redirect[PATH_MAX];
 	struct stat st;
 	bool top;
-	int fd, r;
+	int fd, in, r;
 
-	if (fstatat(parentfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
-		return errno == ENOENT || errno == ENOTDIR ? 0 : -errno;
-	if (layer_is_whiteout(&st)) {
+	in = name_in_dir(parentfd, name, &st);
+	if (in <= 0)
+		return in;
+	if (in & (IN_DEVICE | IN_MARKER)) {
 		if (f->layer < 0) {
 			f->whiteout_layer = layer;
+			f->whiteout_marker = in & IN_MARKER;
 			f->in_lower = f->in_lower || layer == 0;
 		}
 		s->stop = true;
@@ -370,6 +510,8 @@ int layer_lookup(const struct layer_stack *stack, const struct layer_dir *parent
 	f->whiteout_layer = -1;
 	if (strlen(name) > NAME_MAX)
 		return -ENAMETOOLONG;
+	if (layer_name_is_format(name))
+		return 0; /* markers are the format's, never an object of the view */
 	strcpy(s.path, name);
 
 	/* The parents, by name, until a redirect makes the search absolute. */
@@ -402,12 +544,12 @@ int layer_lookup(const struct layer_stack *stack, const struct layer_dir *parent
 		for (int i = 0; i < nparents; i++) {
 			if (parents[i].layer == 0)
 				continue;
-			if (fstatat(parents[i].fd, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
-				if (errno == ENOENT || errno == ENOTDIR)
-					continue;
-				return -errno;
-			}
-			f->in_lower = !layer_is_whiteout(&st);
+			r = name_in_dir(parents[i].fd, name, &st);
+			if (r < 0)
+				return r;
+			if (r == 0)
+				continue;
+			f->in_lower = r == IN_OBJECT;
 			break;
 		}
 	}
@@ -426,69 +568,55 @@ void layer_names_free(char **names, size_t n)
 	free(names);
 }
 
+struct list_ctx {
+	struct strset seen, hidden;
+	char **v;
+	size_t n, cap;
+};
+
+static int list_entry(void *ctx, const char *name, ino_t ino, mode_t type, bool whiteout)
+{
+	struct list_ctx *c = ctx;
+
+	(void) ino;
+	(void) type;
+	if (strset_contains(&c->seen, name) || strset_contains(&c->hidden, name))
+		return 0;
+	if (whiteout)
+		return strset_add(&c->hidden, name) < 0 ? -ENOMEM : 0;
+	if (strset_add(&c->seen, name) < 0)
+		return -ENOMEM;
+	if (c->n == c->cap) {
+		size_t ncap = c->cap ? 2 * c->cap : 32;
+		char **b = realloc(c->v, ncap * sizeof(*c->v));
+		if (!b)
+			return -ENOMEM;
+		c->v = b;
+		c->cap = ncap;
+	}
+	if (!(c->v[c->n] = strdup(name)))
+		return -ENOMEM;
+	c->n++;
+	return 0;
+}
+
 int layer_list(const struct layer_dir *dirs, int ndirs, char ***ret_names, size_t *ret_n)
 {
-	struct strset seen = { .owns = true }, hidden = { .owns = true };
-	char **v = NULL;
-	size_t n = 0, cap = 0;
+	struct list_ctx c = { .seen = { .owns = true }, .hidden = { .owns = true } };
 	int r = 0;
 
-	for (int i = 0; i < ndirs && r == 0; i++) {
-		_cleanup_closedir_ DIR *d = opendir_at(dirs[i].fd, ".");
-		struct dirent *de;
-
-		if (!d) {
-			r = -errno;
-			break;
-		}
-		while (r == 0 && (errno = 0, de = readdir(d))) {
-			struct stat st;
-
-			if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
-				continue;
-			if (strset_contains(&seen, de->d_name) || strset_contains(&hidden, de->d_name))
-				continue;
-			if (fstatat(dirs[i].fd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
-				r = errno == ENOENT ? 0 : -errno;
-				continue;
-			}
-			if (layer_is_whiteout(&st)) {
-				r = strset_add(&hidden, de->d_name) < 0 ? -ENOMEM : 0;
-				continue;
-			}
-			if (strset_add(&seen, de->d_name) < 0) {
-				r = -ENOMEM;
-				break;
-			}
-			if (n == cap) {
-				size_t ncap = cap ? 2 * cap : 32;
-				char **b = realloc(v, ncap * sizeof(*v));
-				if (!b) {
-					r = -ENOMEM;
-					break;
-				}
-				v = b;
-				cap = ncap;
-			}
-			if (!(v[n] = strdup(de->d_name))) {
-				r = -ENOMEM;
-				break;
-			}
-			n++;
-		}
-		if (r == 0 && errno)
-			r = -errno;
-	}
-	strset_free(&seen);
-	strset_free(&hidden);
+	for (int i = 0; i < ndirs && r == 0; i++)
+		r = layer_read_dir(dirs[i].fd, list_entry, &c);
+	strset_free(&c.seen);
+	strset_free(&c.hidden);
 	if (r < 0) {
-		layer_names_free(v, n);
+		layer_names_free(c.v, c.n);
 		return r;
 	}
-	if (n)
-		qsort(v, n, sizeof(*v), cmp_str);
-	*ret_names = v;
-	*ret_n = n;
+	if (c.n)
+		qsort(c.v, c.n, sizeof(*c.v), cmp_str);
+	*ret_names = c.v;
+	*ret_n = c.n;
 	return 0;
 }
 

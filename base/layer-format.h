@@ -9,6 +9,15 @@
  * inode number a copied-up object keeps) and user.isofs.owner (rootless
  * owners).
  *
+ * Layers that containers/storage writes for a mount program (image layers
+ * unpacked rootless, fuse-overlayfs's uppers) use the AUFS/OCI form as well,
+ * read as fuse-overlayfs reads it: an entry ".wh.NAME" whites NAME out in its
+ * layer and below (NAME of the same layer too), ".wh..wh..opq" makes its
+ * directory opaque.  Every name beginning with ".wh." is the format's
+ * (".wh..wh.plnk", ".wh..wh.aufs" and such too): never shown, never looked up,
+ * never created through a view; ".wh." alone, ".wh.." and ".wh..." hide
+ * nothing.
+ *
  * Layer metadata is untrusted input, wherever it came from (an import, a
  * sandbox, a hand-edited store): every lookup stays beneath the layer it is
  * in (no "..", no symlink, no magic link on the way), a redirect that is not a
@@ -35,13 +44,22 @@ const char *layer_xattr_prefix(enum layer_xns ns);
 
 bool layer_is_whiteout(const struct stat *st);
 
-/* Metadata of a directory (any fd, O_PATH included): 1 / 0, or -errno. */
+#define LAYER_WH_PREFIX ".wh."
+#define LAYER_WH_OPAQUE ".wh..wh..opq"
+/* A name of the AUFS/OCI format (".wh.*"): never an object of the view. */
+bool layer_name_is_format(const char *name);
+/* The name a ".wh.NAME" entry whites out, or NULL (not a marker; NAME "", ".", ".." or of the format). */
+const char *layer_marker_target(const char *name);
+/* The marker ".wh.NAME" of `name` in buf: 0, or -ENAMETOOLONG when it cannot exist. */
+int layer_marker_name(const char *name, char *buf, size_t size);
+
+/* Metadata of a directory (any fd, O_PATH included): 1 / 0, or -errno.  Opaque: the xattr, or ".wh..wh..opq" in it. */
 int layer_dir_is_opaque(int dirfd, enum layer_xns ns);
 int layer_dir_set_opaque(int dirfd, enum layer_xns ns);
-/* Removes the opaque marker in both namespaces (a layer's root that becomes an image). */
+/* Removes the opaque marker in both namespaces and ".wh..wh..opq" (a layer's root that becomes an image). */
 void layer_dir_clear_opaque(int dirfd);
 
-/* A redirect value the format may follow: "/a/b" or "name", no empty, "." or ".." component. */
+/* A redirect value the format may follow: "/a/b" or "name", no empty, ".", ".." or ".wh.*" component. */
 bool layer_redirect_is_valid(const char *value);
 /* 1 and the value in buf, 0 when there is none, -EINVAL when it is not valid (ignored), -errno. */
 int layer_dir_get_redirect(int dirfd, enum layer_xns ns, char *buf, size_t size);
@@ -73,6 +91,16 @@ int layer_xattr_to_real(const char *name, char *buf, size_t size);
 /* The name a stored xattr is shown as (buf or real_name), or NULL when it is hidden. */
 const char *layer_xattr_from_real(const char *real_name, char *buf, size_t size);
 
+/*
+ * One layer's directory, entry by entry (dirfd: any fd of it, O_PATH
+ * included): fn(ctx, name, ino, type, false) for each object it shows (type
+ * S_IFMT), fn(ctx, name, 0, 0, true) for each name it whites out below, in
+ * either form.  Names of the format are never passed as objects, nor an
+ * object its own layer whites out.  0, -errno, or what a non-zero fn returned.
+ */
+typedef int (*layer_entry_fn)(void *ctx, const char *name, ino_t ino, mode_t type, bool whiteout);
+int layer_read_dir(int dirfd, layer_entry_fn fn, void *ctx);
+
 /* ---- merged lookups ---- */
 
 /* A directory of one layer taking part in a merged directory. */
@@ -95,6 +123,7 @@ struct layer_found {
 	int layer;           /* the topmost layer with the visible object; -1: not there (or whited out) */
 	struct stat st;      /* of the visible object */
 	int whiteout_layer;  /* the layer of a whiteout that ended the search, else -1 */
+	bool whiteout_marker; /* ... it is (or includes) a ".wh.NAME" entry */
 	bool in_lower;       /* a layer below the first parent holds the name (under the parent's own name) */
 	bool opaque;         /* the visible directory is opaque in its top layer */
 	char *redirect;      /* the visible directory's redirect in its top layer (valid; malloc'ed), else NULL */
@@ -111,10 +140,11 @@ struct layer_found {
 
 /*
  * Looks `name` up in a merged directory made of `parents` (top first), as
- * kernel overlayfs does: a whiteout, an opaque directory or a non-directory
- * stops the search; a redirect moves it (an absolute one to the layer roots
- * below).  0, or -errno (ENAMETOOLONG, ENOMEM, I/O errors); ret is filled
- * either way and released with layer_found_release().
+ * kernel overlayfs does: a whiteout (either form), an opaque directory or a
+ * non-directory stops the search; a redirect moves it (an absolute one to the
+ * layer roots below).  A name of the format is never found.  0, or -errno
+ * (ENAMETOOLONG, ENOMEM, I/O errors); ret is filled either way and released
+ * with layer_found_release().
  */
 int layer_lookup(const struct layer_stack *stack, const struct layer_dir *parents, int nparents, const char *name,
 		 struct layer_found *ret);

@@ -1,23 +1,17 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Merged directory listings: upper entries first, then each lower directory
- * in order; a name is listed once, whiteouts hide it below and are never
- * listed.  Offsets are cookies made from a hash of each name, so one keeps
- * its meaning when the listing is rebuilt after a change; a listing is built
- * once and kept in the node until the directory changes.
+ * in order (each read by layer_read_dir(), which knows the layer format); a
+ * name is listed once, whiteouts hide it below and are never listed.
+ * Offsets are cookies made from a hash of each name, so one keeps its meaning
+ * when the listing is rebuilt after a change; a listing is built once and
+ * kept in the node until the directory changes.
  */
-#include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
-#include <limits.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/xattr.h>
-#include <unistd.h>
 
-#include "fd-util.h"
 #include "overlay.h"
 #include "strset.h"
 
@@ -56,70 +50,43 @@ static int dirlist_add(struct ovl_dirlist *l, const char *name, uint64_t ino, mo
 	return 0;
 }
 
-static mode_t dtype_to_mode(unsigned char t)
+struct layer_read {
+	struct ovl_fs *fs;
+	int layer, dirfd;
+	bool impure;
+	struct strset *seen, *hidden;
+	struct ovl_dirlist *out;
+};
+
+static int read_entry(void *ctx, const char *name, ino_t dino, mode_t type, bool whiteout)
 {
-	switch (t) {
-	case DT_DIR: return S_IFDIR;
-	case DT_REG: return S_IFREG;
-	case DT_LNK: return S_IFLNK;
-	case DT_CHR: return S_IFCHR;
-	case DT_BLK: return S_IFBLK;
-	case DT_FIFO: return S_IFIFO;
-	case DT_SOCK: return S_IFSOCK;
-	default: return 0;
-	}
+	struct layer_read *c = ctx;
+	uint64_t ino = 0;
+	char *stored;
+	int r;
+
+	if (whiteout) /* hides the name below; remembered in a set of its own */
+		return strset_add(c->hidden, name) < 0 ? -ENOMEM : 0;
+	if (strset_contains(c->hidden, name) || strset_contains(c->seen, name))
+		return 0;
+	if (c->impure)
+		ino = layer_get_origin(-1, c->dirfd, name, c->fs->xns);
+	if (!ino)
+		ino = ovl_present_ino(c->fs, c->layer, dino);
+	r = dirlist_add(c->out, name, ino, type, &stored);
+	if (r < 0)
+		return r;
+	return strset_add(c->seen, stored) < 0 ? -ENOMEM : 0;
 }
 
 /* Adds one layer's entries; names already seen (or whited out above) are skipped. */
 static int read_layer(struct ovl_fs *fs, int layer, int dirfd, struct strset *seen, struct strset *hidden,
 		      struct ovl_dirlist *out)
 {
-	_cleanup_closedir_ DIR *d = NULL;
-	struct dirent *de;
-	bool impure = layer == OVL_UPPER && layer_dir_is_impure(dirfd, fs->xns);
-	int fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	struct layer_read c = { fs, layer, dirfd, layer == OVL_UPPER && layer_dir_is_impure(dirfd, fs->xns), seen,
+				hidden, out };
 
-	if (fd < 0)
-		return -errno;
-	d = fdopendir(fd);
-	if (!d) {
-		int e = errno;
-		close(fd);
-		return -e;
-	}
-	while ((errno = 0, de = readdir(d))) {
-		mode_t type = dtype_to_mode(de->d_type);
-		uint64_t ino = 0;
-		char *stored;
-		int r;
-
-		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
-			continue;
-		if (type == 0 || type == S_IFCHR) {
-			struct stat st;
-			if (fstatat(dirfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
-				continue;
-			type = st.st_mode & S_IFMT;
-			if (layer_is_whiteout(&st)) {
-				/* Hides the name below; remembered in a set of its own. */
-				if (strset_add(hidden, de->d_name) < 0)
-					return -ENOMEM;
-				continue;
-			}
-		}
-		if (strset_contains(hidden, de->d_name) || strset_contains(seen, de->d_name))
-			continue;
-		if (impure)
-			ino = layer_get_origin(-1, dirfd, de->d_name, fs->xns);
-		if (!ino)
-			ino = ovl_present_ino(fs, layer, de->d_ino);
-		r = dirlist_add(out, de->d_name, ino, type, &stored);
-		if (r < 0)
-			return r;
-		if (strset_add(seen, stored) < 0)
-			return -ENOMEM;
-	}
-	return -errno;
+	return layer_read_dir(dirfd, read_entry, &c);
 }
 
 int ovl_dir_read(struct ovl_fs *fs, struct ovl_node *dir, bool with_dots, struct ovl_dirlist *ret)

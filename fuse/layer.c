@@ -173,3 +173,30 @@ int ovl_make_whiteout(struct ovl_fs *fs, int dirfd, const char *name)
 	}
 	return 0;
 }
+
+int ovl_marker_to_whiteout(struct ovl_fs *fs, int dirfd, const char *name)
+{
+	char marker[NAME_MAX + 1], tmp[64];
+	struct stat st;
+	int r;
+
+	if (layer_marker_name(name, marker, sizeof(marker)) < 0)
+		return 0;
+	if (fstatat(dirfd, marker, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return errno == ENOENT ? 0 : -errno;
+	if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+		if (errno != ENOENT)
+			return -errno;
+	} else if (S_ISDIR(st.st_mode)) {
+		/* hidden by the marker, reached by no node: it gives way (a whiteout cannot be renamed over it) */
+		ovl_work_name(tmp, sizeof(tmp));
+		if (renameat(dirfd, name, fs->workfd, tmp) < 0)
+			return -errno;
+		(void) rm_rf_at(fs->workfd, tmp);
+		st.st_mode = 0;
+	}
+	if (!layer_is_whiteout(&st) && (r = ovl_make_whiteout(fs, dirfd, name)) < 0)
+		return r;
+	r = rm_rf_at(dirfd, marker);
+	return r < 0 && r != -ENOENT ? r : 1;
+}

@@ -111,6 +111,7 @@ int ovl_lookup_name(struct ovl_fs *fs, struct ovl_node *parent, const char *name
 	f->opaque = lf.opaque;
 	f->in_lower = lf.in_lower;
 	f->upper_whiteout = lf.whiteout_layer == OVL_UPPER;
+	f->upper_marker = f->upper_whiteout && lf.whiteout_marker;
 	f->redirect = lf.layer == OVL_UPPER ? lf.redirect : NULL;
 	if (f->redirect)
 		lf.redirect = NULL;

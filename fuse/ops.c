@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "fd-util.h"
+#include "fs-util.h"
 #include "overlay.h"
 
 #define FS(req) ((struct ovl_fs *) fuse_req_userdata(req))
@@ -519,6 +520,8 @@ static int ovl_do_create(fuse_req_t req, struct ovl_fs *fs, struct ovl_node *par
 	if (strlen(name) > NAME_MAX)
 		return -ENAMETOOLONG;
 	ne->ret_fd = -1;
+	if (layer_name_is_format(name))
+		return -EINVAL; /* stored, it would read as a whiteout (fuse-overlayfs refuses it so on create) */
 	if (ne->kind == NEW_LINK) {
 		r = ovl_copy_up(fs, ne->source, false);
 		if (r < 0)
@@ -535,8 +538,13 @@ static int ovl_do_create(fuse_req_t req, struct ovl_fs *fs, struct ovl_node *par
 	 * The kernel asks to create only a name its dentry cache holds as absent,
 	 * under the parent's lock, and names change only through this daemon: the
 	 * object goes straight into the upper directory.  Only when that name is
-	 * taken there (a whiteout over a lower name) are the layers looked at.
+	 * taken there (a whiteout over a lower name) are the layers looked at.  A
+	 * ".wh.NAME" marker would hide the new object beside it: it becomes the
+	 * kernel's whiteout first, which the object then replaces.
 	 */
+	r = ovl_marker_to_whiteout(fs, pfd, name);
+	if (r < 0)
+		return r;
 	r = make_object(fs, pfd, name, ne);
 	if (r == -EEXIST) {
 		r = ovl_lookup_name(fs, parent, name, &f);
@@ -754,7 +762,11 @@ static int ovl_do_remove(struct ovl_fs *fs, struct ovl_node *parent, const char 
 		goto out;
 	}
 	if (f.layer == OVL_UPPER && dir) {
-		/* Out of the way in one rename (leaving a whiteout when a lower name is below), then emptied of its whiteouts. */
+		/*
+		 * Out of the way in one rename (leaving a whiteout when a lower name is
+		 * below), then removed with what it still holds: whiteouts of either
+		 * form, other names of the format (".wh..wh.plnk/" may be a directory).
+		 */
 		ovl_work_name(tmp, sizeof(tmp));
 		if (f.in_lower) {
 			if (mknodat(fs->workfd, tmp, S_IFCHR, makedev(0, 0)) < 0) {
@@ -769,15 +781,7 @@ static int ovl_do_remove(struct ovl_fs *fs, struct ovl_node *parent, const char 
 			(void) unlinkat(fs->workfd, tmp, 0);
 			goto out;
 		}
-		{
-			_cleanup_close_ int dfd = openat(fs->workfd, tmp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-			_cleanup_closedir_ DIR *d = dfd >= 0 ? fdopendir(dup(dfd)) : NULL;
-			struct dirent *de;
-			while (d && (de = readdir(d)))
-				if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
-					(void) unlinkat(dfd, de->d_name, 0);
-		}
-		(void) unlinkat(fs->workfd, tmp, AT_REMOVEDIR);
+		(void) rm_rf_at(fs->workfd, tmp);
 	} else {
 		ofd = orphan_fd_open(fs, node, parent, f.layer, name);
 		if (f.layer == OVL_UPPER && !f.in_lower)
@@ -960,6 +964,8 @@ static int ovl_do_rename(struct ovl_fs *fs, struct ovl_node *parent, const char 
 		return -EINVAL;
 	if (strlen(newname) > NAME_MAX)
 		return -ENAMETOOLONG;
+	if (layer_name_is_format(newname))
+		return -EINVAL; /* as for a create: stored, the name would read as a whiteout */
 	r = ovl_lookup_name(fs, parent, name, &sf);
 	ovl_found_release(fs, &sf);
 	if (r < 0)
@@ -1013,6 +1019,10 @@ static int ovl_do_rename(struct ovl_fs *fs, struct ovl_node *parent, const char 
 		r = spfd < 0 ? spfd : dpfd;
 		goto out;
 	}
+	/* a ".wh.NEWNAME" marker would hide what arrives: the kernel's whiteout instead, replaced as one */
+	if (!exchange && df.upper_marker && (r = ovl_marker_to_whiteout(fs, dpfd, newname)) < 0)
+		goto out;
+	r = 0;
 
 	if (exchange) {
 		/* Each directory without a lower part of its own must not merge with what lies below its new name. */
@@ -1059,15 +1069,7 @@ static int ovl_do_rename(struct ovl_fs *fs, struct ovl_node *parent, const char 
 				r = -errno;
 				goto out;
 			}
-			if (dst_upper_dir) {
-				_cleanup_close_ int dfd = openat(fs->workfd, tmp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-				_cleanup_closedir_ DIR *d = dfd >= 0 ? fdopendir(dup(dfd)) : NULL;
-				struct dirent *de;
-				while (d && (de = readdir(d)))
-					if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
-						(void) unlinkat(dfd, de->d_name, 0);
-			}
-			(void) unlinkat(fs->workfd, tmp, dst_upper_dir ? AT_REMOVEDIR : 0);
+			(void) rm_rf_at(fs->workfd, tmp); /* with the whiteouts and markers an empty directory holds */
 		}
 		r = renameat2(spfd, name, dpfd, newname, need_whiteout ? RENAME_WHITEOUT : 0) < 0 ? -errno : 0;
 		if (r == -EINVAL && need_whiteout) {

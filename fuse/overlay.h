@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The copy-on-write overlay: layers, the node table and the operations that
- * merge them.  Kernel overlayfs semantics and on-disk format: whiteouts are
+ * merge them.  Kernel overlayfs semantics and on-disk format (lower and upper
+ * layers are also read in containers/storage's ".wh." form, base/layer-format.h;
+ * what the server writes is the kernel's): whiteouts are
  * 0/0 character devices, opaque directories carry <prefix>opaque="y", a
  * renamed lower directory carries <prefix>redirect, where <prefix> is
  * "trusted.overlay." (privileged) or "user.overlay." (userxattr).  Directories
@@ -167,6 +169,15 @@ bool ovl_is_layer_metadata(const char *name);
 uint64_t ovl_present_ino(const struct ovl_fs *fs, int layer, ino_t ino);
 /* A whiteout `name` in `dirfd`, made atomically (in workdir, then renamed in; replaces what is there). */
 int ovl_make_whiteout(struct ovl_fs *fs, int dirfd, const char *name);
+/*
+ * A ".wh.NAME" marker of `name` in the upper directory dirfd (containers/
+ * storage's or fuse-overlayfs's form) turned into the kernel's: a 0/0 whiteout
+ * at NAME (what NAME held beside the marker was hidden: it goes), then the
+ * marker removed.  NAME stays whited out at every step, so a crash changes
+ * nothing in the view, and what comes next (a create, a rename over it) finds
+ * the one form it replaces atomically.  1 when there was a marker, 0, -errno.
+ */
+int ovl_marker_to_whiteout(struct ovl_fs *fs, int dirfd, const char *name);
 /* Unique temp name in workdir. */
 void ovl_work_name(char *buf, size_t size);
 
@@ -232,6 +243,7 @@ struct ovl_found {
 	char *redirect;      /* <prefix>redirect of an upper directory (malloc'ed) */
 	bool in_lower;       /* some lower layer has this name (visible or not below an upper) */
 	bool upper_whiteout; /* the upper holds a whiteout for the name */
+	bool upper_marker;   /* ... as a ".wh.NAME" marker (too) */
 	int nlower;          /* directories: the lower dirs below, top first */
 	struct layer_dir lowers[OVL_MAX_LAYERS]; /* last: not cleared on each lookup */
 	struct ovl_loc *locs[OVL_MAX_LAYERS];    /* where each of lowers[] is (references) */

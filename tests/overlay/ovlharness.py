@@ -28,6 +28,14 @@ How the two implementations are mounted
 * mode "userns" (rootless, optional): isofs-overlay also runs inside the
   helper's user namespace (it mounts FUSE itself there, -o userxattr, and sees
   itself as root), both reached through /proc/<helper>/root.
+* fuse-overlayfs (FuseOverlayfsMount) is the reference where kernel overlayfs
+  has nothing to say: containers/storage's `.wh.NAME` whiteouts and
+  `.wh..wh..opq` opaque markers, which only fuse-overlayfs reads.  It runs like
+  isofs-overlay (-f, a child of the test, on the host: as root directly,
+  otherwise as the user through fusermount3, in userns mode too) and is
+  unmounted, aborted and killed the same way.  Where kernel overlayfs is the
+  reference over layers in that form, it gets a copy rewritten in its own form
+  (kernel_twin): 0/0 whiteouts and the opaque xattr.
 
 Both mounts are used by the same (host) process, with the same credentials, so
 permission checks are comparable: root in root mode, the plain user rootless.
@@ -424,6 +432,111 @@ def make_stack3(base, mode):
     return [l1, l2, l3]
 
 
+def make_marker(path):
+    """containers/storage's whiteout of a name: an empty file `.wh.NAME` beside it."""
+    d, n = os.path.split(path)
+    write(f"{d}/.wh.{n}", "", 0o600)
+
+
+def make_stack_wh(base, mode):
+    """Two lower layers in containers/storage's form (the AUFS/OCI `.wh.` names a mount program gets):
+    L1 (top) over L2, the fixture.  Each marker mirrors a kernel-form whiteout or opaque dir of
+    make_stack2, plus what only this form can say: a name beside its own marker, markers of no name,
+    AUFS's own directories.  Returns [L1, L2]."""
+    l1, l2 = f"{base}/L1", f"{base}/L2"
+    make_fixture(l2, mode)
+    write(f"{l2}/dir/.wh.gone-below", "")        # a marker in the bottom layer: hides nothing, never shown
+    os.makedirs(l1)
+    write(f"{l1}/file", "L1 overrides\n")
+    make_marker(f"{l1}/ro")                       # hides L2's file
+    make_marker(f"{l1}/symdir")                   # ... a symlink
+    make_marker(f"{l1}/rodir")                    # ... a directory and all in it
+    os.mkdir(f"{l1}/dir")                         # merged: L1's dir over L2's
+    write(f"{l1}/dir/l1only", "L1\n")
+    make_marker(f"{l1}/dir/a")                    # hides dir/a below
+    make_whiteout(f"{l1}/dir/b")                  # the kernel's form beside it, in the same directory
+    write(f"{l1}/dir/both", "hidden\n")          # a name beside its own marker: hidden in its own layer too
+    make_marker(f"{l1}/dir/both")
+    os.mkdir(f"{l1}/other")                       # opaque by the marker: hides L2's other/*
+    write(f"{l1}/other/.wh..wh..opq", "", 0o600)
+    write(f"{l1}/other/mine", "opaque L1\n")
+    os.mkdir(f"{l1}/xdir")                        # opaque by the marker and by the xattr at once
+    write(f"{l1}/xdir/.wh..wh..opq", "", 0o600)
+    set_opaque(f"{l1}/xdir", mode)
+    write(f"{l1}/xdir/top", "top\n")
+    write(f"{l1}/emptydir", "now a file\n")      # a file over a dir below
+    os.mkdir(f"{l1}/l1dir")
+    write(f"{l1}/l1dir/x", "x\n")
+    # markers of no name: hide nothing (not in the root: fuse-overlayfs then hides all of the layer's root)
+    write(f"{l1}/dir/.wh.", "", 0o600)
+    write(f"{l1}/dir/.wh..", "", 0o600)
+    write(f"{l1}/dir/.wh...", "", 0o600)
+    os.mkdir(f"{l1}/.wh..wh.plnk")                # AUFS's hard-link directory and base marker: never shown
+    write(f"{l1}/.wh..wh.plnk/123.456", "linked\n")
+    write(f"{l1}/.wh..wh.aufs", "", 0o600)
+    fix_times(l1)
+    fix_times(l2)
+    return [l1, l2]
+
+
+def make_upper_wh(upper, mode, junk=True, dir_marker=True):
+    """An upper as containers/storage or fuse-overlayfs leaves it, over the fixture: markers, an opaque
+    marker, AUFS names; junk: an object beside its own marker too (fuse-overlayfs 1.10 renames over
+    such a name wrongly, so its cases leave it out: the kernel, over the same upper in its own form,
+    says what it means)."""
+    make_marker(f"{upper}/file")            # whites out the lower file ...
+    if dir_marker:
+        make_marker(f"{upper}/dir")         # ... a lower directory
+    make_marker(f"{upper}/sym")
+    os.mkdir(f"{upper}/other")              # opaque by its marker: the lower other/o hidden
+    write(f"{upper}/other/.wh..wh..opq", "", 0o600)
+    write(f"{upper}/other/n", "n\n")
+    os.mkdir(f"{upper}/xdir")               # merged with the lower xdir, its inner hidden
+    make_marker(f"{upper}/xdir/inner")
+    if junk:
+        write(f"{upper}/ro", "hidden junk\n")  # beside its own marker: hidden, replaced when ro comes back
+    make_marker(f"{upper}/ro")
+    make_whiteout(f"{upper}/emptydir")      # both forms for one name
+    make_marker(f"{upper}/emptydir")
+    os.mkdir(f"{upper}/.wh..wh.plnk")
+    write(f"{upper}/.wh..wh.plnk/1.2", "aufs\n")
+
+
+def wh_to_kernel(root, mode):
+    """Rewrites a tree in containers/storage's form into kernel overlayfs's, in place: `.wh.NAME` becomes a
+    0/0 whiteout at NAME (what NAME held there goes), `.wh..wh..opq` the opaque xattr, other `.wh.*`
+    names go.  Directory times are kept, so that both forms compare equal."""
+    for dirpath, dirnames, filenames in os.walk(root, topdown=True):
+        names = sorted(dirnames + filenames)
+        st = os.lstat(dirpath)
+        marked = [n for n in names if n.startswith(".wh.")]
+        for n in marked:
+            target = n[4:]
+            subprocess.run(["rm", "-rf", "--one-file-system", os.path.join(dirpath, n)], check=True)
+            if n == ".wh..wh..opq":
+                set_opaque(dirpath, mode)
+            elif target and target not in (".", "..") and not target.startswith(".wh."):
+                p = os.path.join(dirpath, target)
+                if os.path.lexists(p):
+                    subprocess.run(["rm", "-rf", "--one-file-system", p], check=True)
+                make_whiteout(p)
+        dirnames[:] = [n for n in dirnames if not n.startswith(".wh.") and os.path.isdir(os.path.join(dirpath, n))
+                       and not os.path.islink(os.path.join(dirpath, n))]
+        if marked:
+            os.utime(dirpath, ns=(st.st_atime_ns, st.st_mtime_ns), follow_symlinks=False)
+
+
+def kernel_twin(layers, base, mode):
+    """A copy of `layers` (lowers and upper) under base, rewritten in kernel overlayfs's form: what kernel
+    overlayfs makes of layers in containers/storage's form is what they mean."""
+    twin = Layers.clone(layers.lowers, base)
+    os.rmdir(twin.upper)
+    copy_tree(layers.upper, twin.upper)
+    for d in twin.lowers + [twin.upper]:
+        wh_to_kernel(d, mode)
+    return twin
+
+
 def copy_tree(src, dst):
     """cp -a by directory fds (trees deeper than PATH_MAX too): owners, modes, times, xattrs
     (trusted.* too as root), holes, devices, fifos, symlinks, hard links."""
@@ -684,17 +797,20 @@ class IsofsMount(Mount):
     """isofs-overlay -f as a child of the test (host mount; rootless via fusermount3)."""
 
     kind = "isofs"
+    log_name = "isofs-overlay.log"
+
+    def command(self, extra_opts):
+        if extra_opts is None:
+            extra_opts = os.environ.get("ISOFS_OVERLAY_OPTS", "")  # e.g. writeback=0,timeout=0
+        opts = self.layers.opts() + (f",{extra_opts}" if extra_opts else "")
+        if IS_ROOT:
+            opts += ",allow_other"  # as kernel overlayfs, every user may use the view (isofs mount does the same)
+        return [overlay_bin(), "-f", "-o", opts, self.layers.mnt]
 
     def __init__(self, layers, mode, extra_opts=None, nofile=None):
         super().__init__(layers, mode)
-        self.bin = overlay_bin()
-        if extra_opts is None:
-            extra_opts = os.environ.get("ISOFS_OVERLAY_OPTS", "")  # e.g. writeback=0,timeout=0
-        opts = layers.opts() + (f",{extra_opts}" if extra_opts else "")
-        if IS_ROOT:
-            opts += ",allow_other"  # as kernel overlayfs, every user may use the view (isofs mount does the same)
-        self.log = open(f"{layers.base}/isofs-overlay.log", "w+")
-        self.cmd = [self.bin, "-f", "-o", opts, layers.mnt]
+        self.log = open(f"{layers.base}/{self.log_name}", "w+")
+        self.cmd = self.command(extra_opts)
         # nofile: the server's RLIMIT_NOFILE, soft and hard (it raises its soft limit to the hard one)
         limit = (lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))) if nofile else None
         self.proc = subprocess.Popen(self.cmd, stdin=subprocess.DEVNULL, stdout=self.log, stderr=subprocess.STDOUT,
@@ -704,7 +820,7 @@ class IsofsMount(Mount):
             if self.proc.poll() is not None or time.monotonic() > deadline:
                 self.proc.kill()
                 self.proc.wait()
-                raise RuntimeError(f"isofs-overlay did not mount (exit {self.proc.returncode}): {self.logtext()}")
+                raise RuntimeError(f"{self.kind} did not mount (exit {self.proc.returncode}): {self.logtext()}")
             time.sleep(0.01)
         self.root = layers.mnt
         self.minor = _mount_minor(layers.mnt)
@@ -751,7 +867,24 @@ class IsofsMount(Mount):
             self.abort()
             subprocess.run(self._umount_cmd(True), capture_output=True, timeout=30)
         if not force and rc != 0:
-            raise RuntimeError(f"isofs-overlay exited {rc}: {self.logtext()}")
+            raise RuntimeError(f"{self.kind} exited {rc}: {self.logtext()}")
+
+
+def fuse_overlayfs_bin():
+    return shutil.which("fuse-overlayfs", path="/usr/local/bin:/usr/bin:/bin")
+
+
+class FuseOverlayfsMount(IsofsMount):
+    """fuse-overlayfs -f, the reference for what kernel overlayfs does not read: containers/storage's
+    `.wh.NAME` whiteouts and `.wh..wh..opq` opaque markers.  Mounted on the host as isofs-overlay is (as
+    root directly, otherwise as the user through fusermount3, in userns mode too), and unmounted, aborted
+    and killed the same way."""
+
+    kind = "fuse-overlayfs"
+    log_name = "fuse-overlayfs.log"
+
+    def command(self, extra_opts):
+        return [fuse_overlayfs_bin(), "-f", "-o", self.layers.opts(), self.layers.mnt]
 
 
 class UsernsIsofsMount(Mount):
@@ -795,6 +928,8 @@ class UsernsIsofsMount(Mount):
 def mount(kind, layers, mode):
     if kind == "kernel":
         return KernelMount(layers, mode)
+    if kind == "fuse-overlayfs":
+        return FuseOverlayfsMount(layers, mode)
     if mode == "userns":
         return UsernsIsofsMount(layers, mode)
     return IsofsMount(layers, mode)

@@ -17,6 +17,10 @@ the same layers, in the same run, and is compared:
 A difference the kernel legitimately has is a documented difference: printed
 as such, and only the exact difference described is tolerated.
 
+Cases over containers/storage's form (`.wh.NAME`, `.wh..wh..opq`) run twice:
+against kernel overlayfs over the same layers rewritten in its own form, and
+against fuse-overlayfs over them as they are ("[vs fuse-overlayfs]").
+
 Usage: test_conformance.py [--mode root|rootless|userns] [--list] [NAME-SUBSTRING…]
 TAP on stdout.
 """
@@ -42,9 +46,10 @@ MODE = None  # set in main
 class Obs:
     """What one mount answered, step by step."""
 
-    def __init__(self, m):
+    def __init__(self, m, dir_nlink=True):
         self.m = m
         self.items = []
+        self.dir_nlink = dir_nlink  # fuse-overlayfs counts a directory's subdirectories, the kernel says 1 when merged
 
     def p(self, rel):
         return self.m.p(rel)
@@ -63,7 +68,7 @@ class Obs:
             st = os.stat(self.p(rel)) if follow else os.lstat(self.p(rel))
         except OSError as e:
             return self.note(label, ("err", H.ename(e.errno)))
-        return self.note(label, stat_fields(st))
+        return self.note(label, stat_fields(st, self.dir_nlink))
 
     def read(self, label, rel):
         return self.do(label, read_file, self.p(rel))
@@ -110,10 +115,13 @@ CASES = []
 
 
 class Case:
-    def __init__(self, fn, desc, stack, modes, upper_check, known, after_remount, fixture, timeout, cross):
+    def __init__(self, fn, desc, stack, modes, upper_check, known, after_remount, fixture, timeout, cross, ref,
+                 upper_init):
         self.fn = fn
-        self.name = fn.__name__
-        self.desc = desc
+        self.name = fn.__name__ + ("" if ref == "kernel" else "_" + ref.replace("-", "_"))
+        self.desc = desc + ("" if ref == "kernel" else f" [vs {ref}]")
+        self.ref = ref                # the reference implementation: kernel overlayfs, or fuse-overlayfs
+        self.upper_init = upper_init  # fills the upper before the mount (both copies)
         self.stack = stack
         self.modes = modes
         self.upper_check = upper_check
@@ -125,9 +133,14 @@ class Case:
 
 
 def case(desc, stack=1, modes=("root", "rootless", "userns"), upper=None, known=None, after_remount=None,
-         fixture=None, timeout=H.DEFAULT_TIMEOUT, cross=True):
+         fixture=None, timeout=H.DEFAULT_TIMEOUT, cross=True, ref="kernel", upper_init=None):
+    """A case.  stack: 1, 2, 3 lower layers in the kernel's form, or "wh": two in containers/storage's
+    (`.wh.` names, H.make_stack_wh).  Layers in that form (a "wh" stack, an upper_init) reach kernel
+    overlayfs rewritten into its own form (H.wh_to_kernel), so the kernel says what they mean; ref
+    "fuse-overlayfs" compares with fuse-overlayfs instead, which reads them as they are."""
     def deco(fn):
-        CASES.append(Case(fn, desc, stack, modes, upper, known, after_remount, fixture, timeout, cross))
+        CASES.append(Case(fn, desc, stack, modes, upper, known, after_remount, fixture, timeout, cross, ref,
+                          upper_init))
         return fn
     return deco
 
@@ -423,6 +436,130 @@ def c_create_over_whiteout(m, o):
         o.stat(f"stat {n}", n)
     o.read("read file", "file")
     o.do("readlink sym", os.readlink, o.p("sym"))
+
+
+# ---- containers/storage's form: `.wh.NAME` whiteouts, `.wh..wh..opq` opaque markers ---------------
+# Each case runs twice: against kernel overlayfs over the same layers rewritten in its own form (what
+# the markers mean), and against fuse-overlayfs over them as they are (how a mount program reads them).
+
+WH_FORMAT_NAMES = (".wh.ro", "dir/.wh.a", "dir/.wh.both", "other/.wh..wh..opq", "dir/.wh.", "dir/.wh..",
+                   "dir/.wh...", ".wh..wh.plnk", ".wh..wh.plnk/123.456", ".wh..wh.aufs", "dir/.wh.gone-below",
+                   ".wh.nothing")
+
+FUSE_OVERLAYFS_XATTRS = ("fuse-overlayfs keeps metadata of its own in user.fuseoverlayfs.* xattrs (a copied-up "
+                         "file's origin; rootless, opaque beside its .wh..wh..opq file) and hides them; isofs-overlay "
+                         "shows them as any user.* xattr, as kernel overlayfs does, when it mounts an upper "
+                         "fuse-overlayfs wrote")
+
+
+def fuse_overlayfs_xattrs():
+    return [Known(c, ("root", "rootless"), FUSE_OVERLAYFS_XATTRS, ["user.fuseoverlayfs."])
+            for c in ("cross (fuse-overlayfs's upper mounted by isofs)", "restack*")]
+
+
+@case("containers/storage's form in lower layers (.wh.NAME, .wh..wh..opq, AUFS names): honoured, never shown",
+      stack="wh", ref="fuse-overlayfs", known=fuse_overlayfs_xattrs())
+@case("containers/storage's form in lower layers (.wh.NAME, .wh..wh..opq, AUFS names): honoured, never shown",
+      stack="wh")
+def c_wh_lower(m, o):
+    for n in ("file", "ro", "symdir", "rodir", "rodir/f", "dir/a", "dir/b", "dir/both", "dir/l1only", "dir/sub/c",
+              "dir/gone-below", "other/o", "other/mine", "xdir/inner", "xdir/top", "emptydir", "l1dir/x"):
+        o.stat(f"stat {n}", n)
+    for n in WH_FORMAT_NAMES:
+        o.stat(f"stat {n} (a name of the format)", n)
+    o.read("read file", "file")
+    for d in ("", "dir", "dir/sub", "other", "xdir"):
+        o.ls(f"ls {d or '.'}", d)
+
+
+@case("creating, removing, renaming over containers/storage's markers in lower layers", stack="wh",
+      ref="fuse-overlayfs", known=fuse_overlayfs_xattrs(), upper=upper_is(ro="f", symdir="l", dir="whiteout", other="d opaque", xdir="whiteout"))
+@case("creating, removing, renaming over containers/storage's markers in lower layers", stack="wh",
+      upper=upper_is(ro="f", symdir="l", dir="whiteout", other="d opaque", xdir="whiteout"))
+def c_wh_lower_changes(m, o):
+    o.do("create ro (over its marker)", write_file, o.p("ro"), b"new ro", os.O_WRONLY | os.O_CREAT | os.O_EXCL)
+    o.do("mkdir rodir (over its marker)", os.mkdir, o.p("rodir"), 0o755)
+    o.ls("ls rodir (nothing of the layer below)", "rodir")
+    o.do("symlink symdir", os.symlink, "file", o.p("symdir"))
+    o.do("mkfifo dir/a", os.mkfifo, o.p("dir/a"), 0o644)
+    o.do("rename file -> dir/both (hidden beside its marker)", os.rename, o.p("file"), o.p("dir/both"))
+    o.read("read dir/both", "dir/both")
+    o.ls("ls dir", "dir")
+    o.do("unlink dir/l1only", os.unlink, o.p("dir/l1only"))
+    o.do("rm -r other (opaque by its marker)", rm_r, o.p("other"))
+    o.stat("stat other", "other")
+    o.do("mkdir other", os.mkdir, o.p("other"))
+    o.ls("ls other", "other")
+    o.do("rm -r xdir", rm_r, o.p("xdir"))
+    o.do("rename l1dir/x -> dir/gone-below (its marker below)", os.rename, o.p("l1dir/x"), o.p("dir/gone-below"))
+    o.do("rm -r dir", rm_r, o.p("dir"))
+    o.ls("ls .", "")
+    o.stat("stat ro", "ro")
+
+
+_WH_UPPER_AFTER = upper_is(file="f", dir="d opaque", sym="l", ro="f", emptydir="d opaque", other="whiteout",
+                           xdir__inner="f", **{".wh.file": None, ".wh.dir": None, ".wh.sym": None, ".wh.ro": None,
+                                               ".wh.emptydir": None, "xdir/.wh.inner": None})
+
+
+@case("an upper in containers/storage's form: read, names made again (their markers go), rmdir",
+      upper_init=lambda upper, mode: H.make_upper_wh(upper, mode, junk=False), ref="fuse-overlayfs",
+      upper=_WH_UPPER_AFTER,
+      known=fuse_overlayfs_xattrs())
+@case("an upper in containers/storage's form: read, names made again (their markers go), rmdir",
+      upper_init=H.make_upper_wh, upper=_WH_UPPER_AFTER)
+def c_wh_upper(m, o):
+    for n in ("file", "dir", "dir/a", "sym", "other", "other/o", "other/n", "xdir/inner", "xdir", "ro", "emptydir",
+              ".wh.file", ".wh..wh.plnk", "other/.wh..wh..opq"):
+        o.stat(f"stat {n}", n)
+    for d in ("", "other", "xdir"):
+        o.ls(f"ls {d or '.'}", d)
+    o.do("create file", write_file, o.p("file"), b"again", os.O_WRONLY | os.O_CREAT | os.O_EXCL)
+    o.do("mkdir dir", os.mkdir, o.p("dir"))
+    o.ls("ls dir (nothing of the lower dir)", "dir")
+    o.do("symlink sym", os.symlink, "file", o.p("sym"))
+    o.do("rename exec -> ro (over the hidden one)", os.rename, o.p("exec"), o.p("ro"))
+    o.read("read ro", "ro")
+    o.do("mkdir emptydir (both forms)", os.mkdir, o.p("emptydir"))
+    o.do("create xdir/inner", write_file, o.p("xdir/inner"), b"inner again")
+    o.do("unlink other/n", os.unlink, o.p("other/n"))
+    o.do("rmdir other (its opaque marker left)", os.rmdir, o.p("other"))
+    o.stat("stat other", "other")
+    o.ls("ls .", "")
+    o.ls("ls xdir", "xdir")
+
+
+@case("names of the format through the view: never found, removed or opened; create is EINVAL", stack="wh",
+      ref="fuse-overlayfs", known=fuse_overlayfs_xattrs())
+def c_wh_names(m, o):
+    for n in (".wh.ro", "other/.wh..wh..opq", "dir/.wh.", ".wh..wh.plnk", ".wh..wh.plnk/123.456"):
+        o.stat(f"stat {n}", n)
+        o.do(f"open {n}", read_file, o.p(n))
+        o.do(f"unlink {n}", os.unlink, o.p(n))
+    o.do("rmdir .wh..wh.plnk", os.rmdir, o.p(".wh..wh.plnk"))
+    for n in (".wh.new", "dir/.wh.a", "dir/.wh..wh..opq", "dir/.wh.", ".wh..wh.plnk"):
+        o.do(f"create {n}", write_file, o.p(n), b"x", os.O_WRONLY | os.O_CREAT | os.O_EXCL)
+    o.ls("ls .", "")
+    o.ls("ls dir", "dir")
+
+
+WH_CREATE = ("fuse-overlayfs refuses a name of the `.wh.` form only on create (EINVAL); mkdir, symlink, mknod, "
+             "link and rename onto one succeed there, storing a name that reads as a whiteout (the object is gone "
+             "after the next mount, and hides a lower name): isofs-overlay refuses them all with EINVAL")
+
+
+@case("other ways to make a name of the format (mkdir, symlink, mknod, link, rename onto): EINVAL", stack="wh",
+      ref="fuse-overlayfs",
+      known=[Known(c, ("root", "rootless"), WH_CREATE, [".wh.", "exec:", "file:", "user.fuseoverlayfs."])
+             for c in ("tree", "remount", "cross*", "restack*")] +
+      [Known("result", ("root", "rootless"), WH_CREATE, ["make .wh.", "ls ."])])
+def c_wh_names_made(m, o):
+    o.do("make .wh.d (mkdir)", os.mkdir, o.p(".wh.d"))
+    o.do("make .wh.s (symlink)", os.symlink, "file", o.p(".wh.s"))
+    o.do("make .wh.p (mkfifo)", os.mkfifo, o.p(".wh.p"), 0o644)
+    o.do("make .wh.l (link)", os.link, o.p("exec"), o.p(".wh.l"))
+    o.do("make .wh.r (rename)", os.rename, o.p("file"), o.p(".wh.r"))
+    o.ls("ls .", "")
 
 
 # ---- copy-up ------------------------------------------------------------------------
@@ -1257,6 +1394,8 @@ def template(c, tmp):
             lowers = [f"{base}/L"]
         elif c.stack == 2:
             lowers = H.make_stack2(base, "root" if MODE == "root" else "rootless")
+        elif c.stack == "wh":
+            lowers = H.make_stack_wh(base, "root" if MODE == "root" else "rootless")
         else:
             lowers = H.make_stack3(base, "root" if MODE == "root" else "rootless")
         _templates[key] = lowers
@@ -1264,7 +1403,7 @@ def template(c, tmp):
 
 
 def run_obs(c, m):
-    o = Obs(m)
+    o = Obs(m, c.ref == "kernel")
     try:
         c.fn(m, o)
     except Exception as e:  # noqa: BLE001 - an unexpected failure is an observation too
@@ -1274,13 +1413,13 @@ def run_obs(c, m):
     return o.items
 
 
-def diff_obs(a, b):
+def diff_obs(a, b, ref="kernel"):
     out = []
     for i in range(max(len(a), len(b))):
         x = a[i] if i < len(a) else None
         y = b[i] if i < len(b) else None
         if x != y:
-            out.append(f"step {i}: kernel {x!r}\n    isofs  {y!r}")
+            out.append(f"step {i}: {ref} {x!r}\n    isofs  {y!r}")
     return out
 
 
@@ -1306,13 +1445,33 @@ def run_case(c, tap, tmp):
         H.rm_tree(base)
 
 
+def wh_form(c):
+    """Whether the case's layers are (partly) in containers/storage's form."""
+    return c.stack == "wh" or c.upper_init is not None
+
+
+def mount_for(c, kind, layers, scratch):
+    """kind over layers; kernel overlayfs gets them in its own form (a rewritten copy under scratch) when
+    they hold containers/storage's."""
+    if kind == "kernel" and wh_form(c):
+        layers = H.kernel_twin(layers, scratch, MODE)
+    return H.mount(kind, layers, MODE)
+
+
 def _run_case(c, tap, base):
+    ref = c.ref
     lowers = template(c, os.path.dirname(base))
     lk = H.Layers.clone(lowers, f"{base}/k")
     li = H.Layers.clone(lowers, f"{base}/i")
+    if c.upper_init:
+        for layers in (lk, li):
+            c.upper_init(layers.upper, MODE)
+    if ref == "kernel" and wh_form(c):
+        for d in lk.lowers + [lk.upper]:
+            H.wh_to_kernel(d, MODE)
     snaps, obs, logs = {}, {}, []
     with H.Watchdog(c.timeout, c.name):
-        mk = H.mount("kernel", lk, MODE)
+        mk = H.mount(ref, lk, MODE)
         try:
             mi = H.mount("isofs", li, MODE)
             try:
@@ -1327,8 +1486,8 @@ def _run_case(c, tap, base):
                     logs.append(str(e))
         finally:
             mk.umount(force=True)
-    report(tap, c, "result", diff_obs(obs["kernel"], obs["isofs"]), logs)
-    report(tap, c, "tree", H.diff_snapshots(snaps["kernel"], snaps["isofs"]))
+    report(tap, c, "result", diff_obs(obs[ref], obs["isofs"], ref), logs)
+    report(tap, c, "tree", H.diff_snapshots(snaps[ref], snaps["isofs"], ref))
     if logs:
         tap.ok(False, f"{c.desc}: isofs-overlay exits cleanly", *logs)
     # copy-up and the other atomic changes go through the work dir: nothing may be left there
@@ -1336,21 +1495,22 @@ def _run_case(c, tap, base):
     tap.ok(not left, f"{c.desc}: isofs leaves nothing in workdir/work", *left[:10])
     if c.upper_check:
         lines = []
-        for kind, layers in (("kernel", lk), ("isofs", li)):
+        # fuse-overlayfs writes its own forms (`.wh.` files, user.fuseoverlayfs.*): only the kernel's are checked
+        for kind, layers in ((ref, lk), ("isofs", li)) if ref == "kernel" else (("isofs", li),):
             lines += [f"{kind} upper: {x}" for x in c.upper_check(layers.upper, MODE)]
         report(tap, c, "on-disk", lines)
     if not c.cross:
         return
     # cross: each upper through both implementations; restack: each upper as a lower layer
     ar = {}
-    for tag, layers, ref in (("kernel's upper", lk, "kernel"), ("isofs's upper", li, "isofs")):
-        for kind in ("kernel", "isofs"):
+    for tag, layers, owner in ((f"{ref}'s upper", lk, ref), ("isofs's upper", li, "isofs")):
+        for kind in (ref, "isofs"):
             with H.Watchdog(c.timeout, c.name + " remount"):
-                m = H.mount(kind, layers, MODE)
+                m = mount_for(c, kind, layers, f"{layers.base}/twin-{kind}")
                 try:
                     s = H.snapshot(m.root)
-                    if c.after_remount and ((kind, ref) in (("kernel", "kernel"), ("isofs", "isofs"))):
-                        o = Obs(m)
+                    if c.after_remount and kind == owner:
+                        o = Obs(m, ref == "kernel")
                         try:
                             c.after_remount(m, o)
                         except Exception as e:  # noqa: BLE001
@@ -1358,17 +1518,17 @@ def _run_case(c, tap, base):
                         ar[kind] = o.items
                 finally:
                     m.umount(force=True)
-            check = "remount" if kind == ref else f"cross ({tag} mounted by {kind})"
-            report(tap, c, check, H.diff_snapshots(snaps[ref], s, ref, f"{kind} remount"))
+            check = "remount" if kind == owner else f"cross ({tag} mounted by {kind})"
+            report(tap, c, check, H.diff_snapshots(snaps[owner], s, owner, f"{kind} remount"))
     if c.after_remount:
-        report(tap, c, "after remount", diff_obs(ar.get("kernel", []), ar.get("isofs", [])))
-    for tag, layers, ref in (("kernel's upper", lk, "kernel"), ("isofs's upper", li, "isofs")):
+        report(tap, c, "after remount", diff_obs(ar.get(ref, []), ar.get("isofs", []), ref))
+    for tag, layers, owner in ((f"{ref}'s upper", lk, ref), ("isofs's upper", li, "isofs")):
         rbase = f"{layers.base}/restack"
         os.makedirs(rbase)
         rl = H.Layers(rbase, [layers.upper] + layers.lowers)
-        for kind in ("kernel", "isofs"):
+        for kind in (ref, "isofs"):
             with H.Watchdog(c.timeout, c.name + " restack"):
-                m = H.mount(kind, rl, MODE)
+                m = mount_for(c, kind, rl, f"{rbase}/twin-{kind}")
                 try:
                     s = H.snapshot(m.root)
                 finally:
@@ -1378,7 +1538,7 @@ def _run_case(c, tap, base):
             os.makedirs(rl.upper)
             os.makedirs(rl.work)
             report(tap, c, f"restack ({tag} as a lower layer, mounted by {kind})",
-                   H.diff_snapshots(snaps[ref], s, ref, f"{kind} restacked"))
+                   H.diff_snapshots(snaps[owner], s, owner, f"{kind} restacked"))
 
 
 def main(argv):
@@ -1407,6 +1567,9 @@ def main(argv):
                 continue
             if MODE not in c.modes:
                 tap.skip(c.desc, f"not in {MODE} mode")
+                continue
+            if c.ref == "fuse-overlayfs" and not H.fuse_overlayfs_bin():
+                tap.skip(c.desc, "fuse-overlayfs is not installed")
                 continue
             H.guarded(tap, c.desc, run_case, c, tap, tmp)
     return tap.finish()

@@ -18,7 +18,13 @@ Usage: test_random.py [--mode root|rootless|userns] [--seed N | --seeds 1,2,3]
                       [--ops N] [--check-every N] [-v]
 On a failure it prints the seed and the index of the first differing
 operation: `test_random.py --seed S --ops I+1 -v` replays up to it.
-Odd seeds run over one lower layer, even seeds over a two-layer stack.
+Odd seeds run over one lower layer, even seeds over a two-layer stack; a seed
+divisible by 4 has that stack, and an upper to start from, in
+containers/storage's form (`.wh.NAME` whiteouts, `.wh..wh..opq` opaque
+markers, AUFS names: H.make_stack_wh, H.make_upper_wh), which kernel
+overlayfs gets rewritten into its own form (H.wh_to_kernel): isofs-overlay
+must make of the markers what the kernel makes of its whiteouts, and remove
+them where names come back.
 """
 
 import os
@@ -297,6 +303,7 @@ def undo_isofs(runner, op):
 def run_seed(tap, mode, seed, nops, check_every, verbose, tmp):
     rng = random.Random(seed)
     stack = 1 if seed % 2 else 2
+    wh = seed % 4 == 0
     base = tempfile.mkdtemp(prefix=f"seed{seed}.", dir=tmp)
     tpl = f"{base}/tpl"
     os.makedirs(tpl)
@@ -304,11 +311,18 @@ def run_seed(tap, mode, seed, nops, check_every, verbose, tmp):
     if stack == 1:
         H.make_fixture(f"{tpl}/L", fmode)
         lowers = [f"{tpl}/L"]
+    elif wh:
+        lowers = H.make_stack_wh(tpl, fmode)
     else:
         lowers = H.make_stack2(tpl, fmode)
     lk = H.Layers.clone(lowers, f"{base}/k")
     li = H.Layers.clone(lowers, f"{base}/i")
-    tag = f"seed {seed} ({stack} lower layer{'s' if stack > 1 else ''}, {nops} ops)"
+    if wh:
+        for layers in (lk, li):
+            H.make_upper_wh(layers.upper, fmode, dir_marker=False)
+        for d in lk.lowers + [lk.upper]:
+            H.wh_to_kernel(d, fmode)
+    tag = f"seed {seed} ({stack} lower layer{'s' if stack > 1 else ''}{', .wh. form' if wh else ''}, {nops} ops)"
     ops = [gen_op(rng) for _ in range(nops)]
     failed = None
     ndoc = {}
@@ -366,7 +380,10 @@ def run_seed(tap, mode, seed, nops, check_every, verbose, tmp):
     for tagu, layers, ref in (("kernel's upper", lk, "kernel"), ("isofs's upper", li, "isofs")):
         for kind in ("kernel", "isofs"):
             with H.Watchdog(600, f"seed {seed} remount"):
-                m = H.mount(kind, layers, mode)
+                # kernel overlayfs reads its own form only: isofs's layers reach it rewritten
+                ml = H.kernel_twin(layers, f"{layers.base}/twin", fmode) if wh and kind == "kernel" and layers is li \
+                    else layers
+                m = H.mount(kind, ml, mode)
                 try:
                     s = H.snapshot(m.root)
                 finally:
