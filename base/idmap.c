@@ -226,7 +226,8 @@ static bool ranges_overlap(uint32_t a, uint32_t an, uint32_t b, uint32_t bn)
 int idshift_parse(const char *spec, struct idshift *ret)
 {
 	struct idshift s = { 0 };
-	const char *p = spec;
+	/* containers/storage writes each range as ":IN:OUT:COUNT", so the list starts with ':' */
+	const char *p = spec + (*spec == ':');
 
 	do {
 		uint32_t in, out, count;

@@ -59,7 +59,10 @@ struct idshift {
 	} r[IDSHIFT_MAX];
 };
 
-/* fuse-overlayfs's form, "INSIDE:OUTSIDE:COUNT[:INSIDE:OUTSIDE:COUNT…]".  0, or -EINVAL (overlaps too). */
+/*
+ * fuse-overlayfs's form, "INSIDE:OUTSIDE:COUNT[:INSIDE:OUTSIDE:COUNT…]", a
+ * leading ':' allowed (containers/storage's).  0, or -EINVAL (overlaps too).
+ */
 int idshift_parse(const char *spec, struct idshift *ret);
 /* Inside -> outside; false when no range has it. */
 bool idshift_to_outside(const struct idshift *s, uint32_t inside, uint32_t *ret);

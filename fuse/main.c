@@ -71,6 +71,7 @@ struct overlay_opts {
 	uint32_t squash_uid, squash_gid;
 	bool static_nlink, no_fsync;
 	int xattr_permissions;
+	bool suid_set, access_set; /* suid/nosuid, allow_other/allow_root given */
 };
 
 /* Splits "a:b\:c" into layers, honouring backslash escapes. */
@@ -164,13 +165,22 @@ static int parse_o(struct overlay_opts *o, char *s)
 			if (*end || o->dircache < 1)
 				return fprintf(stderr, "isofs-overlay: dircache=%s: not a positive number\n", val), -EINVAL;
 		}
-		else if (KEY("rw") || KEY("dev") || KEY("suid") || KEY("exec") || KEY("auto") || KEY("noauto") ||
+		else if (KEY("suid")) {
+			o->suid_set = true;
+			add_fuse_opt(o, opt);
+		} else if (KEY("rw") || KEY("dev") || KEY("exec") || KEY("auto") || KEY("noauto") ||
 			 KEY("user") || KEY("users") || KEY("_netdev") || KEY("defaults") || KEY("nofail") ||
 			 (klen > 2 && strncmp(opt, "x-", 2) == 0))
 			; /* mount(8) vocabulary (x-*: for userspace tools), meaningless here */
 		else if (KEY("ro"))
 			o->read_only = true;
-		else if (KEY("allow_other") || KEY("allow_root") || KEY("nodev") || KEY("nosuid") || KEY("noexec") ||
+		else if (KEY("nosuid") || KEY("allow_other") || KEY("allow_root")) {
+			if (KEY("nosuid"))
+				o->suid_set = true;
+			else
+				o->access_set = true;
+			add_fuse_opt(o, opt);
+		} else if (KEY("nodev") || KEY("noexec") ||
 			 KEY("noatime") || KEY("relatime") || KEY("max_read") || KEY("blksize") || KEY("fsname") ||
 			 KEY("subtype") || KEY("auto_unmount") || KEY("default_permissions"))
 			add_fuse_opt(o, opt);
@@ -325,6 +335,18 @@ int main(int argc, char **argv)
 
 	if (fake)
 		return 0;
+	/*
+	 * As root, what fuse-overlayfs does and containers/storage counts on: a
+	 * container's processes run as other users (allow_other; the kernel
+	 * still checks permissions) and its setuid programs work (suid).
+	 * -o nosuid, or allow_root, says otherwise.
+	 */
+	if (geteuid() == 0) {
+		if (!o.access_set)
+			add_fuse_opt(&o, "allow_other");
+		if (!o.suid_set)
+			add_fuse_opt(&o, "suid");
+	}
 
 	struct ovl_serve_config cfg = {
 		.lowers = (const char *const *) lowers,

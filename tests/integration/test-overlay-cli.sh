@@ -48,6 +48,20 @@ run timeout 30 "$OVL" -o "lowerdir=$T/L1"
 is "$RUN_RC" 2 "a missing mountpoint is a usage error"
 
 if [ "$IS_ROOT" -eq 1 ]; then
+	# as fuse-overlayfs: other users (a container's) reach the view, setuid programs work; unless told otherwise
+	run timeout 30 "$OVL" -o "lowerdir=$T/L1:$T/L2,upperdir=$T/u,workdir=$T/w" "$T/m"
+	opts=$(awk -v p="$T/m" '$5 == p { print $6 " " $NF }' /proc/self/mountinfo)
+	like "$opts" 'allow_other' "root: allow_other by default"
+	unlike "$opts" 'nosuid' "root: suid by default"
+	is "$(setpriv --reuid=65534 --regid=65534 --clear-groups cat "$T/m/d/a" 2>&1)" top "root: another user reads the view"
+	unmount "$T/m"
+	run timeout 30 "$OVL" -o "lowerdir=$T/L1:$T/L2,upperdir=$T/u,workdir=$T/w,nosuid,allow_root" "$T/m"
+	opts=$(awk -v p="$T/m" '$5 == p { print $6 " " $NF }' /proc/self/mountinfo)
+	like "$opts" 'nosuid' "root: -o nosuid is kept"
+	# (the kernel shows allow_root as allow_other: libfuse refuses the others itself)
+	isnt "$(setpriv --reuid=65534 --regid=65534 --clear-groups cat "$T/m/d/a" 2>&1)" top "root: -o allow_root keeps other users out"
+	unmount "$T/m"
+
 	# mount(8) runs mount.fuse3, which finds the helper in the system PATH.
 	if [ ! -e /usr/local/sbin/isofs-overlay ] && command -v mount.fuse3 >/dev/null; then
 		ln -s "$(readlink -f "$OVL")" /usr/local/sbin/isofs-overlay

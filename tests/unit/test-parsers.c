@@ -264,6 +264,8 @@ static void id_shifts(void)
 	struct idshift s;
 	uint32_t v;
 
+	ok(idshift_parse(":0:1000:1", &s) == 0 && s.n == 1, "a leading ':' (containers/storage's form)");
+	is_int(idshift_parse("::0:1000:1", &s), -EINVAL, "... one only");
 	ok(idshift_parse("0:1000:1:1:100000:65536", &s) == 0 && s.n == 2, "two ranges");
 	ok(idshift_to_outside(&s, 0, &v) && v == 1000, "0 shows as 1000");
 	ok(idshift_to_outside(&s, 5, &v) && v == 100004, "5 shows as 100004");
