@@ -48,7 +48,7 @@ static const char usage[] =
 	"  volatile, fsync=0  fsync does nothing\n"
 	"  noacl, redirect_dir=, index=, metacopy=, context=, fast_ino=, threaded=,\n"
 	"  xattr_permissions=1|2  owners and modes kept in security.|user.fuseoverlayfs.override_stat\n"
-	"  plugins=, x-*      accepted, meaningless here\n"
+	"  plugins= (empty), plugin_path=, x-*   accepted, meaningless here\n"
 	"  allow_other, allow_root, and other FUSE mount options are passed on.\n"
 	"  -f  stay in the foreground    -d  debug output (implies -f)\n";
 
@@ -214,7 +214,7 @@ static int parse_o(struct overlay_opts *o, char *s)
 			o->no_fsync = strcmp(val, "0") == 0;
 		else if (KEY("noacl") || KEY("redirect_dir") || KEY("index") || KEY("metacopy") || KEY("context") ||
 			 KEY("fscontext") || KEY("defcontext") || KEY("rootcontext") || KEY("fast_ino") ||
-			 KEY("threaded") || (KEY("plugins") && (!val || !*val)))
+			 KEY("threaded") || KEY("plugin_path") || (KEY("plugins") && (!val || !*val)))
 			; /* meaningless here: see README (isofs-overlay) */
 		else if (KEY("xattr_permissions") && val && strlen(val) == 1 && val[0] >= '0' && val[0] <= '2')
 			o->xattr_permissions = val[0] - '0';

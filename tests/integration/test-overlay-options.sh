@@ -176,7 +176,7 @@ fi
 
 # ---- accepted, meaningless here; x-*; refused -------------------------------------------------------
 for o in noacl redirect_dir=on index=off metacopy=off context=system_u:object_r:container_file_t:s0 \
-	fast_ino=1 threaded=1 xattr_permissions=0 plugins= x-systemd.automount x-isofs.anything 'a,,b'; do
+	fast_ino=1 threaded=1 xattr_permissions=0 plugins= plugin_path=/usr/libexec/fuse-overlayfs x-systemd.automount x-isofs.anything 'a,,b'; do
 	[ "$o" = 'a,,b' ] && o='noacl,,static_nlink' # an empty option, as containers/storage can pass
 	mount_with isofs "$o"
 	is "$RUN_RC" 0 "-o $o is accepted" || diag "$RUN_ERR"
