@@ -46,8 +46,8 @@ static const char usage[] =
 	"  squash_to_root, squash_to_uid=N, squash_to_gid=N  every object shown with one owner\n"
 	"  static_nlink       directories show st_nlink 1\n"
 	"  volatile, fsync=0  fsync does nothing\n"
-	"  noacl, redirect_dir=, index=, metacopy=, context=, fast_ino=, threaded=,\n"
 	"  xattr_permissions=1|2  owners and modes kept in security.|user.fuseoverlayfs.override_stat\n"
+	"  noacl, redirect_dir=, index=, metacopy=, context=, fast_ino=, threaded=,\n"
 	"  plugins= (empty), plugin_path=, x-*   accepted, meaningless here\n"
 	"  allow_other, allow_root, and other FUSE mount options are passed on.\n"
 	"  -f  stay in the foreground    -d  debug output (implies -f)\n";
