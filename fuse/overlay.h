@@ -96,7 +96,7 @@ struct ovl_node {
 	ino_t key_ino;
 	uint64_t ino;            /* st_ino presented: stable across copy-up, but for a hard-linked lower file's copy */
 	uint64_t nlookup;        /* the kernel's references */
-	uint64_t refs;           /* children's aliases and open handles */
+	uint64_t refs;           /* children's aliases and borrowers in flight (dircache walks, pins); not open handles */
 	mode_t type;             /* S_IFMT bits */
 	int layer;               /* where the visible object lives */
 	unsigned copyup_gen;     /* bumped (atomic, under fs->lock) when the backing moves up; open handles reopen */
