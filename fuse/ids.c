@@ -111,9 +111,15 @@ int ovl_set_owner(struct ovl_fs *fs, int fd, int dirfd, const char *name, uid_t 
 	mode_t perms;
 
 	stored_ids(fs, uid, gid, &su, &sg);
+	/* a plain chown needs no stat: every create and chown of a privileged view takes this path */
+	if (fs->privileged && !fs->layers[OVL_UPPER].override)
+		return layer_owner_chown(fd, dirfd, name, su, sg);
 	if ((fd >= 0 ? fstat(fd, &st) : fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW)) < 0)
 		return -errno;
-	ovl_stored_attrs(fs, OVL_UPPER, fd, dirfd, name, &st, &cu, &cg, &perms);
+	perms = st.st_mode & 07777;
+	/* an override keeps owner and mode in one value: the mode it has now goes with the new owner */
+	if (fs->layers[OVL_UPPER].override)
+		ovl_stored_attrs(fs, OVL_UPPER, fd, dirfd, name, &st, &cu, &cg, &perms);
 	return ovl_store_attrs(fs, fd, dirfd, name, st.st_mode, su, sg, perms, OVL_ATTR_OWNER);
 }
 
