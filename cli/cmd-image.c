@@ -13,8 +13,10 @@
 const char cmd_image_usage[] =
 	"Usage: isofs image COMMAND …\n"
 	"\n"
-	"  import NAME SOURCE            import a tar archive (plain, gzip, xz, zstd, bzip2;\n"
-	"                                detected by content), a directory, or - (a tar on stdin)\n"
+	"  import NAME SOURCE [--ref REF]  import a tar archive (plain, gzip, xz, zstd, bzip2;\n"
+	"                                detected by content), a directory, or - (a tar on stdin);\n"
+	"                                an image archive (docker-archive, oci-archive, OCI layout)\n"
+	"                                as the image it holds, layer by layer\n"
 	"  bootstrap NAME --busybox[=PATH]  a minimal image from the host's static busybox\n"
 	"  bootstrap NAME --debian SUITE [--mirror URL]  a Debian minbase image (debootstrap, root)\n"
 	"  ls [--json]                   list images: name, size, files, created\n"
@@ -25,7 +27,7 @@ const char cmd_image_usage[] =
 	"Image names: 1-64 characters of A-Z a-z 0-9 . _ -, starting with a letter or digit.\n";
 
 static const char import_usage[] =
-	"Usage: isofs image import NAME SOURCE\n"
+	"Usage: isofs image import NAME SOURCE [--ref REF]\n"
 	"\n"
 	"Imports SOURCE as the read-only image NAME. SOURCE is a tar archive (plain, gzip,\n"
 	"xz, zstd or bzip2, recognised by content), a directory (copied), or - for a tar\n"
@@ -37,6 +39,14 @@ static const char import_usage[] =
 	"counts each.\n"
 	"Layer metadata in SOURCE (xattrs trusted.overlay.*, user.overlay.*, user.isofs.*)\n"
 	"is never imported: it is dropped and counted as overlay xattrs dropped.\n"
+	"\n"
+	"An image archive is recognised by content and imported as the image it holds:\n"
+	"a docker-archive (podman save, docker save), an oci-archive, an OCI image layout\n"
+	"directory or a docker-dir directory. Each of its layers becomes a layer of the\n"
+	"store, shared with every image that has it (stored once); .wh. whiteouts become\n"
+	"the store's; every digest is verified. The image's config is kept: `isofs run\n"
+	"NAME` without a command runs its Entrypoint and Cmd as its User, in its\n"
+	"WorkingDir, with its Env. --ref picks one image of an archive holding several.\n"
 	"A progress bar is drawn on a terminal; one summary line is printed at the end.\n";
 
 static const char bootstrap_usage[] =
@@ -86,6 +96,11 @@ static void print_summary(const char *verb, const char *name, const isofs_import
 
 static int image_import(const struct cli_globals *g, int argc, char **argv)
 {
+	static const struct option opts_table[] = {
+		{ "ref", required_argument, NULL, 'r' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
 	isofs_import_options opts = { .progress = cli_progress_update };
 	isofs_import_stats stats = { 0 };
 	isofs_error err = { 0 };
@@ -93,8 +108,11 @@ static int image_import(const struct cli_globals *g, int argc, char **argv)
 	cli_progress *bar;
 	int c, ex = EXIT_OK, r;
 
-	while ((c = cli_getopt(argc, argv, cli_help_only, import_usage, "image import ", &ex)) != -1)
-		return ex;
+	while ((c = cli_getopt(argc, argv, opts_table, import_usage, "image import ", &ex)) != -1) {
+		if (c != 'r')
+			return ex;
+		opts.ref = optarg;
+	}
 	if (argc - optind != 2)
 		return cli_usage_error("image import ", "expected NAME SOURCE, got %d argument%s", argc - optind,
 				       argc - optind == 1 ? "" : "s");

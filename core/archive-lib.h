@@ -55,6 +55,7 @@
 	X(archive_entry_xattr_reset) \
 	X(archive_error_string) \
 	X(archive_file_count) \
+	X(archive_read_data) \
 	X(archive_read_data_block) \
 	X(archive_read_disk_descend) \
 	X(archive_read_disk_new) \
@@ -67,6 +68,7 @@
 	X(archive_read_next_header2) \
 	X(archive_read_open) \
 	X(archive_read_support_filter_all) \
+	X(archive_read_support_format_raw) \
 	X(archive_read_support_format_tar) \
 	X(archive_set_error) \
 	X(archive_write_close) \
@@ -130,6 +132,7 @@ int archive_lib_load(isofs_error *err);
 #define archive_entry_xattr_reset archive_lib.archive_entry_xattr_reset
 #define archive_error_string archive_lib.archive_error_string
 #define archive_file_count archive_lib.archive_file_count
+#define archive_read_data archive_lib.archive_read_data
 #define archive_read_data_block archive_lib.archive_read_data_block
 #define archive_read_disk_descend archive_lib.archive_read_disk_descend
 #define archive_read_disk_new archive_lib.archive_read_disk_new
@@ -142,6 +145,7 @@ int archive_lib_load(isofs_error *err);
 #define archive_read_next_header2 archive_lib.archive_read_next_header2
 #define archive_read_open archive_lib.archive_read_open
 #define archive_read_support_filter_all archive_lib.archive_read_support_filter_all
+#define archive_read_support_format_raw archive_lib.archive_read_support_format_raw
 #define archive_read_support_format_tar archive_lib.archive_read_support_format_tar
 #define archive_set_error archive_lib.archive_set_error
 #define archive_write_close archive_lib.archive_write_close

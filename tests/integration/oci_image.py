@@ -23,7 +23,9 @@ a line printing "$GREETING from $(pwd) as $(id -u):$(id -g)", WorkingDir
 manifest once per name (a multi-image layout).
 
 --bad KIND writes a hostile or broken variant (--list-bad lists them); the
-importer must refuse it with a one-line error and store nothing.
+importer must refuse it with a one-line error and store nothing.  --target is
+the absolute path the escape kinds try to reach (the tests point it at a file
+of their own temporary directory).
 """
 
 import argparse
@@ -40,8 +42,9 @@ APPLETS = ["sh", "ls", "cat", "echo", "id", "pwd", "test", "stat", "env", "true"
            "rm", "touch", "find", "sort", "readlink", "wc", "head", "sleep"]
 
 BAD = {
-    "escape-dotdot": "a layer entry ../../canary",
-    "escape-symlink": "a layer with a symlink to / and then a file beneath it",
+    "escape-dotdot": "a layer entry ../../…/TARGET (--target: an absolute path)",
+    "escape-symlink": "a layer with a symlink to TARGET's directory and then TARGET's name beneath it",
+    "blob-symlink": "the config blob a symlink to TARGET (which the test fills with the config's bytes)",
     "overlay-xattr": "a layer entry carrying trusted.overlay.redirect and user.overlay.opaque",
     "layer-digest": "a layer blob whose bytes do not match its digest",
     "diffid": "a config whose diff_id does not match the uncompressed layer",
@@ -94,7 +97,7 @@ def sha(data):
     return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
-def build_layers(busybox, bad):
+def build_layers(busybox, bad, target):
     l1 = Layer()
     for d in ["bin", "etc", "data", "data/dir", "data/opq", "home", "root", "tmp"]:
         l1.dir(d, 0o1777 if d == "tmp" else 0o755)
@@ -131,10 +134,10 @@ def build_layers(busybox, bad):
     l3.dir("home")
     l3.dir("home/user", 0o700, 1000, 1000)
     if bad == "escape-dotdot":
-        l3.file("../../canary", b"escaped\n")
+        l3.file("../" * 40 + target.lstrip("/"), b"escaped\n")
     elif bad == "escape-symlink":
-        l3.symlink("data/up", "/")
-        l3.file("data/up/canary", b"escaped\n")
+        l3.symlink("data/up", os.path.dirname(target))
+        l3.file("data/up/" + os.path.basename(target), b"escaped\n")
     elif bad == "overlay-xattr":
         l3.file("data/x", b"x\n", pax={"SCHILY.xattr.trusted.overlay.redirect": "/etc",
                                       "SCHILY.xattr.user.overlay.opaque": "y"})
@@ -156,6 +159,7 @@ def main():
     ap.add_argument("--compress", choices=["gzip", "none"], default="gzip")
     ap.add_argument("--bad", choices=sorted(BAD))
     ap.add_argument("--list-bad", action="store_true")
+    ap.add_argument("--target", default="/nonexistent/canary")
     a = ap.parse_args()
     if a.list_bad:
         for k in sorted(BAD):
@@ -164,7 +168,7 @@ def main():
     if not a.out:
         ap.error("OUTDIR is required")
     os.makedirs(os.path.join(a.out, "blobs", "sha256"), exist_ok=True)
-    tars = build_layers(a.busybox, a.bad)
+    tars = build_layers(a.busybox, a.bad, a.target)
     diff_ids = [sha(t) for t in tars]
     if a.bad == "diffid":
         diff_ids[1] = sha(b"not this layer")
@@ -213,9 +217,13 @@ def main():
     }
     cbytes = json.dumps(config, indent=2).encode()
     cdigest = write_blob(a.out, cbytes)
+    if a.bad == "blob-symlink":
+        path = os.path.join(a.out, "blobs", "sha256", cdigest[7:])
+        os.unlink(path)
+        os.symlink(a.target, path)
     if a.bad == "config-digest":
-        with open(os.path.join(a.out, "blobs", "sha256", cdigest[7:]), "ab") as f:
-            f.write(b" ")
+        with open(os.path.join(a.out, "blobs", "sha256", cdigest[7:]), "wb") as f:
+            f.write(cbytes.replace(b"hello", b"HELLO"))
     manifest = {
         "schemaVersion": 2,
         "mediaType": "application/vnd.oci.image.manifest.v1+json",
