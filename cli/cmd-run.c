@@ -388,6 +388,10 @@ int cmd_run(const struct cli_globals *g, int argc, char **argv)
 			      : 125;
 
 	r = apply_image_defaults(store, &a, &err);
+	if (r < 0 && !a.argv) {
+		isofs_store_close(store);
+		return cli_usage_error("run ", "%s", err.message); /* no command, none from the image */
+	}
 	if (r == 0)
 		r = isofs_session_start(store, &a.sa.so, &s, &err);
 	if (r < 0) {

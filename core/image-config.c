@@ -90,8 +90,7 @@ int isofs_image_defaults_get(isofs_store *store, const char *image, isofs_image_
 	if (r == 0 && d.workdir && d.workdir[0] != '/')
 		r = -EBADMSG;
 	for (size_t i = 0; r == 0 && i < nenv; i++)
-		if (!strchr(d.env[i], '=') || d.env[i][0] == '='
-)
+		if (!strchr(d.env[i], '=') || d.env[i][0] == '=')
 			r = -EBADMSG;
 	if (r < 0) {
 		isofs_image_defaults_free(&d);
@@ -106,14 +105,31 @@ int isofs_image_defaults_get(isofs_store *store, const char *image, isofs_image_
 
 /* ---- users by name -------------------------------------------------------- */
 
-/* A file of the image (no symlink followed on the way or at the end), as its view shows it. */
+/* The layer part of `parents` that holds what a lookup found there. */
+static int open_found(const struct layer_dir *parents, int nparents, const struct layer_found *f, const char *name)
+{
+	for (int k = 0; k < nparents; k++)
+		if (parents[k].layer == f->layer) {
+			int fd = openat(parents[k].fd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+			return fd < 0 ? -errno : fd;
+		}
+	return -ENOENT;
+}
+
+/*
+ * A regular file of the image, as its view shows it, looked up component by
+ * component through its layers (no symlink followed on the way or at the
+ * end: a symlink is as good as no file).
+ */
 static int image_read_file(isofs_store *store, const char *image, const char *const *components, size_t ncomp,
 			   char **ret_text, isofs_error *err)
 {
 	struct layer_chain chain = { 0 };
 	int roots[LAYERS_MAX];
-	struct layer_dir dirs[LAYER_MAX];
-	int ndirs = 0, r;
+	struct layer_dir top[LAYER_MAX];
+	struct layer_found cur = { .layer = -1 };
+	const struct layer_dir *parents = top;
+	int nparents = 0, r;
 
 	r = layer_chain_get(store, image, &chain, err);
 	if (r < 0)
@@ -125,60 +141,28 @@ static int image_read_file(isofs_store *store, const char *image, const char *co
 	}
 	struct layer_stack stack = { .roots = roots, .n = chain.n, .ns = layer_caller_xns() };
 	for (int i = 0; i < chain.n; i++) {
-		dirs[ndirs++] = (struct layer_dir){ i, roots[i] };
+		top[nparents++] = (struct layer_dir){ i, roots[i] };
 		if (layer_dir_is_opaque(roots[i], stack.ns) == 1)
 			break;
 	}
-	struct layer_found f = { .layer = -1 };
-	_cleanup_free_ struct layer_dir *owned = NULL;
-	r = -ENOENT;
-	for (size_t c = 0; c < ncomp; c++) {
+	for (size_t c = 0; r == 0 && c < ncomp; c++) {
 		bool last = c + 1 == ncomp;
-		int fd;
+		struct layer_found next;
 
-		r = layer_lookup(&stack, dirs, ndirs, components[c], &f);
-		if (r == 0 && f.layer < 0)
+		r = layer_lookup(&stack, parents, nparents, components[c], &next);
+		if (r == 0 && (next.layer < 0 || (last ? !S_ISREG(next.st.st_mode) : !S_ISDIR(next.st.st_mode))))
 			r = -ENOENT;
-		if (r == 0 && !last && !S_ISDIR(f.st.st_mode))
-			r = -ENOTDIR;
-		if (r == 0 && last && !S_ISREG(f.st.st_mode))
-			r = -ENOENT; /* a symlink is not followed: as good as none */
 		if (r == 0 && last) {
-			r = -ENOENT;
-			for (int k = 0; k < ndirs; k++)
-				if (dirs[k].layer == f.layer) {
-					fd = openat(dirs[k].fd, components[c], O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
-					r = fd < 0 ? -errno : read_fd_all(fd, ACCOUNT_FILE_MAX, ret_text, NULL);
-					if (fd >= 0)
-						close(fd);
-					break;
-				}
+			_cleanup_close_ int fd = open_found(parents, nparents, &next, components[c]);
+			r = fd < 0 ? fd : read_fd_all(fd, ACCOUNT_FILE_MAX, ret_text, NULL);
 		}
-		if (r == 0 && !last) {
-			/* the found directory's parts become the parents of the next lookup */
-			if (owned)
-				for (int k = 0; k < ndirs; k++)
-					close(owned[k].fd);
-			free(owned);
-			owned = malloc(sizeof(*owned) * (size_t) (f.ndirs ? f.ndirs : 1));
-			if (!owned) {
-				r = -ENOMEM;
-			} else {
-				for (int k = 0; k < f.ndirs; k++) {
-					owned[k] = f.dirs[k];
-					f.dirs[k].fd = -1; /* taken */
-				}
-				ndirs = f.ndirs;
-				memcpy(dirs, owned, sizeof(*owned) * (size_t) ndirs);
-			}
-		}
-		layer_found_release(&f);
-		if (r < 0)
-			break;
+		/* the directory found: its layers' parts are the parents of the next lookup */
+		layer_found_release(&cur);
+		cur = next;
+		parents = cur.dirs;
+		nparents = cur.ndirs;
 	}
-	if (owned)
-		for (int k = 0; k < ndirs; k++)
-			close(owned[k].fd);
+	layer_found_release(&cur);
 	layer_roots_close(roots, chain.n);
 	layer_chain_free(&chain);
 	return r;
