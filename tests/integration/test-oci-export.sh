@@ -45,6 +45,11 @@ run iso run "${CAPS[@]}" --sandbox sb -- sh -c '
 is "$RUN_RC" 0 "third layer: renames, deletions, a replaced directory, a change, a fifo" || diag "$RUN_ERR"
 ok "commit it as img3" iso sandbox commit sb img3
 
+# A fourth layer renames within what a third renamed (a redirect below a redirect, into another parent).
+run iso run --sandbox sb -- sh -c 'set -e; mv /srv/moved/a /srv/moved/a2; echo x > /srv/moved/a2/b/new; mv /srv/moved /opt/moved2'
+is "$RUN_RC" 0 "fourth layer: a rename inside a renamed directory, then the whole moved away" || diag "$RUN_ERR"
+ok "commit it as img4" iso sandbox commit sb img4
+
 # ---- export ------------------------------------------------------------------------
 
 run iso image export img3 "$T/out.tar" --format oci
@@ -203,6 +208,17 @@ if command -v podman >/dev/null && command -v runc >/dev/null; then
 	run pm run --pull=never --rm localhost/img3 sh -c "$LIST"
 	is "$RUN_RC" 0 "podman run lists the image" || diag "$RUN_ERR"
 	is "$RUN_OUT" "$ISO_LIST" "podman shows what isofs shows: names, types, modes, owners, contents, hard links"
+
+	LIST4='cd / && find opt srv -exec stat -c "%n|%F|%a|%u:%g" {} + | sort; find opt -type f -exec md5sum {} + | sort'
+	run iso image export img4 "$T/img4.tar" --format oci
+	is "$RUN_RC" 0 "export the four-layer image" || diag "$RUN_ERR"
+	run pm load -q -i "$T/img4.tar"
+	is "$RUN_RC" 0 "podman loads it" || diag "$RUN_ERR"
+	run pm run --pull=never --rm localhost/img4 sh -c "$LIST4"
+	PM4=$RUN_OUT
+	run iso run img4 -- sh -c "$LIST4"
+	like "$RUN_OUT" 'opt/moved2/a2/b/f\|regular file' "(isofs shows the twice renamed directory whole)"
+	is "$PM4" "$RUN_OUT" "podman shows what isofs shows of a rename inside a renamed directory"
 
 	run iso image export img2 "$T/ref.tar" --format oci --ref example.org/dev/env:v1
 	is "$RUN_RC" 0 "export --ref" || diag "$RUN_ERR"
