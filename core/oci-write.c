@@ -158,17 +158,6 @@ static int write_json_blob(int blobs_fd, const cJSON *j, char ret_digest[DIGEST_
 	return r;
 }
 
-/*
- * The image config: platform, the container config, the layers' diff_ids and
- * one history entry each (bottom first).  Times are the images' creation
- * times, so the same image always gives the same config.
- */
-static cJSON *out_of_memory(isofs_error *err)
-{
-	error_set(err, ENOMEM, "out of memory");
-	return NULL;
-}
-
 static bool add_string(cJSON *array, const char *s)
 {
 	cJSON *item = cJSON_CreateString(s);
@@ -176,7 +165,7 @@ static bool add_string(cJSON *array, const char *s)
 	return item && cJSON_AddItemToArray(array, item);
 }
 
-/* One entry of the config's history: when and how layer `name` was made. */
+/* One entry of the config's history: when and how an image's layer was made. */
 static cJSON *history_entry(const isofs_image_info *info)
 {
 	_cleanup_json_ cJSON *h = cJSON_CreateObject();
@@ -198,14 +187,14 @@ static cJSON *history_entry(const isofs_image_info *info)
  * one history entry each (bottom first).  Times are the images' creation
  * times, so the same image always gives the same config.
  */
-static cJSON *config_json(isofs_store *store, const struct layer_chain *chain, const struct layer_desc *layers,
-			  isofs_error *err)
+static int config_json(isofs_store *store, const struct layer_chain *chain, const struct layer_desc *layers,
+		       cJSON **ret, isofs_error *err)
 {
 	_cleanup_json_ cJSON *j = cJSON_CreateObject();
 	cJSON *config, *env, *rootfs, *diff_ids, *history;
 
 	if (!j || !cJSON_AddStringToObject(j, "architecture", OCI_ARCH) || !cJSON_AddStringToObject(j, "os", "linux"))
-		return out_of_memory(err);
+		return error_set(err, ENOMEM, "out of memory");
 	/*
 	 * TODO(issue 13): the image's own container config (Env, Entrypoint,
 	 * Cmd, WorkingDir, User…) from image_oci_config_get() once main has it;
@@ -215,14 +204,14 @@ static cJSON *config_json(isofs_store *store, const struct layer_chain *chain, c
 	    !add_string(env, DEFAULT_PATH) || !(rootfs = cJSON_AddObjectToObject(j, "rootfs")) ||
 	    !cJSON_AddStringToObject(rootfs, "type", "layers") ||
 	    !(diff_ids = cJSON_AddArrayToObject(rootfs, "diff_ids")) || !(history = cJSON_AddArrayToObject(j, "history")))
-		return out_of_memory(err);
+		return error_set(err, ENOMEM, "out of memory");
 	for (int i = chain->n - 1; i >= 0; i--) {
 		isofs_image_info info;
 		cJSON *h;
 		int r = isofs_image_get(store, chain->names[i], &info, err);
 
 		if (r < 0)
-			return NULL;
+			return r;
 		h = history_entry(&info);
 		if (h && i == 0) {
 			/* the image's own time: the top layer's */
@@ -235,9 +224,10 @@ static cJSON *config_json(isofs_store *store, const struct layer_chain *chain, c
 		}
 		isofs_image_info_free(&info);
 		if (!h || !cJSON_AddItemToArray(history, h) || !add_string(diff_ids, layers[i].diff_id))
-			return out_of_memory(err);
+			return error_set(err, ENOMEM, "out of memory");
 	}
-	return TAKE_PTR(j);
+	*ret = TAKE_PTR(j);
+	return 0;
 }
 
 static cJSON *manifest_json(const struct layer_chain *chain, const struct layer_desc *layers, const char *config_digest,
@@ -341,9 +331,9 @@ int oci_layout_write(isofs_store *store, const char *image, int dirfd, const cha
 		memcpy(layers[i].diff_id, blob.diff_id, sizeof(blob.diff_id));
 		layers[i].size = blob.size;
 	}
-	config = config_json(store, &h.chain, layers, err);
-	if (!config)
-		return -(err && err->code ? err->code : ENOMEM);
+	r = config_json(store, &h.chain, layers, &config, err);
+	if (r < 0)
+		return r;
 	r = write_json_blob(blobs_fd, config, config_digest, &config_size, err);
 	if (r < 0)
 		return r;
