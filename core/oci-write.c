@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * An image of the store as an OCI image layout: each layer of its chain a
- * tar+gzip blob (oci-layer.h), bottom first, then the config, the manifest,
+ * tar+gzip blob (oci-layer-tar.h), bottom first, then the config, the manifest,
  * index.json, oci-layout.  index.json comes last: a layout a reader can
  * open has every blob it names.
  */
@@ -22,7 +22,7 @@
 #include "json-util.h"
 #include "layers.h"
 #include "oci-blob.h"
-#include "oci-layer.h"
+#include "oci-layer-tar.h"
 #include "oci.h"
 #include "store.h"
 

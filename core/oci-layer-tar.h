@@ -15,8 +15,8 @@
  * Entries come sorted, atime and ctime are left out: the same layer gives
  * the same bytes.
  */
-#ifndef ISOFS_OCI_LAYER_H
-#define ISOFS_OCI_LAYER_H
+#ifndef ISOFS_OCI_LAYER_TAR_H
+#define ISOFS_OCI_LAYER_TAR_H
 
 #include "idmap.h"
 #include "isofs.h"

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-#include "oci-layer.h"
+#include "oci-layer-tar.h"
 
 #include <errno.h>
 #include <fcntl.h>
