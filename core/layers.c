@@ -25,6 +25,7 @@ static int chain_add_shared(isofs_store *store, struct layer_chain *c, const iso
 		if (!c->paths[c->n])
 			return error_set(err, ENOMEM, "out of memory");
 		c->rootless[c->n] = info->rootless;
+		c->image_of[c->n] = c->nimages - 1;
 		c->n++;
 	}
 	return 0;
@@ -69,6 +70,7 @@ int layer_chain_get(isofs_store *store, const char *name, struct layer_chain *re
 			image_layers_free(layers, nlayers);
 			c.paths[c.n] = info.rootfs;
 			c.rootless[c.n] = info.rootless;
+			c.image_of[c.n] = c.nimages - 1;
 			info.rootfs = NULL;
 			c.n++;
 		}

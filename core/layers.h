@@ -17,6 +17,7 @@
 struct layer_chain {
 	char *paths[LAYERS_MAX]; /* rootfs directories, top first */
 	bool rootless[LAYERS_MAX];
+	int image_of[LAYERS_MAX]; /* the index in images[] of the image each layer comes from */
 	int n;
 	/* The images the layers come from, top first (an OCI image gives several shared layers). */
 	char images[LAYERS_MAX][ISOFS_NAME_MAX + 1];

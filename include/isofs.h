@@ -152,6 +152,16 @@ int isofs_image_remove(isofs_store *store, const char *name, isofs_error *err);
  * "-".  `isofs image import` reads it back to the same tree.
  */
 int isofs_image_export(isofs_store *store, const char *name, const char *file, int stdout_fd, isofs_error *err);
+/*
+ * Writes the image with its layers, as an OCI image layout in one tar (an
+ * oci-archive: `podman load -i FILE`, skopeo's oci-archive:FILE), to FILE
+ * (through a temporary name) or to stdout_fd for "-".  Each layer is an OCI
+ * layer (tar+gzip, ".wh." whiteouts); `ref_name` is the manifest's
+ * org.opencontainers.image.ref.name (NULL: the image's name).  The same
+ * image gives the same bytes every time.
+ */
+int isofs_image_export_oci(isofs_store *store, const char *name, const char *file, int stdout_fd,
+			   const char *ref_name, isofs_error *err);
 
 /*
  * What an image's config (an OCI image's, or the nearest image below it that

@@ -174,6 +174,12 @@ run iso image import keep "$T/layout"
 is "$RUN_RC" 0 "the good layout, after the bad ones"
 run iso image import keep "$T/layout"
 expect_refused "an image name taken"
+run iso image export keep "$T/keep-oci.tar" --format oci
+run iso image import back "$T/keep-oci.tar"
+is "$RUN_RC" 0 "an oci-archive isofs exported imports again" || diag "$RUN_ERR"
+check_view back "exported and imported again"
+run iso run back
+is "$RUN_OUT" "hello from /data as 1000:1000" "... with its config"
 
 # ---- what podman shows for the same image ----
 if command -v podman >/dev/null && command -v runc >/dev/null; then
@@ -186,6 +192,14 @@ if command -v podman >/dev/null && command -v runc >/dev/null; then
 	is "$RUN_OUT" "$REF_VIEW" "isofs shows what podman shows"
 	run pm p run --pull=never --rm docker.io/library/test:1
 	is "$RUN_OUT" "hello from /data as 1000:1000" "podman runs the config's command as isofs does"
+	# and back: export --format oci keeps the layers' changes and the config
+	run iso image export keep "$T/keep-oci.tar" --format oci --ref localhost/keep:1
+	is "$RUN_RC" 0 "export --format oci of an imported image" || diag "$RUN_ERR"
+	run pm p load -q -i "$T/keep-oci.tar"
+	run pm p run --pull=never --rm --user 0 --entrypoint /bin/sh localhost/keep:1 -c "$VIEW"
+	is "$RUN_OUT" "$REF_VIEW" "podman shows the exported image as isofs does"
+	run pm p run --pull=never --rm localhost/keep:1
+	is "$RUN_OUT" "hello from /data as 1000:1000" "the exported config: podman runs the image's command"
 else
 	skip "podman or runc missing: no comparison with podman"
 fi
