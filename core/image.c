@@ -70,6 +70,29 @@ static uint64_t *stat_field(isofs_import_stats *s, size_t i)
 	return (uint64_t *) ((char *) s + stat_fields[i].offset);
 }
 
+static uint64_t json_u64(const cJSON *obj, const char *key);
+
+cJSON *image_stats_to_json(const isofs_import_stats *s)
+{
+	cJSON *j = cJSON_CreateObject();
+
+	for (size_t i = 0; j && i < sizeof(stat_fields) / sizeof(stat_fields[0]); i++)
+		cJSON_AddNumberToObject(j, stat_fields[i].key, (double) *stat_field((isofs_import_stats *) s, i));
+	return j;
+}
+
+void image_stats_add_json(isofs_import_stats *s, const cJSON *j)
+{
+	for (size_t i = 0; i < sizeof(stat_fields) / sizeof(stat_fields[0]); i++)
+		*stat_field(s, i) += json_u64(j, stat_fields[i].key);
+}
+
+void image_stats_add(isofs_import_stats *s, const isofs_import_stats *more)
+{
+	for (size_t i = 0; i < sizeof(stat_fields) / sizeof(stat_fields[0]); i++)
+		*stat_field(s, i) += *stat_field((isofs_import_stats *) more, i);
+}
+
 static cJSON *meta_to_json(const isofs_image_info *info, const struct image_oci *oci)
 {
 	cJSON *j = cJSON_CreateObject(), *stats;
@@ -93,10 +116,9 @@ static cJSON *meta_to_json(const isofs_image_info *info, const struct image_oci 
 	cJSON_AddNumberToObject(j, "size", (double) info->size);
 	cJSON_AddNumberToObject(j, "files", (double) info->files);
 	cJSON_AddBoolToObject(j, "rootless", info->rootless);
-	stats = cJSON_AddObjectToObject(j, "import");
-	for (size_t i = 0; stats && i < sizeof(stat_fields) / sizeof(stat_fields[0]); i++)
-		cJSON_AddNumberToObject(stats, stat_fields[i].key,
-					(double) *stat_field((isofs_import_stats *) &info->stats, i));
+	stats = image_stats_to_json(&info->stats);
+	if (stats)
+		cJSON_AddItemToObject(j, "import", stats);
 	if (oci) {
 		cJSON *layers = cJSON_AddArrayToObject(j, "layers");
 		for (size_t i = 0; layers && i < oci->nlayers; i++)
@@ -169,8 +191,7 @@ static int meta_load(isofs_store *store, const char *name, isofs_image_info *ret
 	info.files = json_u64(j, "files");
 	info.rootless = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(j, "rootless"));
 	stats = cJSON_GetObjectItemCaseSensitive(j, "import");
-	for (size_t i = 0; i < sizeof(stat_fields) / sizeof(stat_fields[0]); i++)
-		*stat_field(&info.stats, i) = json_u64(stats, stat_fields[i].key);
+	image_stats_add_json(&info.stats, stats);
 	if (asprintf(&info.rootfs, "%s/images/%s/%s", store->path, name, ROOTFS_DIR) < 0) {
 		isofs_image_info_free(&info);
 		return error_set(err, ENOMEM, "out of memory");
@@ -257,7 +278,18 @@ int isofs_image_inspect_json(isofs_store *store, const char *name, char **ret_js
 	r = meta_load(store, name, &info, &j, err);
 	if (r < 0)
 		return r;
-	cJSON_AddStringToObject(j, "rootfs", info.rootfs);
+	if (cJSON_IsArray(cJSON_GetObjectItemCaseSensitive(j, "layers"))) {
+		/* a container image: its layers are its root file system, bottom first */
+		cJSON *dirs = cJSON_AddArrayToObject(j, "layer_dirs");
+		const cJSON *l;
+		cJSON_ArrayForEach(l, cJSON_GetObjectItemCaseSensitive(j, "layers")) {
+			_cleanup_free_ char *dir = cJSON_IsString(l) ? layer_store_rootfs(store, l->valuestring) : NULL;
+			if (dirs && dir)
+				cJSON_AddItemToArray(dirs, cJSON_CreateString(dir));
+		}
+	} else {
+		cJSON_AddStringToObject(j, "rootfs", info.rootfs);
+	}
 	isofs_image_info_free(&info);
 	text = cJSON_Print(j);
 	if (!text)
@@ -341,7 +373,7 @@ int image_commit(isofs_store *store, const char *name, const char *source, const
 		return error_errno(err, r, "image '%s': measuring it", name);
 	for (size_t i = 0; oci && i < oci->nlayers; i++) {
 		uint64_t bytes, files;
-		layer_store_usage(store, oci->layers[i], &bytes, &files);
+		layer_store_usage(store, oci->layers[i], &bytes, &files, NULL);
 		info.size += bytes;
 		info.files += files;
 	}

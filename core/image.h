@@ -50,6 +50,11 @@ void image_layers_free(char **layers, size_t n);
  */
 int image_oci_config_get(isofs_store *store, const char *name, cJSON **ret_config, isofs_error *err);
 
+/* Import counters as meta.json keeps them (an image's, a shared layer's). */
+cJSON *image_stats_to_json(const isofs_import_stats *s);
+void image_stats_add_json(isofs_import_stats *s, const cJSON *j);
+void image_stats_add(isofs_import_stats *s, const isofs_import_stats *more);
+
 /* -EINVAL with a message naming the rule when `name` is not a valid image name. */
 int image_check_name(const char *name, isofs_error *err);
 

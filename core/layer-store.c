@@ -71,7 +71,8 @@ char *layer_store_rootfs(isofs_store *store, const char *diff_id)
 	return p;
 }
 
-void layer_store_usage(isofs_store *store, const char *diff_id, uint64_t *ret_bytes, uint64_t *ret_files)
+void layer_store_usage(isofs_store *store, const char *diff_id, uint64_t *ret_bytes, uint64_t *ret_files,
+		       isofs_import_stats *add_stats)
 {
 	_cleanup_close_ int dfd = -EBADF;
 	_cleanup_free_ char *text = NULL;
@@ -88,6 +89,8 @@ void layer_store_usage(isofs_store *store, const char *diff_id, uint64_t *ret_by
 		*ret_bytes = (uint64_t) v->valuedouble;
 	if (cJSON_IsNumber(v = cJSON_GetObjectItemCaseSensitive(j, "files")) && v->valuedouble > 0)
 		*ret_files = (uint64_t) v->valuedouble;
+	if (add_stats)
+		image_stats_add_json(add_stats, cJSON_GetObjectItemCaseSensitive(j, "import"));
 }
 
 int layer_store_begin(isofs_store *store, store_tmpdir *ret_tmp, int *ret_rootfd, isofs_error *err)
@@ -108,8 +111,8 @@ int layer_store_begin(isofs_store *store, store_tmpdir *ret_tmp, int *ret_rootfd
 	return 0;
 }
 
-int layer_store_commit(isofs_store *store, const char *diff_id, store_tmpdir *tmp, int rootfd, int *ret_held_fd,
-		       isofs_error *err)
+int layer_store_commit(isofs_store *store, const char *diff_id, store_tmpdir *tmp, int rootfd,
+		       const isofs_import_stats *stats, int *ret_held_fd, isofs_error *err)
 {
 	_cleanup_json_ cJSON *j = cJSON_CreateObject();
 	_cleanup_free_ char *text = NULL;
@@ -126,7 +129,8 @@ int layer_store_commit(isofs_store *store, const char *diff_id, store_tmpdir *tm
 	if (!j || !cJSON_AddStringToObject(j, "diff_id", diff_id) ||
 	    !cJSON_AddNumberToObject(j, "size", (double) size) || !cJSON_AddNumberToObject(j, "files", (double) files) ||
 	    !cJSON_AddBoolToObject(j, "rootless", geteuid() != 0) ||
-	    !cJSON_AddNumberToObject(j, "created_unix", (double) time(NULL)) || !(text = cJSON_Print(j)))
+	    !cJSON_AddNumberToObject(j, "created_unix", (double) time(NULL)) ||
+	    !cJSON_AddItemToObject(j, "import", image_stats_to_json(stats)) || !(text = cJSON_Print(j)))
 		return error_set(err, ENOMEM, "out of memory");
 	r = write_file_atomic_at(tmp->fd, LAYER_META, text, strlen(text), 0644);
 	if (r < 0)

@@ -29,8 +29,9 @@ int layer_store_hold(isofs_store *store, const char *diff_id, int *ret_fd);
 /* The absolute path of the layer's root directory (malloc'ed), NULL when out of memory or not a digest. */
 char *layer_store_rootfs(isofs_store *store, const char *diff_id);
 
-/* Disk use and entries of a layer, as measured when it was added (0, 0 when unknown). */
-void layer_store_usage(isofs_store *store, const char *diff_id, uint64_t *ret_bytes, uint64_t *ret_files);
+/* Disk use and entries of a layer, as measured when it was added (0, 0 when unknown); its import counters added to add_stats. */
+void layer_store_usage(isofs_store *store, const char *diff_id, uint64_t *ret_bytes, uint64_t *ret_files,
+		       isofs_import_stats *add_stats);
 
 /* A new layer in the making: a temp dir of the store with an empty root directory (rootfd). */
 int layer_store_begin(isofs_store *store, store_tmpdir *ret_tmp, int *ret_rootfd, isofs_error *err);
@@ -41,8 +42,8 @@ int layer_store_begin(isofs_store *store, store_tmpdir *ret_tmp, int *ret_rootfd
  * dropped, theirs held.  The caller has verified that the tar it was built
  * from has that digest.
  */
-int layer_store_commit(isofs_store *store, const char *diff_id, store_tmpdir *tmp, int rootfd, int *ret_held_fd,
-		       isofs_error *err);
+int layer_store_commit(isofs_store *store, const char *diff_id, store_tmpdir *tmp, int rootfd,
+		       const isofs_import_stats *stats, int *ret_held_fd, isofs_error *err);
 
 /* Removes every layer no image lists and nobody holds (after an image removal). */
 int layer_store_collect(isofs_store *store, isofs_error *err);

@@ -535,8 +535,10 @@ static int plan_import(isofs_store *store, const char *name, const struct plan *
 	for (size_t i = 0; r == 0 && i < p->n; i++) {
 		struct stat st;
 		diff_ids[i] = p->layers[i].diff_id;
-		/* A layer the store has is neither read nor needed. */
+		/* A layer the store has is neither read nor needed: its counters count. */
 		if (layer_store_hold(store, p->layers[i].diff_id, &holds[nheld]) == 0) {
+			uint64_t bytes, files;
+			layer_store_usage(store, p->layers[i].diff_id, &bytes, &files, &stats);
 			nheld++;
 			have[i] = true;
 		} else {
@@ -566,9 +568,12 @@ static int plan_import(isofs_store *store, const char *name, const struct plan *
 			break;
 		}
 		blob.fd = fd;
-		r = oci_layer_import(store, &blob, &progress, &stats, &holds[nheld], err);
-		if (r == 0)
+		isofs_import_stats layer_stats = { 0 };
+		r = oci_layer_import(store, &blob, &progress, &layer_stats, &holds[nheld], err);
+		if (r == 0) {
+			image_stats_add(&stats, &layer_stats);
 			nheld++;
+		}
 	}
 	if (r == 0) {
 		const cJSON *config = cJSON_GetObjectItemCaseSensitive(p->config, "config");

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "digest.h"
+#include "image.h"
 #include "error.h"
 #include "fd-util.h"
 #include "fs-util.h"
@@ -307,11 +308,8 @@ static int extract(const struct oci_blob *blob, int rootfd, struct oci_progress 
 		r = marker_convert(rootfd, markers.paths[i], ns, err);
 	if (r == 0)
 		r = tree_writer_finish(tw, err);
-	if (r == 0) {
-		const isofs_import_stats *s = tree_writer_stats(tw);
-		for (size_t i = 0; i < sizeof(*s) / sizeof(uint64_t); i++)
-			((uint64_t *) stats)[i] += ((const uint64_t *) s)[i];
-	}
+	if (r == 0)
+		*stats = *tree_writer_stats(tw);
 	tree_writer_free(tw);
 	return r;
 }
@@ -337,5 +335,5 @@ int oci_layer_import(isofs_store *store, const struct oci_blob *blob, struct oci
 	r = extract(blob, rootfd, progress, stats, err);
 	if (r < 0)
 		return r;
-	return layer_store_commit(store, blob->diff_id, &tmp, rootfd, ret_held_fd, err);
+	return layer_store_commit(store, blob->diff_id, &tmp, rootfd, stats, ret_held_fd, err);
 }

@@ -32,8 +32,8 @@ struct oci_progress {
 };
 
 /*
- * Imports `blob` as layer blob->diff_id and holds it (ret_held_fd).  Its
- * entries' counts are added to `stats`.  On any failure (a digest or size
+ * Imports `blob` as layer blob->diff_id and holds it (ret_held_fd), its
+ * entries' counts in `stats`.  On any failure (a digest or size
  * mismatch, a corrupt stream, a hostile entry) nothing is left in the store.
  */
 int oci_layer_import(isofs_store *store, const struct oci_blob *blob, struct oci_progress *progress,

@@ -60,8 +60,10 @@ run iso run --user 0 --workdir / --env GREETING=bye layout -- sh -c 'echo "$GREE
 is "$RUN_OUT" "bye / 0" "--env, --workdir, --user win over the config"
 
 # ---- the other forms: the same view, nothing stored twice ----
+FIRST_SUMMARY=$(iso image inspect layout | "$PYTHON" -c 'import json,sys; print(json.load(sys.stdin)["import"]["entries"])')
 run iso image import docker "$T/docker.tar"
 is "$RUN_RC" 0 "docker-archive: imported" || diag "$RUN_ERR"
+like "$RUN_OUT" "^imported image 'docker': $FIRST_SUMMARY entries" "its summary counts the shared layers' entries too"
 check_view docker "docker-archive"
 run iso image inspect docker
 like "$RUN_OUT" '"source":[[:space:]]*"docker-archive:' "inspect: the source is a docker-archive"
@@ -76,6 +78,19 @@ is "$RUN_RC" 0 "docker-dir: imported" || diag "$RUN_ERR"
 check_view dockerdir "docker-dir"
 is "$(find "$STORE/layers/sha256" -mindepth 1 -maxdepth 1 | wc -l)" 3 "five images of one image: still three layers"
 ok "STORE/tmp is empty after the imports" tmp_is_empty
+
+# ---- two imports of the same layers at once: both succeed, each layer stored once ----
+iso image import par1 "$T/layout" >"$T/par1.out" 2>&1 &
+p1=$!
+iso image import par2 "$T/oci.tar" >"$T/par2.out" 2>&1 &
+p2=$!
+wait $p1; r1=$?
+wait $p2; r2=$?
+is "$r1:$r2" "0:0" "two concurrent imports of one image succeed" || diag "$(cat "$T/par1.out" "$T/par2.out")"
+check_view par2 "an image imported beside another"
+is "$(find "$STORE/layers/sha256" -mindepth 1 -maxdepth 1 | wc -l)" 3 "still three layers"
+run iso image rm par1 par2
+ok "STORE/tmp is empty" tmp_is_empty
 
 # ---- shared layers and image rm ----
 run iso image rm layout docker ociarch dockerdir
@@ -206,8 +221,7 @@ fi
 
 # ---- what the kernel's overlay shows for the same layers (root) ----
 if [ "$IS_ROOT" -eq 1 ]; then
-	L=($(iso image inspect keep | "$PYTHON" -c 'import json,sys; [print(l[7:]) for l in reversed(json.load(sys.stdin)["layers"])]'))
-	lower=$STORE/layers/sha256/${L[0]}/rootfs:$STORE/layers/sha256/${L[1]}/rootfs:$STORE/layers/sha256/${L[2]}/rootfs
+	lower=$(iso image inspect keep | "$PYTHON" -c 'import json,sys; print(":".join(reversed(json.load(sys.stdin)["layer_dirs"])))')
 	mkdir -p "$T/kmnt"
 	if mount -t overlay overlay -o "lowerdir=$lower" "$T/kmnt" 2>/dev/null; then
 		at_cleanup "umount -l '$T/kmnt' 2>/dev/null"
