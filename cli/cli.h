@@ -74,6 +74,8 @@ struct session_args {
 	{ "net", required_argument, NULL, 'n' },                  \
 	{ "dns", required_argument, NULL, 'd' },                  \
 	{ "bind", required_argument, NULL, 'b' },                 \
+	{ "volume", required_argument, NULL, 'v' },               \
+	{ "in-place", no_argument, NULL, 'I' },                   \
 	{ "cap-add", required_argument, NULL, 'c' },              \
 	{ "seccomp", required_argument, NULL, 'S' },              \
 	{ "memory", required_argument, NULL, 'M' },               \

@@ -14,28 +14,39 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "env-list.h"
 #include "fs-util.h"
 #include "relay.h"
 #include "wire.h"
 
 const char cmd_run_usage[] =
-	"Usage: isofs run [OPTIONS] IMAGE -- CMD [ARG…]         a fresh ephemeral sandbox\n"
-	"       isofs run [OPTIONS] --sandbox NAME -- CMD [ARG…] a persistent sandbox\n"
-	"       isofs run [OPTIONS] MOUNTPOINT -- CMD [ARG…]     the view `isofs mount` made\n"
+	"Usage: isofs run [OPTIONS] IMAGE [CMD [ARG…]]          a fresh ephemeral sandbox\n"
+	"       isofs run [OPTIONS] --sandbox NAME [CMD [ARG…]] a persistent sandbox\n"
+	"       isofs run [OPTIONS] MOUNTPOINT CMD [ARG…]       the view `isofs mount` made\n"
+	"       isofs run [OPTIONS] DIRECTORY CMD [ARG…]        a copy-on-write view of any directory\n"
 	"\n"
 	"Runs CMD in new user, mount, PID, IPC and UTS namespaces, pivoted into a\n"
 	"copy-on-write view: every write to an ephemeral sandbox is discarded at exit.\n"
+	"Options come before the target; CMD may follow it or \"--\".  Without CMD, a\n"
+	"container image's own command runs (its Entrypoint and Cmd).  A directory that\n"
+	"is not an isofs mount is the read-only lower of an ephemeral sandbox: it is\n"
+	"never written (--in-place: run in it directly, writes and all).\n"
 	"Commands run in a nested user namespace where the sandbox's mounts are\n"
 	"locked (no capability undoes :ro or a /proc mask), with a fresh session\n"
 	"keyring and a default seccomp filter.\n"
 	"\n"
-	"  -e, --env K=V         add to the clean environment (PATH, HOME, HOSTNAME, TERM)\n"
-	"  -w, --workdir DIR     working directory (default: the user's home)\n"
-	"  -u, --user UID[:GID]  run as this user (default root of the sandbox)\n"
+	"  -e, --env K=V|K       add to the clean environment (PATH, HOME, HOSTNAME, TERM);\n"
+	"                        K alone: the caller's value of K\n"
+	"      --env-file FILE   lines K=V or K (# comments); -e wins over it\n"
+	"  -w, --workdir DIR     working directory (default: the image's, else the user's home)\n"
+	"  -u, --user USER[:GROUP]  run as this user: numbers, or names in the image's\n"
+	"                        /etc/passwd and /etc/group (default: the image's, else root)\n"
 	"      --hostname NAME   default: the sandbox's name\n"
 	"      --net=none        a network namespace with loopback only (default: shared)\n"
 	"      --dns IP          a resolv.conf with this server (repeatable; default: the host's)\n"
 	"      --bind HOST:SANDBOX[:ro]  bind a host path (read-only recursively with :ro)\n"
+	"  -v, --volume HOST:SANDBOX[:ro|rw]  the same, as podman spells it (z, Z accepted)\n"
+	"      --in-place        a DIRECTORY target is written in place, not copied on write\n"
 	"      --cap-add CAP     keep this capability (all are dropped otherwise)\n"
 	"      --seccomp=unconfined  no seccomp filter (default: keyctl, bpf, io_uring,\n"
 	"                        mounts, new namespaces… refused; docs/security.md)\n"
@@ -56,9 +67,10 @@ const char cmd_run_usage[] =
 
 struct run_args {
 	struct session_args sa;
-	const char *env[CLI_MAX_LIST + 2];
-	size_t nenv;
+	struct env_list env;      /* -e, in order */
+	struct env_list env_file; /* --env-file: below -e, as podman has it */
 	const char *workdir;
+	const char *user;         /* -u as given: a name is looked up in the image */
 	bool has_user, tty, interactive, json;
 	uid_t uid;
 	gid_t gid;
@@ -73,9 +85,10 @@ struct run_args {
  * --env, its WorkingDir and User unless -w and -u say otherwise (podman's
  * rules; a given command runs as it is, as with podman's --entrypoint).
  */
-static int apply_image_defaults(isofs_store *store, struct run_args *a, isofs_error *err)
+static int apply_image_defaults(isofs_store *store, struct run_args *a, const char *term, isofs_error *err)
 {
 	const char *image = a->sa.so.image;
+	const char *user = a->user ? a->user : NULL;
 	isofs_sandbox_info sb = { 0 };
 	size_t n = 0, k = 0;
 	int r = 0;
@@ -91,31 +104,46 @@ static int apply_image_defaults(isofs_store *store, struct run_args *a, isofs_er
 	if (r == 0 && !a->argv && !a->defaults.argv) {
 		if (image)
 			snprintf(err->message, sizeof(err->message),
-				 "image '%s' names no command to run; give one after '--'", image);
+				 "image '%s' names no command to run; give one after IMAGE", image);
 		else
-			snprintf(err->message, sizeof(err->message), "missing '-- CMD'");
+			snprintf(err->message, sizeof(err->message), "missing the command to run");
 		r = -(err->code = EINVAL);
 	}
 	if (r == 0 && !a->argv)
 		a->argv = a->defaults.argv;
 	if (r == 0 && !a->workdir)
 		a->workdir = a->defaults.workdir;
-	if (r == 0 && !a->has_user && a->defaults.user) {
-		r = isofs_image_user_resolve(store, image, a->defaults.user, &a->uid, &a->gid, err);
-		a->has_user = r == 0;
+	if (r == 0 && !user)
+		user = a->defaults.user;
+	if (r == 0 && user && !a->has_user) {
+		if (!image) {
+			snprintf(err->message, sizeof(err->message),
+				 "--user '%s': a name needs an image to look it up in (use UID[:GID])", user);
+			r = -(err->code = EINVAL);
+		} else {
+			r = isofs_image_user_resolve(store, image, user, &a->uid, &a->gid, err);
+			a->has_user = r == 0;
+		}
 	}
+	/* the caller's TERM, the image's Env, --env-file, -e: later ones win */
 	for (char **e = a->defaults.env; r == 0 && e && *e; e++)
 		n++;
-	if (r == 0 && n) {
-		a->merged_env = calloc(n + a->nenv + 1, sizeof(char *));
+	if (r == 0) {
+		a->merged_env = calloc(1 + n + a->env_file.n + a->env.n + 1, sizeof(char *));
 		if (!a->merged_env) {
 			snprintf(err->message, sizeof(err->message), "out of memory");
 			r = -(err->code = ENOMEM);
 		}
-		for (size_t i = 0; r == 0 && i < n; i++)
+	}
+	if (r == 0) {
+		if (term)
+			a->merged_env[k++] = term;
+		for (size_t i = 0; i < n; i++)
 			a->merged_env[k++] = a->defaults.env[i];
-		for (size_t i = 0; r == 0 && i < a->nenv; i++)
-			a->merged_env[k++] = a->env[i];
+		for (size_t i = 0; i < a->env_file.n; i++)
+			a->merged_env[k++] = a->env_file.items[i];
+		for (size_t i = 0; i < a->env.n; i++)
+			a->merged_env[k++] = a->env.items[i];
 	}
 	isofs_sandbox_info_free(&sb);
 	return r;
@@ -125,6 +153,8 @@ static void run_args_release(struct run_args *a)
 {
 	isofs_image_defaults_free(&a->defaults);
 	free(a->merged_env);
+	env_list_free(&a->env);
+	env_list_free(&a->env_file);
 }
 
 static int sigpipe_fds[2] = { -1, -1 };
@@ -145,13 +175,17 @@ static int push(const char **list, size_t *n, const char *v, const char *what)
 	return 0;
 }
 
+/* UID[:GID] now; a name (NAME[:GROUP], UID:GROUP) once the image is known. */
 static int parse_user(const char *s, struct run_args *a)
 {
 	char *end;
 	unsigned long u = strtoul(s, &end, 10), g;
 
-	if (end == s || (*end && *end != ':'))
+	a->user = s;
+	if (!*s || *s == ':')
 		return -1;
+	if (end == s || (*end && *end != ':') || (*end == ':' && (end[1] < '0' || end[1] > '9')))
+		return 0; /* a name: resolved in the image */
 	g = u;
 	if (*end == ':') {
 		const char *gs = end + 1;
@@ -172,6 +206,7 @@ static int parse_args(int argc, char **argv, struct run_args *a)
 	static const struct option opts[] = {
 		CLI_SESSION_OPTIONS,
 		{ "env", required_argument, NULL, 'e' },
+		{ "env-file", required_argument, NULL, 'E' },
 		{ "workdir", required_argument, NULL, 'w' },
 		{ "user", required_argument, NULL, 'u' },
 		{ "tty", no_argument, NULL, 't' },
@@ -180,9 +215,9 @@ static int parse_args(int argc, char **argv, struct run_args *a)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	int c, r, dashdash = -1;
+	int c, r, dashdash = -1, npos;
 
-	/* Options end at "--": what follows is the command's; without one, the image's own command runs. */
+	/* Options come first; the command follows "--", or the target (podman's way: IMAGE CMD…). */
 	for (int i = 1; i < argc; i++)
 		if (strcmp(argv[i], "--") == 0) {
 			dashdash = i;
@@ -190,13 +225,15 @@ static int parse_args(int argc, char **argv, struct run_args *a)
 		}
 	if (dashdash < 0)
 		dashdash = argc;
-	while ((c = getopt_long(dashdash, argv, "+e:w:u:tih", opts, NULL)) != -1) {
+	while ((c = getopt_long(dashdash, argv, "+e:w:u:v:tih", opts, NULL)) != -1) {
 		switch (c) {
 		case 'e':
-			if (!strchr(optarg, '=') || optarg[0] == '=')
-				return cli_usage_error("run ", "--env '%s': expected K=V", optarg);
-			if (push(a->env, &a->nenv, optarg, "--env") != 0)
-				return EXIT_USAGE;
+			if ((r = env_list_add_option(&a->env, optarg, "run ")) != 0)
+				return r;
+			break;
+		case 'E':
+			if ((r = env_list_add_file(&a->env_file, optarg, "run ")) != 0)
+				return r;
 			break;
 		case 'w':
 			if (optarg[0] != '/')
@@ -205,7 +242,8 @@ static int parse_args(int argc, char **argv, struct run_args *a)
 			break;
 		case 'u':
 			if (parse_user(optarg, a) < 0)
-				return cli_usage_error("run ", "--user '%s': expected UID[:GID] below 65536", optarg);
+				return cli_usage_error("run ", "--user '%s': expected UID[:GID] (below 65536) or NAME[:GROUP]",
+						       optarg);
 			break;
 		case 't':
 			a->tty = true;
@@ -228,14 +266,24 @@ static int parse_args(int argc, char **argv, struct run_args *a)
 				return r;
 		}
 	}
-	r = cli_session_target(dashdash - optind, argv + optind, &a->sa, "run ");
-	if (r != 0)
-		return r;
-	if (dashdash < argc && dashdash + 1 >= argc)
-		return cli_usage_error("run ", "missing the command after '--'");
+	npos = dashdash - optind;
+	if (dashdash == argc && npos > 0) {
+		/* no "--": the first word is the target (none with --sandbox), the rest the command */
+		int ntarget = a->sa.so.sandbox ? 0 : 1;
+		r = cli_session_target(ntarget, argv + optind, &a->sa, "run ");
+		if (r != 0)
+			return r;
+		a->argv = npos > ntarget ? argv + optind + ntarget : NULL;
+	} else {
+		r = cli_session_target(npos, argv + optind, &a->sa, "run ");
+		if (r != 0)
+			return r;
+		if (dashdash < argc && dashdash + 1 >= argc)
+			return cli_usage_error("run ", "missing the command after '--'");
+		a->argv = dashdash < argc ? argv + dashdash + 1 : NULL;
+	}
 	if (a->tty && a->json)
 		return cli_usage_error("run ", "--tty and --json do not go together");
-	a->argv = dashdash < argc ? argv + dashdash + 1 : NULL;
 	return -1; /* go on */
 }
 
@@ -269,6 +317,9 @@ int cli_session_option(int c, const char *arg, struct session_args *sa, const ch
 	case 'H':
 		sa->so.hostname = arg;
 		return 0;
+	case 'I':
+		sa->so.in_place = true;
+		return 0;
 	case 'n':
 		if (strcmp(arg, "none") == 0)
 			sa->so.net_none = true;
@@ -281,6 +332,14 @@ int cli_session_option(int c, const char *arg, struct session_args *sa, const ch
 		if (arg[0] != '/' || !strstr(arg, ":/"))
 			return cli_usage_error(cmd, "--bind '%s': expected HOST:SANDBOX[:ro], both absolute", arg);
 		return push(sa->binds, &sa->so.nbinds, arg, "--bind");
+	case 'v':
+		/* podman's -v HOST:SANDBOX[:OPTIONS]: a bind mount; named volumes are not isofs's */
+		if (arg[0] != '/')
+			return cli_usage_error(cmd, "--volume '%s': expected /HOST:/SANDBOX[:ro|rw] (named volumes are not "
+						    "supported)", arg);
+		if (!strstr(arg, ":/"))
+			return cli_usage_error(cmd, "--volume '%s': expected /HOST:/SANDBOX[:ro|rw], both absolute", arg);
+		return push(sa->binds, &sa->so.nbinds, arg, "--volume");
 	case 'c':
 		return push(sa->caps, &sa->so.ncap_add, arg, "--cap-add");
 	case 'S':
@@ -338,6 +397,8 @@ int cli_session_target(int n, char **args, struct session_args *sa, const char *
 		return cli_usage_error(cmd, "unexpected argument '%s'", args[1]);
 	if (!sa->so.image && !sa->so.sandbox && !sa->so.mountpoint)
 		return cli_usage_error(cmd, "missing IMAGE, --sandbox NAME or MOUNTPOINT");
+	if (sa->so.in_place && !sa->so.mountpoint)
+		return cli_usage_error(cmd, "--in-place goes with a DIRECTORY target");
 	if (sa->so.net_none && sa->so.ndns)
 		return cli_usage_error(cmd, "--dns needs the network (not --net=none)");
 	sa->so.binds = sa->binds;
@@ -376,18 +437,15 @@ int cmd_run(const struct cli_globals *g, int argc, char **argv)
 	ex = parse_args(argc, argv, &a);
 	if (ex >= 0)
 		return ex;
-	if (term && (a.tty || isatty(STDOUT_FILENO)) && a.nenv < CLI_MAX_LIST + 1) {
+	if (term && (a.tty || isatty(STDOUT_FILENO)))
 		snprintf(termenv, sizeof(termenv), "TERM=%s", term);
-		memmove(a.env + 1, a.env, a.nenv * sizeof(*a.env)); /* --env wins over the caller's TERM */
-		a.env[0] = termenv;
-		a.nenv++;
-	}
-	a.env[a.nenv] = NULL;
+	else
+		termenv[0] = '\0';
 	if ((ex = cli_open_store(g, &store)) != EXIT_OK)
 		return a.json ? (emit(wire_error_frame(125, "cannot open the store")), emit(wire_exit_frame(125 << 8)), 125)
 			      : 125;
 
-	r = apply_image_defaults(store, &a, &err);
+	r = apply_image_defaults(store, &a, termenv[0] ? termenv : NULL, &err);
 	if (r < 0 && !a.argv) {
 		isofs_store_close(store);
 		return cli_usage_error("run ", "%s", err.message); /* no command, none from the image */
@@ -419,7 +477,7 @@ int cmd_run(const struct cli_globals *g, int argc, char **argv)
 	}
 
 	eo.argv = (const char *const *) a.argv;
-	eo.env = a.merged_env ? a.merged_env : a.env;
+	eo.env = a.merged_env;
 	eo.cwd = a.workdir;
 	eo.has_user = a.has_user;
 	eo.uid = a.uid;

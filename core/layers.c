@@ -152,6 +152,27 @@ int view_lowers_get(isofs_store *store, const char *image, const char *top, stru
 	return 0;
 }
 
+int view_lowers_of_dir(isofs_store *store, const char *dir, struct view_lowers *ret, isofs_error *err)
+{
+	struct view_lowers v = { .nholds = 0 };
+	int r;
+
+	v.chain.paths[0] = strdup(dir);
+	if (!v.chain.paths[0])
+		return error_set(err, ENOMEM, "out of memory");
+	v.chain.rootless[0] = geteuid() != 0;
+	v.chain.n = 1;
+	r = store_stub_layer(store, &v.stub);
+	if (r < 0) {
+		view_lowers_free(&v);
+		return error_errno(err, r, "store %s: stub layer", store->path);
+	}
+	v.paths[v.n++] = v.chain.paths[0];
+	v.paths[v.n++] = v.stub;
+	*ret = v;
+	return 0;
+}
+
 int view_lowers_take_holds(struct view_lowers *v, int *fds)
 {
 	int n = v->nholds;

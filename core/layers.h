@@ -41,6 +41,8 @@ struct view_lowers {
 };
 int view_lowers_get(isofs_store *store, const char *image, const char *top, struct view_lowers *ret,
 		    isofs_error *err);
+/* A view of a plain directory: it is the one lower layer (above the stub), read-only. */
+int view_lowers_of_dir(isofs_store *store, const char *dir, struct view_lowers *ret, isofs_error *err);
 /* Hands the holds over (they last as long as the fds in `fds`); at most LAYERS_MAX. */
 int view_lowers_take_holds(struct view_lowers *v, int *fds);
 void view_lowers_free(struct view_lowers *v);

@@ -42,6 +42,14 @@ static void unescape_octal(char *s)
 	*out = '\0';
 }
 
+bool mountpoint_is_view(const char *path)
+{
+	unsigned maj, min;
+	char type[64];
+
+	return mountinfo_top(path, &maj, &min, type, sizeof(type)) == 0 && strcmp(type, OVERLAY_FSTYPE) == 0;
+}
+
 int mountinfo_top(const char *path, unsigned *ret_major, unsigned *ret_minor, char *ret_type, size_t type_size)
 {
 	_cleanup_fclose_ FILE *f = fopen("/proc/self/mountinfo", "re");

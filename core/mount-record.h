@@ -44,6 +44,8 @@ int mount_record_verify(const struct mount_record *rec, const char **ret_why);
  * The topmost mount at `path` (exactly; /proc/self/mountinfo): its device and
  * file system type.  -ENOENT when nothing is mounted there.
  */
+/* An isofs overlay is what a lookup of `path` (absolute, resolved) reaches. */
+bool mountpoint_is_view(const char *path);
 int mountinfo_top(const char *path, unsigned *ret_major, unsigned *ret_minor, char *ret_type, size_t type_size);
 
 /* Ends a FUSE connection through fusectl (mounted on /sys/fs/fuse/connections when needed); root only. */

@@ -158,11 +158,17 @@ int setup_add_bind_spec(struct setup_table *t, const char *spec, isofs_error *er
 	*target++ = '\0';
 	opt = strchr(target, ':');
 	if (opt) {
+		char *save = NULL;
 		*opt++ = '\0';
-		if (strcmp(opt, "ro") == 0)
-			flags |= SETUP_RO;
-		else if (strcmp(opt, "rw") != 0)
-			return error_set(err, EINVAL, "--bind '%s': unknown option '%s' (ro or rw)", spec, opt);
+		/* ro, rw; podman's z and Z (SELinux relabelling) are accepted and mean nothing here */
+		for (char *o = strtok_r(opt, ",", &save); o; o = strtok_r(NULL, ",", &save)) {
+			if (strcmp(o, "ro") == 0)
+				flags |= SETUP_RO;
+			else if (strcmp(o, "rw") == 0)
+				flags &= ~SETUP_RO;
+			else if (strcmp(o, "z") != 0 && strcmp(o, "Z") != 0)
+				return error_set(err, EINVAL, "--bind '%s': unknown option '%s' (ro, rw, z or Z)", spec, o);
+		}
 	}
 	if (host[0] != '/' || target[0] != '/')
 		return error_set(err, EINVAL, "--bind '%s': both paths must be absolute", spec);

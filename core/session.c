@@ -75,6 +75,34 @@ static int cap_from_name(const char *name)
 	return capng_name_to_capability(buf);
 }
 
+/* An ephemeral sandbox's upper and work, in a temp dir of the store gone at the session's end. */
+static int plan_ephemeral(isofs_store *store, const char *name_hint, struct plan *p, isofs_session *s,
+			  isofs_error *err)
+{
+	_cleanup_free_ char *name = sandbox_generate_name(name_hint);
+	int r;
+
+	if (!name)
+		return error_set(err, ENOMEM, "out of memory");
+	snprintf(s->name, sizeof(s->name), "%s", name);
+	r = store_tmpdir_create(store, "run", &s->ephemeral);
+	if (r < 0)
+		return error_errno(err, r, "store %s: temporary directory", store->path);
+	if (mkdirat(s->ephemeral.fd, "upper", 0755) < 0 || mkdirat(s->ephemeral.fd, "work", 0700) < 0)
+		return error_errno(err, errno, "ephemeral sandbox");
+	snprintf(p->upper, sizeof(p->upper), "%s/tmp/%s/upper", store->path, s->ephemeral.name);
+	snprintf(p->work, sizeof(p->work), "%s/tmp/%s/work", store->path, s->ephemeral.name);
+	return 0;
+}
+
+/* `path` is `dir` or below it (both absolute and resolved). */
+static bool path_is_below(const char *path, const char *dir)
+{
+	size_t n = strlen(dir);
+
+	return strncmp(path, dir, n) == 0 && (path[n] == '\0' || path[n] == '/' || (n == 1 && dir[0] == '/'));
+}
+
 static int plan_target(isofs_store *store, const isofs_session_options *o, struct plan *p, isofs_session *s,
 		       isofs_image_info *img, isofs_sandbox_info *sb, char **mp_storage, isofs_error *err)
 {
@@ -86,9 +114,17 @@ static int plan_target(isofs_store *store, const isofs_session_options *o, struc
 		struct stat st;
 		*mp_storage = realpath(o->mountpoint, NULL);
 		if (!*mp_storage || stat(*mp_storage, &st) < 0)
-			return error_errno(err, errno, "mountpoint '%s'", o->mountpoint);
+			return error_errno(err, errno, "directory '%s'", o->mountpoint);
 		if (!S_ISDIR(st.st_mode))
-			return error_set(err, ENOTDIR, "mountpoint '%s' is not a directory", o->mountpoint);
+			return error_set(err, ENOTDIR, "'%s' is not a directory", o->mountpoint);
+		if (!o->in_place && !mountpoint_is_view(*mp_storage)) {
+			/* A plain directory: the read-only lower of an ephemeral sandbox, never written. */
+			r = plan_ephemeral(store, "dir", p, s, err);
+			return r < 0 ? r : view_lowers_of_dir(store, *mp_storage, &p->lowers, err);
+		}
+		if (o->in_place && path_is_below(*mp_storage, store->path))
+			return error_set(err, EPERM, "'%s' is in the store %s: refusing to write into it in place",
+					 o->mountpoint, store->path);
 		p->mountpoint = *mp_storage;
 		snprintf(s->name, sizeof(s->name), "%s", "sandbox");
 		return 0;
@@ -149,21 +185,11 @@ static int plan_target(isofs_store *store, const isofs_session_options *o, struc
 		snprintf(p->upper, sizeof(p->upper), "%s", sb->upper);
 		snprintf(p->work, sizeof(p->work), "%s", sb->work);
 	} else {
-		_cleanup_free_ char *name = NULL;
 		r = isofs_image_get(store, o->image, img, err);
+		if (r == 0)
+			r = plan_ephemeral(store, o->image, p, s, err);
 		if (r < 0)
 			return r;
-		name = sandbox_generate_name(o->image);
-		if (!name)
-			return error_set(err, ENOMEM, "out of memory");
-		snprintf(s->name, sizeof(s->name), "%s", name);
-		r = store_tmpdir_create(store, "run", &s->ephemeral);
-		if (r < 0)
-			return error_errno(err, r, "store %s: temporary directory", store->path);
-		if (mkdirat(s->ephemeral.fd, "upper", 0755) < 0 || mkdirat(s->ephemeral.fd, "work", 0700) < 0)
-			return error_errno(err, errno, "ephemeral sandbox");
-		snprintf(p->upper, sizeof(p->upper), "%s/tmp/%s/upper", store->path, s->ephemeral.name);
-		snprintf(p->work, sizeof(p->work), "%s/tmp/%s/work", store->path, s->ephemeral.name);
 	}
 	/* Held in use for the session's life: `image rm` refuses them while it runs. */
 	r = view_lowers_get(store, o->sandbox ? sb->image : o->image, NULL, &p->lowers, err);

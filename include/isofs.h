@@ -266,7 +266,7 @@ typedef struct isofs_session_options {
 	/* The target, one of: */
 	const char *image;         /* an ephemeral sandbox of IMAGE: every write discarded */
 	const char *sandbox;       /* a persistent sandbox (writes kept) */
-	const char *mountpoint;    /* a view mounted by isofs_mount (writes shared) */
+	const char *mountpoint;    /* a view mounted by isofs_mount (writes shared), or any directory (in_place) */
 
 	const char *hostname;      /* default: the sandbox's name */
 	bool net_none;             /* a network namespace of its own, loopback only */
@@ -288,6 +288,13 @@ typedef struct isofs_session_options {
 	 */
 	uint64_t tmp_size;         /* bytes */
 	uint64_t shm_size;         /* bytes */
+	/*
+	 * `mountpoint` that is not a view isofs_mount made: by default the
+	 * read-only lower of an ephemeral sandbox (copy-on-write, never written);
+	 * with in_place, the directory itself (writes go straight into it; never a
+	 * directory of the store).
+	 */
+	bool in_place;
 } isofs_session_options;
 
 int isofs_session_start(isofs_store *store, const isofs_session_options *opts, isofs_session **ret_session,
