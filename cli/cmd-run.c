@@ -43,6 +43,8 @@ const char cmd_run_usage[] =
 	"                        /etc/passwd and /etc/group (default: the image's, else root)\n"
 	"      --hostname NAME   default: the sandbox's name\n"
 	"      --net=none        a network namespace with loopback only (default: shared)\n"
+	"      --net=private     a network namespace of its own, reaching out through\n"
+	"                        slirp4netns (the host at 10.0.2.2, DNS 10.0.2.3)\n"
 	"      --dns IP          a resolv.conf with this server (repeatable; default: the host's)\n"
 	"      --bind HOST:SANDBOX[:ro]  bind a host path (read-only recursively with :ro)\n"
 	"  -v, --volume HOST:SANDBOX[:ro|rw]  the same, as podman spells it (z, Z accepted)\n"
@@ -321,10 +323,10 @@ int cli_session_option(int c, const char *arg, struct session_args *sa, const ch
 		sa->so.in_place = true;
 		return 0;
 	case 'n':
-		if (strcmp(arg, "none") == 0)
-			sa->so.net_none = true;
-		else if (strcmp(arg, "host") != 0)
-			return cli_usage_error(cmd, "--net '%s': expected none or host", arg);
+		sa->so.net_none = strcmp(arg, "none") == 0;
+		sa->so.net_private = strcmp(arg, "private") == 0;
+		if (!sa->so.net_none && !sa->so.net_private && strcmp(arg, "host") != 0)
+			return cli_usage_error(cmd, "--net '%s': expected host, private or none", arg);
 		return 0;
 	case 'd':
 		return push(sa->dns, &sa->so.ndns, arg, "--dns");

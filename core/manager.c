@@ -19,6 +19,7 @@
 #include "error.h"
 #include "fd-util.h"
 #include "init.h"
+#include "net-private.h"
 #include "serve.h"
 #include "userns.h"
 
@@ -76,6 +77,7 @@ void manager_main(struct plan *p, int ctl, int lock_fd)
 	struct clone_args ca = { 0 };
 	int mgr[2], sync[2], keep[2] = { ctl, lock_fd }, status = 0, r;
 	_cleanup_close_ int sandbox_userns = -EBADF; /* rootless with a subordinate range: the server joins it */
+	_cleanup_close_ int net_exit_fd = -EBADF;    /* --net=private: slirp4netns lives until it closes */
 	bool fuse = !p->mountpoint;
 	bool privileged = geteuid() == 0;
 	pid_t init;
@@ -98,7 +100,7 @@ void manager_main(struct plan *p, int ctl, int lock_fd)
 		ctl_fail(ctl, errno, "%s", strerror(errno));
 
 	ca.flags = CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS |
-		   (p->net_none ? CLONE_NEWNET : 0);
+		   (p->net_none || p->net_private ? CLONE_NEWNET : 0);
 	ca.exit_signal = SIGCHLD;
 	init = (pid_t) syscall(SYS_clone3, &ca, sizeof(ca));
 	if (init < 0)
@@ -112,7 +114,7 @@ void manager_main(struct plan *p, int ctl, int lock_fd)
 			.mountpoint_dev = p->mountpoint_dev,
 			.table = &p->table,
 			.hostname = p->hostname,
-			.net_none = p->net_none,
+			.net_none = p->net_none || p->net_private, /* its own namespace: loopback up */
 			.may_setgroups = p->map.kind != IDMAP_SINGLE,
 			.caps = p->caps,
 			.ncaps = p->ncaps,
@@ -145,6 +147,15 @@ void manager_main(struct plan *p, int ctl, int lock_fd)
 		sandbox_userns = open(path, O_RDONLY | O_CLOEXEC);
 		if (sandbox_userns < 0)
 			sandbox_userns = -errno;
+	}
+	/* Connected before the init goes on (and closes its /proc/PID to us): commands find the network up. */
+	if (p->net_private) {
+		char why[256];
+		r = net_private_start(init, &net_exit_fd, why, sizeof(why));
+		if (r < 0) {
+			kill(init, SIGKILL);
+			ctl_fail(ctl, -r, "network: %s", why);
+		}
 	}
 	if (write(sync[1], "", 1) != 1)
 		ctl_fail(ctl, ESRCH, "%s", "the sandbox's init died");

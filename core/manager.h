@@ -26,6 +26,7 @@ struct plan {
 	struct idmap map;
 	const char *hostname;
 	bool net_none;
+	bool net_private; /* a namespace of its own, connected by slirp4netns (net-private.h) */
 	int caps[64];
 	int ncaps;
 	struct syscall_filter filter; /* empty: unconfined */

@@ -43,6 +43,7 @@
 #include "layers.h"
 #include "manager.h"
 #include "mount-record.h"
+#include "net-private.h"
 #include "rootfs-setup.h"
 #include "sandbox.h"
 #include "store.h"
@@ -225,7 +226,12 @@ int isofs_session_start(isofs_store *store, const isofs_session_options *o, isof
 	struct plan p = { 0 };
 	isofs_image_info img = { 0 };
 	isofs_sandbox_info sb = { 0 };
-	struct setup_config scfg = { .share_resolv = !o->net_none, .dns = o->dns, .ndns = o->ndns,
+	/* --net=private: slirp4netns's DNS forwarder unless --dns says otherwise (the host's may be 127.0.0.53) */
+	static const char *const private_dns[] = { NET_PRIVATE_DNS };
+	bool private_default_dns = o->net_private && !o->ndns;
+	struct setup_config scfg = { .share_resolv = !o->net_none && !o->net_private,
+				     .dns = private_default_dns ? private_dns : o->dns,
+				     .ndns = private_default_dns ? 1 : o->ndns,
 				     .tmp_size = o->tmp_size, .shm_size = o->shm_size };
 	_cleanup_free_ char *mp = NULL;
 	struct ctl_msg m;
@@ -241,6 +247,11 @@ int isofs_session_start(isofs_store *store, const isofs_session_options *o, isof
 		goto fail;
 	p.hostname = o->hostname ? o->hostname : s->name;
 	p.net_none = o->net_none;
+	p.net_private = o->net_private;
+	if (o->net_none && o->net_private) {
+		r = error_set(err, EINVAL, "--net: none or private, not both");
+		goto fail;
+	}
 	for (size_t i = 0; i < o->ncap_add; i++) {
 		int c = cap_from_name(o->cap_add[i]);
 		if (c < 0) {

@@ -295,6 +295,12 @@ typedef struct isofs_session_options {
 	 * directory of the store).
 	 */
 	bool in_place;
+	/*
+	 * A network namespace of its own connected by slirp4netns (needs the
+	 * Debian package): the host reached through the gateway 10.0.2.2 only,
+	 * DNS 10.0.2.3; no host interface, localhost or abstract socket shared.
+	 */
+	bool net_private;
 } isofs_session_options;
 
 int isofs_session_start(isofs_store *store, const isofs_session_options *opts, isofs_session **ret_session,

@@ -13,6 +13,7 @@
 #include <fcntl.h>
 #include <linux/keyctl.h>
 #include <sched.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -120,6 +121,32 @@ static int mksock(const char *path)
 	return 0;
 }
 
+/* Connects to the abstract unix socket NAME and prints what it says first. */
+static int connect_abstract(const char *name)
+{
+	struct sockaddr_un a = { .sun_family = AF_UNIX };
+	size_t n = strlen(name);
+	char buf[256];
+	ssize_t got;
+	int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+
+	if (fd < 0 || n + 1 >= sizeof(a.sun_path)) {
+		perror("socket");
+		return 1;
+	}
+	memcpy(a.sun_path + 1, name, n);
+	if (connect(fd, (struct sockaddr *) &a, (socklen_t) (offsetof(struct sockaddr_un, sun_path) + 1 + n)) < 0) {
+		perror("connect");
+		return 1;
+	}
+	got = read(fd, buf, sizeof(buf) - 1);
+	if (got > 0) {
+		buf[got] = '\0';
+		fputs(buf, stdout);
+	}
+	return 0;
+}
+
 static int run_as(uid_t uid, gid_t gid, char **argv)
 {
 	if (setgroups(0, NULL) < 0 || setresgid(gid, gid, gid) < 0 || setresuid(uid, uid, uid) < 0) {
@@ -140,8 +167,10 @@ int main(int argc, char **argv)
 		return keyring(strtol(argv[2], NULL, 10), strtol(argv[3], NULL, 10));
 	if (argc == 3 && strcmp(argv[1], "mksock") == 0)
 		return mksock(argv[2]);
+	if (argc == 3 && strcmp(argv[1], "connect-abstract") == 0)
+		return connect_abstract(argv[2]);
 	if (argc >= 5 && strcmp(argv[1], "as") == 0)
 		return run_as((uid_t) strtoul(argv[2], NULL, 10), (gid_t) strtoul(argv[3], NULL, 10), argv + 4);
-	fprintf(stderr, "usage: sys-probe syscalls | keyring KEY RING | mksock PATH | as UID GID PROG ARGS...\n");
+	fprintf(stderr, "usage: sys-probe syscalls | keyring KEY RING | mksock PATH | connect-abstract NAME | as UID GID PROG ARGS...\n");
 	return 2;
 }
