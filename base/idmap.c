@@ -159,6 +159,33 @@ static int run_wait(char *const argv[])
 	return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -EPERM;
 }
 
+/* keep-id: 0..id-1 the range's start, id itself, id+1..65535 the rest of the range. */
+static int write_keep_caller(const char *tool, const char *spid, unsigned id, unsigned sub)
+{
+	char n1[16], s1[16], i1[16], own[16], i2[16], s2[16], n2[16];
+	char *argv[12] = { (char *) tool, (char *) spid };
+	int k = 2;
+
+	if (id >= RANGE)
+		return -ERANGE; /* an id the sandbox's 0..65535 cannot hold */
+	snprintf(n1, sizeof(n1), "%u", id);
+	snprintf(s1, sizeof(s1), "%u", sub);
+	snprintf(i1, sizeof(i1), "%u", id);
+	snprintf(own, sizeof(own), "%u", id);
+	snprintf(i2, sizeof(i2), "%u", id + 1);
+	snprintf(s2, sizeof(s2), "%u", sub + id);
+	snprintf(n2, sizeof(n2), "%u", RANGE - 1 - id);
+	if (id > 0) {
+		argv[k++] = "0", argv[k++] = s1, argv[k++] = n1;
+	}
+	argv[k++] = i1, argv[k++] = own, argv[k++] = "1";
+	if (id + 1 < RANGE) {
+		argv[k++] = i2, argv[k++] = s2, argv[k++] = n2;
+	}
+	argv[k] = NULL;
+	return run_wait(argv);
+}
+
 int idmap_write(const struct idmap *map, pid_t pid)
 {
 	char path[64], text[128], spid[16], a[16], b[16], c[16];
@@ -175,6 +202,10 @@ int idmap_write(const struct idmap *map, pid_t pid)
 		return write_file(path, text);
 	case IDMAP_SUBID: {
 		snprintf(spid, sizeof(spid), "%d", (int) pid);
+		if (map->keep_caller) {
+			r = write_keep_caller("newuidmap", spid, map->uid, map->subuid);
+			return r < 0 ? r : write_keep_caller("newgidmap", spid, map->gid, map->subgid);
+		}
 		snprintf(a, sizeof(a), "%u", (unsigned) map->uid);
 		snprintf(b, sizeof(b), "%u", (unsigned) map->subuid);
 		snprintf(c, sizeof(c), "%u", RANGE - 1);

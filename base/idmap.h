@@ -29,6 +29,13 @@ struct idmap {
 	uid_t subuid;      /* IDMAP_SUBID: start of the ranges */
 	gid_t subgid;
 	char why_single[160]; /* IDMAP_SINGLE for a user: why no range (said once on stderr) */
+	/*
+	 * IDMAP_SUBID, a sandbox's namespace only (--home): the caller keeps its
+	 * own id inside (podman's keep-id): `uid` is `uid` inside, 0..uid-1 and
+	 * uid+1..65535 the range.  The store's ids (idmap_shifts) stay the plain
+	 * map's: whoever reads or writes layers never uses this one.
+	 */
+	bool keep_caller;
 };
 
 /*

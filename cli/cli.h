@@ -76,6 +76,7 @@ struct session_args {
 	{ "bind", required_argument, NULL, 'b' },                 \
 	{ "volume", required_argument, NULL, 'v' },               \
 	{ "in-place", no_argument, NULL, 'I' },                   \
+	{ "home", no_argument, NULL, 'O' },                       \
 	{ "cap-add", required_argument, NULL, 'c' },              \
 	{ "seccomp", required_argument, NULL, 'S' },              \
 	{ "memory", required_argument, NULL, 'M' },               \

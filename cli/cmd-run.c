@@ -4,6 +4,8 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <poll.h>
+#include <pwd.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -49,6 +51,9 @@ const char cmd_run_usage[] =
 	"      --bind HOST:SANDBOX[:ro]  bind a host path (read-only recursively with :ro)\n"
 	"  -v, --volume HOST:SANDBOX[:ro|rw]  the same, as podman spells it (z, Z accepted)\n"
 	"      --in-place        a DIRECTORY target is written in place, not copied on write\n"
+	"      --home            toolbox-style: as yourself (your uid, gid and name), your home,\n"
+	"                        $XDG_RUNTIME_DIR and X11 sockets bound, your session's variables;\n"
+	"                        without CMD your login shell (root inside still works: sudo-less)\n"
 	"      --cap-add CAP     keep this capability (all are dropped otherwise)\n"
 	"      --seccomp=unconfined  no seccomp filter (default: keyctl, bpf, io_uring,\n"
 	"                        mounts, new namespaces… refused; docs/security.md)\n"
@@ -71,6 +76,7 @@ struct run_args {
 	struct session_args sa;
 	struct env_list env;      /* -e, in order */
 	struct env_list env_file; /* --env-file: below -e, as podman has it */
+	struct env_list home_env; /* --home: the caller's session, above the image's Env */
 	const char *workdir;
 	const char *user;         /* -u as given: a name is looked up in the image */
 	bool has_user, tty, interactive, json;
@@ -131,7 +137,7 @@ static int apply_image_defaults(isofs_store *store, struct run_args *a, const ch
 	for (char **e = a->defaults.env; r == 0 && e && *e; e++)
 		n++;
 	if (r == 0) {
-		a->merged_env = calloc(1 + n + a->env_file.n + a->env.n + 1, sizeof(char *));
+		a->merged_env = calloc(1 + n + a->home_env.n + a->env_file.n + a->env.n + 1, sizeof(char *));
 		if (!a->merged_env) {
 			snprintf(err->message, sizeof(err->message), "out of memory");
 			r = -(err->code = ENOMEM);
@@ -142,6 +148,8 @@ static int apply_image_defaults(isofs_store *store, struct run_args *a, const ch
 			a->merged_env[k++] = term;
 		for (size_t i = 0; i < n; i++)
 			a->merged_env[k++] = a->defaults.env[i];
+		for (size_t i = 0; i < a->home_env.n; i++)
+			a->merged_env[k++] = a->home_env.items[i];
 		for (size_t i = 0; i < a->env_file.n; i++)
 			a->merged_env[k++] = a->env_file.items[i];
 		for (size_t i = 0; i < a->env.n; i++)
@@ -157,6 +165,51 @@ static void run_args_release(struct run_args *a)
 	free(a->merged_env);
 	env_list_free(&a->env);
 	env_list_free(&a->env_file);
+	env_list_free(&a->home_env);
+}
+
+/* The caller's login shell, or sh where the image lacks it. */
+static char *home_shell_argv[] = { "/bin/sh", "-c", "[ -x \"$SHELL\" ] && exec \"$SHELL\" -l; exec /bin/sh -l", NULL };
+
+/*
+ * --home: as the caller (its own ids: the session keeps them), with its
+ * session's variables, in the directory it is in when that is below its home.
+ */
+static int home_defaults(struct run_args *a)
+{
+	static const char *const passed[] = { "XDG_RUNTIME_DIR", "WAYLAND_DISPLAY", "DISPLAY", "DBUS_SESSION_BUS_ADDRESS",
+					      "XAUTHORITY", "COLORTERM", "LANG" };
+	struct passwd *pw = getpwuid(getuid());
+	const char *pwd = getenv("PWD");
+	char kv[PATH_MAX + 32];
+	size_t n;
+	int r = 0;
+
+	if (!pw)
+		return cli_error(125, "--home: uid %u has no passwd entry", (unsigned) getuid());
+	if (!a->has_user && !a->user) {
+		a->has_user = true;
+		a->uid = getuid();
+		a->gid = getgid();
+	}
+	snprintf(kv, sizeof(kv), "HOME=%s", pw->pw_dir);
+	r = r ?: env_list_add_option(&a->home_env, kv, "run ");
+	snprintf(kv, sizeof(kv), "USER=%s", pw->pw_name);
+	r = r ?: env_list_add_option(&a->home_env, kv, "run ");
+	snprintf(kv, sizeof(kv), "LOGNAME=%s", pw->pw_name);
+	r = r ?: env_list_add_option(&a->home_env, kv, "run ");
+	snprintf(kv, sizeof(kv), "SHELL=%s", pw->pw_shell && *pw->pw_shell ? pw->pw_shell : "/bin/sh");
+	r = r ?: env_list_add_option(&a->home_env, kv, "run ");
+	for (size_t i = 0; i < sizeof(passed) / sizeof(passed[0]); i++)
+		r = r ?: env_list_add_option(&a->home_env, passed[i], "run ");
+	if (r)
+		return r;
+	n = strlen(pw->pw_dir);
+	if (!a->workdir)
+		a->workdir = pwd && strncmp(pwd, pw->pw_dir, n) == 0 && (pwd[n] == '/' || !pwd[n]) ? pwd : pw->pw_dir;
+	if (!a->argv)
+		a->argv = home_shell_argv;
+	return 0;
 }
 
 static int sigpipe_fds[2] = { -1, -1 };
@@ -322,6 +375,9 @@ int cli_session_option(int c, const char *arg, struct session_args *sa, const ch
 	case 'I':
 		sa->so.in_place = true;
 		return 0;
+	case 'O':
+		sa->so.home = true;
+		return 0;
 	case 'n':
 		sa->so.net_none = strcmp(arg, "none") == 0;
 		sa->so.net_private = strcmp(arg, "private") == 0;
@@ -443,6 +499,8 @@ int cmd_run(const struct cli_globals *g, int argc, char **argv)
 		snprintf(termenv, sizeof(termenv), "TERM=%s", term);
 	else
 		termenv[0] = '\0';
+	if (a.sa.so.home && (ex = home_defaults(&a)) != 0)
+		return ex;
 	if ((ex = cli_open_store(g, &store)) != EXIT_OK)
 		return a.json ? (emit(wire_error_frame(125, "cannot open the store")), emit(wire_exit_frame(125 << 8)), 125)
 			      : 125;

@@ -114,6 +114,9 @@ static void build_root(const struct init_config *cfg)
 	(void) prctl(PR_SET_DUMPABLE, 0); /* nothing in the sandbox may ptrace the setup */
 	if (cfg->may_setgroups)
 		(void) setgroups(0, NULL); /* host groups mean nothing here */
+	/* Root of the namespace, whatever the caller maps to (--home keeps it at its own id): what it makes is root's. */
+	if (getuid() != 0 && cfg->may_setgroups && (setresgid(0, 0, 0) < 0 || setresuid(0, 0, 0) < 0))
+		ctl_fail(cfg->ctl, errno, "becoming root of the sandbox: %s", strerror(errno));
 
 	/* Nothing we mount here may reach the host's mounts. */
 	if (mount(NULL, "/", NULL, MS_REC | MS_SLAVE, NULL) < 0)

@@ -66,6 +66,12 @@ static int server_userns(const struct plan *p, int sandbox_userns)
 		return 0;
 	if (p->map.kind == IDMAP_SINGLE)
 		return userns_enter_self_mapped(p->map.uid, p->map.gid);
+	if (p->map.keep_caller) {
+		/* --home: the sandbox keeps the caller's id; the server keeps the store's plain map */
+		struct idmap plain = p->map;
+		plain.keep_caller = false;
+		return userns_enter_mapped(&plain);
+	}
 	if (sandbox_userns < 0)
 		return sandbox_userns;
 	return setns(sandbox_userns, CLONE_NEWUSER) < 0 ? -errno : 0;

@@ -181,6 +181,29 @@ int setup_add_bind_spec(struct setup_table *t, const char *spec, isofs_error *er
 	return 0;
 }
 
+int setup_add_home(struct setup_table *t, const char *home, const char *passwd_line, const char *group_line,
+		   isofs_error *err)
+{
+	const char *runtime = getenv("XDG_RUNTIME_DIR");
+	struct stat st;
+
+	if (!home || home[0] != '/' || stat(home, &st) < 0 || !S_ISDIR(st.st_mode))
+		return error_set(err, ENOENT, "--home: the home directory '%s' is not a directory", home ? home : "");
+	if (setup_add(t, SETUP_BIND, home, home, NULL, 0, 0) < 0)
+		return error_set(err, ENOMEM, "out of memory");
+	/* the session's sockets (Wayland, PipeWire, D-Bus) where programs look for them */
+	if (runtime && runtime[0] == '/' && !has_dotdot(runtime) && stat(runtime, &st) == 0 && S_ISDIR(st.st_mode) &&
+	    setup_add(t, SETUP_BIND, runtime, runtime, NULL, 0, 0) < 0)
+		return error_set(err, ENOMEM, "out of memory");
+	if (stat("/tmp/.X11-unix", &st) == 0 && S_ISDIR(st.st_mode) &&
+	    setup_add(t, SETUP_BIND, "/tmp/.X11-unix", "/tmp/.X11-unix", NULL, 0, SETUP_RO) < 0)
+		return error_set(err, ENOMEM, "out of memory");
+	if ((passwd_line && setup_add(t, SETUP_ACCOUNT, NULL, "/etc/passwd", passwd_line, 0644, 0) < 0) ||
+	    (group_line && setup_add(t, SETUP_ACCOUNT, NULL, "/etc/group", group_line, 0644, 0) < 0))
+		return error_set(err, ENOMEM, "out of memory");
+	return 0;
+}
+
 /* ---- in the init ---- */
 
 static int xopenat2(int dirfd, const char *path, int flags, unsigned long long resolve)
@@ -306,6 +329,93 @@ static int make_readonly(int fd, bool recursive)
 														: 0;
 }
 
+/* `content` as a file on the staging tmpfs, bound over op->target (read-only with SETUP_RO). */
+static int put_file(const struct setup_op *op, const char *content, int rootfd, int stagingfd)
+{
+	_cleanup_close_ int tfd = -1;
+	char name[32];
+	int f, clone, r;
+
+	snprintf(name, sizeof(name), "file%p", (void *) op);
+	f = openat(stagingfd, name, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, op->mode);
+	if (f < 0)
+		return -errno;
+	r = write_all(f, content, strlen(content));
+	close(f);
+	if (r < 0)
+		return r;
+	r = open_target(rootfd, op->target, false, false, true, &tfd);
+	if (r < 0)
+		return r;
+	clone = open_tree(stagingfd, name, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
+	if (clone < 0)
+		return -errno;
+	if (op->flags & SETUP_RO)
+		r = make_readonly(clone, false);
+	if (r == 0 && move_mount(clone, "", tfd, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
+		r = -errno;
+	close(clone);
+	return r;
+}
+
+/* A passwd or group line's field `n` (0: the name), as [start, end). */
+static bool account_field(const char *line, const char *eol, int n, const char **ret_start, const char **ret_end)
+{
+	const char *p = line;
+
+	for (int i = 0; i < n; i++) {
+		p = memchr(p, ':', (size_t) (eol - p));
+		if (!p)
+			return false;
+		p++;
+	}
+	*ret_start = p;
+	*ret_end = memchr(p, ':', (size_t) (eol - p)) ?: eol;
+	return true;
+}
+
+static bool account_same(const char *a, const char *aeol, const char *b, const char *beol, int field)
+{
+	const char *as, *ae, *bs, *be;
+
+	return account_field(a, aeol, field, &as, &ae) && account_field(b, beol, field, &bs, &be) && ae - as == be - bs &&
+	       memcmp(as, bs, (size_t) (ae - as)) == 0;
+}
+
+/*
+ * The root's `target` (no symlink followed: one is as good as none) with
+ * `line` in place of every line of the same name (field 0) or id (field 2).
+ */
+static int account_merge(int rootfd, const char *target, const char *line, char **ret)
+{
+	_cleanup_free_ char *old = NULL;
+	_cleanup_close_ int fd = xopenat2(rootfd, target + 1, O_RDONLY | O_NONBLOCK | O_NOCTTY,
+					  RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_SYMLINKS);
+	const char *leol = line + strcspn(line, "\n");
+	size_t n = 0, cap;
+	char *out;
+	struct stat st;
+
+	if (fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && read_fd_all(fd, 4u << 20, &old, NULL) < 0)
+		old = NULL;
+	cap = (old ? strlen(old) : 0) + strlen(line) + 2;
+	out = malloc(cap + 1);
+	if (!out)
+		return -ENOMEM;
+	for (const char *l = old; l && *l;) {
+		const char *eol = l + strcspn(l, "\n");
+		if (eol > l && !account_same(l, eol, line, leol, 0) && !account_same(l, eol, line, leol, 2)) {
+			memcpy(out + n, l, (size_t) (eol - l));
+			n += (size_t) (eol - l);
+			out[n++] = '\n';
+		}
+		l = *eol ? eol + 1 : eol;
+	}
+	n += (size_t) snprintf(out + n, cap + 1 - n, "%.*s\n", (int) (leol - line), line);
+	*ret = out;
+	return 0;
+}
+
 static int apply_one(struct setup_op *op, int rootfd, int stagingfd, char *errbuf, size_t errlen)
 {
 	bool user = op->flags & SETUP_USER;
@@ -394,30 +504,14 @@ static int apply_one(struct setup_op *op, int rootfd, int stagingfd, char *errbu
 		close(clone);
 		break;
 	}
-	case SETUP_FILE: {
-		char name[32];
-		int f, clone;
-		snprintf(name, sizeof(name), "file%p", (void *) op);
-		f = openat(stagingfd, name, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, op->mode);
-		if (f < 0)
-			return -errno;
-		r = write_all(f, op->data, strlen(op->data));
-		close(f);
-		if (r < 0)
-			break;
-		r = open_target(rootfd, op->target, false, false, true, &tfd);
-		if (r < 0)
-			break;
-		clone = open_tree(stagingfd, name, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
-		if (clone < 0) {
-			r = -errno;
-			break;
-		}
-		if (op->flags & SETUP_RO)
-			r = make_readonly(clone, false);
-		if (r == 0 && move_mount(clone, "", tfd, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
-			r = -errno;
-		close(clone);
+	case SETUP_FILE:
+		r = put_file(op, op->data, rootfd, stagingfd);
+		break;
+	case SETUP_ACCOUNT: {
+		_cleanup_free_ char *merged = NULL;
+		r = account_merge(rootfd, op->target, op->data, &merged);
+		if (r == 0)
+			r = put_file(op, merged, rootfd, stagingfd);
 		break;
 	}
 	}

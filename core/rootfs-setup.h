@@ -24,6 +24,8 @@ enum setup_kind {
 	SETUP_READONLY,  /* make `target` and everything below read-only */
 	SETUP_SYMLINK,   /* target -> source */
 	SETUP_FILE,      /* a file with `data` as content (on the staging tmpfs, bound read-only) */
+	SETUP_ACCOUNT,   /* the root's passwd or group file with `data`, one line, in place of any line of its
+			    name or id (on the staging tmpfs, bound writable: the image is never written) */
 };
 
 enum {
@@ -67,6 +69,13 @@ uint64_t setup_default_tmp_size(void);
 
 /* The defaults: /proc (masked as OCI runtimes do), /dev, /dev/pts, /dev/shm, /tmp, resolv.conf. */
 int setup_add_defaults(struct setup_table *t, const struct setup_config *cfg);
+/*
+ * --home: the caller's home, runtime dir and X11 sockets bound where the host
+ * has them, and its passwd and group lines (`passwd_line`, `group_line`; NULL
+ * for none) in the sandbox's files.
+ */
+int setup_add_home(struct setup_table *t, const char *home, const char *passwd_line, const char *group_line,
+		   isofs_error *err);
 /* A --bind HOST:SANDBOX[:ro]: checked (the host source must exist) and appended. */
 int setup_add_bind_spec(struct setup_table *t, const char *spec, isofs_error *err);
 

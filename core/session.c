@@ -16,6 +16,8 @@
 #include <cap-ng.h>
 #include <ctype.h>
 #include <errno.h>
+#include <grp.h>
+#include <pwd.h>
 #include <inttypes.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -94,6 +96,35 @@ static int plan_ephemeral(isofs_store *store, const char *name_hint, struct plan
 	snprintf(p->upper, sizeof(p->upper), "%s/tmp/%s/upper", store->path, s->ephemeral.name);
 	snprintf(p->work, sizeof(p->work), "%s/tmp/%s/work", store->path, s->ephemeral.name);
 	return 0;
+}
+
+/* --home: the caller's own id inside, its account and its home (isofs.h). */
+static int plan_home(struct plan *p, isofs_error *err)
+{
+	_cleanup_free_ char *passwd_line = NULL;
+	_cleanup_free_ char *group_line = NULL;
+	struct passwd *pw = getpwuid(getuid());
+	struct group *gr = getgrgid(getgid());
+
+	if (!pw)
+		return error_set(err, ENOENT, "--home: uid %u has no passwd entry on the host", (unsigned) getuid());
+	if (p->map.kind == IDMAP_SINGLE)
+		return error_set(err, EPERM, "--home needs a subordinate id range for %s (/etc/subuid, /etc/subgid): %s",
+				 pw->pw_name, p->map.why_single);
+	if (p->map.kind == IDMAP_SUBID) {
+		if (getuid() >= IDMAP_RANGE || getgid() >= IDMAP_RANGE)
+			return error_set(err, ERANGE, "--home: uid %u or gid %u is beyond the sandbox's 0..%u",
+					 (unsigned) getuid(), (unsigned) getgid(), IDMAP_RANGE - 1);
+		p->map.keep_caller = true;
+	}
+	/* root's own line stays the image's */
+	if (getuid() != 0 &&
+	    asprintf(&passwd_line, "%s:x:%u:%u:%s:%s:%s", pw->pw_name, (unsigned) getuid(), (unsigned) getgid(),
+		     pw->pw_gecos ? pw->pw_gecos : "", pw->pw_dir, pw->pw_shell && *pw->pw_shell ? pw->pw_shell : "/bin/sh") < 0)
+		return error_set(err, ENOMEM, "out of memory");
+	if (getgid() != 0 && gr && asprintf(&group_line, "%s:x:%u:", gr->gr_name, (unsigned) getgid()) < 0)
+		return error_set(err, ENOMEM, "out of memory");
+	return setup_add_home(&p->table, pw->pw_dir, passwd_line, group_line, err);
 }
 
 /* `path` is `dir` or below it (both absolute and resolved). */
@@ -285,6 +316,11 @@ int isofs_session_start(isofs_store *store, const isofs_session_options *o, isof
 		p.cgroup = &s->cgroup;
 	}
 	idmap_choose(&p.map);
+	if (o->home) {
+		r = plan_home(&p, err);
+		if (r < 0)
+			goto fail;
+	}
 	if (p.map.kind == IDMAP_SINGLE)
 		snprintf(s->idmap_note, sizeof(s->idmap_note), "one id mapped (%s): setgroups denied", p.map.why_single);
 

@@ -301,6 +301,16 @@ typedef struct isofs_session_options {
 	 * DNS 10.0.2.3; no host interface, localhost or abstract socket shared.
 	 */
 	bool net_private;
+	/*
+	 * toolbox-style (--home): the caller keeps its own uid and gid inside
+	 * (the rest of its subordinate range mapped around it, so root inside
+	 * still works; a user without a range is refused), its passwd and group
+	 * lines are in the sandbox's /etc/passwd and /etc/group (never written to
+	 * the image), and its home, $XDG_RUNTIME_DIR and /tmp/.X11-unix are bound
+	 * where the host has them.  Commands choose to run as the caller
+	 * (isofs_exec_options.uid/gid: getuid()/getgid()).
+	 */
+	bool home;
 } isofs_session_options;
 
 int isofs_session_start(isofs_store *store, const isofs_session_options *opts, isofs_session **ret_session,
