@@ -156,8 +156,19 @@ is "$RUN_OUT" "$ids 0"$'\n'"$ids 0" "uid_map and gid_map: $ids ids, each mapped 
 # In a session, every command joins the same nested namespaces and the same keyring.
 req='{"type":"exec","argv":["sh","-c","for n in user mnt; do readlink /proc/self/ns/$n; done; /probe/sys-probe keyring 0 0 | grep ^session"]}'
 run iso serve --seccomp=unconfined "${PROBE[@]}" bb < <(printf '%s\n%s\n' "$req" "$req")
-first=$(echo "$RUN_OUT" | grep -o '"data":"[^"]*"' | sed -n 1,3p)
-second=$(echo "$RUN_OUT" | grep -o '"data":"[^"]*"' | sed -n 4,6p)
+# each command's output whole, however its frames cut it (up to its exit frame)
+outputs=$(echo "$RUN_OUT" | "$PYTHON" -c '
+import json, sys
+out = [""]
+for line in sys.stdin:
+    f = json.loads(line)
+    if f.get("type") == "log":
+        out[-1] += f["data"]
+    elif f.get("type") == "exit":
+        out.append("")
+print(json.dumps(out[:2]))')
+first=$(echo "$outputs" | "$PYTHON" -c 'import json,sys; print(json.load(sys.stdin)[0])')
+second=$(echo "$outputs" | "$PYTHON" -c 'import json,sys; print(json.load(sys.stdin)[1])')
 like "$first" 'user:.*mnt:.*session [0-9]+' "serve: a command reports its namespaces and keyring"
 is "$second" "$first" "serve: the next command shares them"
 
