@@ -762,7 +762,8 @@ struct transfer {
 	CURL *easy;
 	struct curl_slist *headers;
 	struct response resp; /* headers, and an error status's body */
-	bool body_started, error_status, done;
+	bool body_started, error_status;
+	bool settled; /* moved to dest, or deleted as wrong */
 	char problem[256]; /* why on_blob_data stopped the transfer: the blob is wrong */
 	char errbuf[CURL_ERROR_SIZE];
 	char range[32];
@@ -921,6 +922,7 @@ static int transfer_finish(struct transfer *t, int partial_dirfd, int dest_dirfd
 	char got[DIGEST_STRING_MAX];
 	const char *d = t->blob->digest;
 
+	t->settled = true;
 	if (t->have != t->blob->size) {
 		(void) unlinkat(partial_dirfd, t->name, 0);
 		return error_set(err, EBADMSG, "blob %s: %" PRIu64 " bytes received, the manifest says %" PRIu64
@@ -934,7 +936,6 @@ static int transfer_finish(struct transfer *t, int partial_dirfd, int dest_dirfd
 	/* a blob of the layout like the others, no longer a private partial file */
 	if (fchmod(t->fd, 0644) < 0 || renameat(partial_dirfd, t->name, dest_dirfd, t->name) < 0)
 		return error_errno(err, errno, "blob %s", d);
-	t->done = true;
 	t->c->prog.entries++;
 	return 0;
 }
@@ -1003,6 +1004,7 @@ int registry_download_blobs(registry_client *c, const registry_blob *blobs, size
 			if (t->problem[0]) {
 				/* the blob itself is wrong: nothing of it is worth keeping */
 				(void) unlinkat(partial_dirfd, t->name, 0);
+				t->settled = true;
 				r = error_set(err, EBADMSG, "blob %s: %s", t->blob->digest, t->problem);
 			} else if (msg->data.result != CURLE_OK) {
 				/* kept: the next pull resumes it */
@@ -1018,9 +1020,15 @@ int registry_download_blobs(registry_client *c, const registry_blob *blobs, size
 		progress_report(c);
 	}
 	for (size_t i = 0; i < n; i++) {
-		if (ts[i].easy)
-			curl_multi_remove_handle(multi, ts[i].easy);
-		transfer_free(&ts[i]);
+		struct transfer *t = &ts[i];
+		if (t->easy)
+			curl_multi_remove_handle(multi, t->easy);
+		/* Stopped by another's failure: only a blob really begun stays for the next pull. */
+		if (t->fd >= 0 && !t->settled && t->have == 0)
+			(void) unlinkat(partial_dirfd, t->name, 0);
+		else if (t->fd >= 0 && !t->settled && t->have == t->blob->size)
+			(void) transfer_finish(t, partial_dirfd, dest_dirfd, NULL);
+		transfer_free(t);
 	}
 	return r;
 }
