@@ -404,14 +404,11 @@ int write_file_atomic_at(int dirfd, const char *name, const void *data, size_t l
 	return r;
 }
 
-int read_file_at(int dirfd, const char *name, size_t max, char **ret_data, size_t *ret_len)
+int read_fd_all(int fd, size_t max, char **ret_data, size_t *ret_len)
 {
-	_cleanup_close_ int fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 	_cleanup_free_ char *buf = NULL;
 	size_t len = 0;
 
-	if (fd < 0)
-		return -errno;
 	/* One byte more than allowed, to tell "exactly max" from "too long". */
 	buf = malloc(max + 2);
 	if (!buf)
@@ -434,4 +431,13 @@ int read_file_at(int dirfd, const char *name, size_t max, char **ret_data, size_
 	if (ret_len)
 		*ret_len = len;
 	return 0;
+}
+
+int read_file_at(int dirfd, const char *name, size_t max, char **ret_data, size_t *ret_len)
+{
+	_cleanup_close_ int fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+
+	if (fd < 0)
+		return -errno;
+	return read_fd_all(fd, max, ret_data, ret_len);
 }

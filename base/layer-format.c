@@ -620,8 +620,8 @@ int layer_list(const struct layer_dir *dirs, int ndirs, char ***ret_names, size_
 	return 0;
 }
 
-static int walk_dir(const struct layer_stack *stack, const struct layer_dir *dirs, int ndirs, const char *path,
-		    layer_visit_fn visit, void *ctx)
+int layer_walk_dir(const struct layer_stack *stack, const struct layer_dir *dirs, int ndirs, const char *path,
+		   layer_visit_fn visit, void *ctx)
 {
 	char **names = NULL;
 	size_t n = 0;
@@ -643,7 +643,7 @@ static int walk_dir(const struct layer_stack *stack, const struct layer_dir *dir
 			if (r == 0 && dirfd >= 0)
 				r = visit(ctx, child, &f, dirfd, names[i]);
 			if (r == 0 && dirfd >= 0 && S_ISDIR(f.st.st_mode))
-				r = walk_dir(stack, f.dirs, f.ndirs, child, visit, ctx);
+				r = layer_walk_dir(stack, f.dirs, f.ndirs, child, visit, ctx);
 		}
 		layer_found_release(&f);
 	}
@@ -673,7 +673,7 @@ int layer_walk(const struct layer_stack *stack, layer_visit_fn visit, void *ctx)
 			break;
 	}
 	if (r >= 0)
-		r = walk_dir(stack, roots, n, "", visit, ctx);
+		r = layer_walk_dir(stack, roots, n, "", visit, ctx);
 	for (int i = 0; i < n; i++)
 		close(roots[i].fd);
 	return r;

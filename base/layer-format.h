@@ -161,5 +161,8 @@ void layer_names_free(char **names, size_t n);
  */
 typedef int (*layer_visit_fn)(void *ctx, const char *path, const struct layer_found *f, int dirfd, const char *name);
 int layer_walk(const struct layer_stack *stack, layer_visit_fn visit, void *ctx);
+/* The same below one merged directory (`dirs`, as layer_lookup found it, at `path`; "" for the root). */
+int layer_walk_dir(const struct layer_stack *stack, const struct layer_dir *dirs, int ndirs, const char *path,
+		   layer_visit_fn visit, void *ctx);
 
 #endif

@@ -63,7 +63,69 @@ struct run_args {
 	uid_t uid;
 	gid_t gid;
 	char **argv;
+	/* From the image's config: what no option or command gave. */
+	isofs_image_defaults defaults;
+	const char **merged_env;
 };
+
+/*
+ * The image's own Entrypoint + Cmd when no command is given, its Env below
+ * --env, its WorkingDir and User unless -w and -u say otherwise (podman's
+ * rules; a given command runs as it is, as with podman's --entrypoint).
+ */
+static int apply_image_defaults(isofs_store *store, struct run_args *a, isofs_error *err)
+{
+	const char *image = a->sa.so.image;
+	isofs_sandbox_info sb = { 0 };
+	size_t n = 0, k = 0;
+	int r = 0;
+
+	if (a->sa.so.sandbox) {
+		r = isofs_sandbox_get(store, a->sa.so.sandbox, &sb, err);
+		if (r < 0)
+			return r;
+		image = sb.image;
+	}
+	if (image)
+		r = isofs_image_defaults_get(store, image, &a->defaults, err);
+	if (r == 0 && !a->argv && !a->defaults.argv) {
+		if (image)
+			snprintf(err->message, sizeof(err->message),
+				 "image '%s' names no command to run; give one after '--'", image);
+		else
+			snprintf(err->message, sizeof(err->message), "missing '-- CMD'");
+		r = -(err->code = EINVAL);
+	}
+	if (r == 0 && !a->argv)
+		a->argv = a->defaults.argv;
+	if (r == 0 && !a->workdir)
+		a->workdir = a->defaults.workdir;
+	if (r == 0 && !a->has_user && a->defaults.user) {
+		r = isofs_image_user_resolve(store, image, a->defaults.user, &a->uid, &a->gid, err);
+		a->has_user = r == 0;
+	}
+	for (char **e = a->defaults.env; r == 0 && e && *e; e++)
+		n++;
+	if (r == 0 && n) {
+		a->merged_env = calloc(n + a->nenv + 1, sizeof(char *));
+		if (!a->merged_env) {
+			snprintf(err->message, sizeof(err->message), "out of memory");
+			r = -(err->code = ENOMEM);
+		}
+		for (size_t i = 0; r == 0 && i < n; i++)
+			a->merged_env[k++] = a->defaults.env[i];
+		for (size_t i = 0; r == 0 && i < a->nenv; i++)
+			a->merged_env[k++] = a->env[i];
+	}
+	isofs_sandbox_info_free(&sb);
+	return r;
+}
+
+static void run_args_release(struct run_args *a)
+{
+	isofs_image_defaults_free(&a->defaults);
+	free(a->merged_env);
+}
 
 static int sigpipe_fds[2] = { -1, -1 };
 
@@ -120,20 +182,14 @@ static int parse_args(int argc, char **argv, struct run_args *a)
 	};
 	int c, r, dashdash = -1;
 
-	/* Options end at "--": what follows is the command's. */
+	/* Options end at "--": what follows is the command's; without one, the image's own command runs. */
 	for (int i = 1; i < argc; i++)
 		if (strcmp(argv[i], "--") == 0) {
 			dashdash = i;
 			break;
 		}
-	if (dashdash < 0) {
-		for (int i = 1; i < argc; i++)
-			if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
-				fputs(cmd_run_usage, stdout);
-				return EXIT_OK;
-			}
-		return cli_usage_error("run ", "missing '-- CMD'");
-	}
+	if (dashdash < 0)
+		dashdash = argc;
 	while ((c = getopt_long(dashdash, argv, "+e:w:u:tih", opts, NULL)) != -1) {
 		switch (c) {
 		case 'e':
@@ -175,11 +231,11 @@ static int parse_args(int argc, char **argv, struct run_args *a)
 	r = cli_session_target(dashdash - optind, argv + optind, &a->sa, "run ");
 	if (r != 0)
 		return r;
-	if (dashdash + 1 >= argc)
+	if (dashdash < argc && dashdash + 1 >= argc)
 		return cli_usage_error("run ", "missing the command after '--'");
 	if (a->tty && a->json)
 		return cli_usage_error("run ", "--tty and --json do not go together");
-	a->argv = argv + dashdash + 1;
+	a->argv = dashdash < argc ? argv + dashdash + 1 : NULL;
 	return -1; /* go on */
 }
 
@@ -304,7 +360,7 @@ static void emit(char *frame)
 
 int cmd_run(const struct cli_globals *g, int argc, char **argv)
 {
-	struct run_args a = { 0 };
+	__attribute__((cleanup(run_args_release))) struct run_args a = { 0 };
 	isofs_exec_options eo = { 0 };
 	isofs_error err = { 0 };
 	isofs_store *store = NULL;
@@ -331,7 +387,13 @@ int cmd_run(const struct cli_globals *g, int argc, char **argv)
 		return a.json ? (emit(wire_error_frame(125, "cannot open the store")), emit(wire_exit_frame(125 << 8)), 125)
 			      : 125;
 
-	r = isofs_session_start(store, &a.sa.so, &s, &err);
+	r = apply_image_defaults(store, &a, &err);
+	if (r < 0 && !a.argv) {
+		isofs_store_close(store);
+		return cli_usage_error("run ", "%s", err.message); /* no command, none from the image */
+	}
+	if (r == 0)
+		r = isofs_session_start(store, &a.sa.so, &s, &err);
 	if (r < 0) {
 		isofs_store_close(store);
 		if (a.json) {
@@ -357,7 +419,7 @@ int cmd_run(const struct cli_globals *g, int argc, char **argv)
 	}
 
 	eo.argv = (const char *const *) a.argv;
-	eo.env = a.env;
+	eo.env = a.merged_env ? a.merged_env : a.env;
 	eo.cwd = a.workdir;
 	eo.has_user = a.has_user;
 	eo.uid = a.uid;

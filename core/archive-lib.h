@@ -50,11 +50,15 @@
 	X(archive_entry_sparse_count) \
 	X(archive_entry_symlink) \
 	X(archive_entry_uid) \
+	X(archive_entry_unset_atime) \
+	X(archive_entry_unset_birthtime) \
+	X(archive_entry_unset_ctime) \
 	X(archive_entry_xattr_add_entry) \
 	X(archive_entry_xattr_next) \
 	X(archive_entry_xattr_reset) \
 	X(archive_error_string) \
 	X(archive_file_count) \
+	X(archive_read_data) \
 	X(archive_read_data_block) \
 	X(archive_read_disk_descend) \
 	X(archive_read_disk_new) \
@@ -67,6 +71,7 @@
 	X(archive_read_next_header2) \
 	X(archive_read_open) \
 	X(archive_read_support_filter_all) \
+	X(archive_read_support_format_raw) \
 	X(archive_read_support_format_tar) \
 	X(archive_set_error) \
 	X(archive_write_close) \
@@ -74,8 +79,10 @@
 	X(archive_write_free) \
 	X(archive_write_header) \
 	X(archive_write_new) \
+	X(archive_write_open) \
 	X(archive_write_open_fd) \
 	X(archive_write_set_bytes_in_last_block) \
+	X(archive_write_set_format_option) \
 	X(archive_write_set_format_pax_restricted)
 
 struct archive_lib {
@@ -125,11 +132,15 @@ int archive_lib_load(isofs_error *err);
 #define archive_entry_sparse_count archive_lib.archive_entry_sparse_count
 #define archive_entry_symlink archive_lib.archive_entry_symlink
 #define archive_entry_uid archive_lib.archive_entry_uid
+#define archive_entry_unset_atime archive_lib.archive_entry_unset_atime
+#define archive_entry_unset_birthtime archive_lib.archive_entry_unset_birthtime
+#define archive_entry_unset_ctime archive_lib.archive_entry_unset_ctime
 #define archive_entry_xattr_add_entry archive_lib.archive_entry_xattr_add_entry
 #define archive_entry_xattr_next archive_lib.archive_entry_xattr_next
 #define archive_entry_xattr_reset archive_lib.archive_entry_xattr_reset
 #define archive_error_string archive_lib.archive_error_string
 #define archive_file_count archive_lib.archive_file_count
+#define archive_read_data archive_lib.archive_read_data
 #define archive_read_data_block archive_lib.archive_read_data_block
 #define archive_read_disk_descend archive_lib.archive_read_disk_descend
 #define archive_read_disk_new archive_lib.archive_read_disk_new
@@ -142,6 +153,7 @@ int archive_lib_load(isofs_error *err);
 #define archive_read_next_header2 archive_lib.archive_read_next_header2
 #define archive_read_open archive_lib.archive_read_open
 #define archive_read_support_filter_all archive_lib.archive_read_support_filter_all
+#define archive_read_support_format_raw archive_lib.archive_read_support_format_raw
 #define archive_read_support_format_tar archive_lib.archive_read_support_format_tar
 #define archive_set_error archive_lib.archive_set_error
 #define archive_write_close archive_lib.archive_write_close
@@ -149,7 +161,9 @@ int archive_lib_load(isofs_error *err);
 #define archive_write_free archive_lib.archive_write_free
 #define archive_write_header archive_lib.archive_write_header
 #define archive_write_new archive_lib.archive_write_new
+#define archive_write_open archive_lib.archive_write_open
 #define archive_write_open_fd archive_lib.archive_write_open_fd
 #define archive_write_set_bytes_in_last_block archive_lib.archive_write_set_bytes_in_last_block
+#define archive_write_set_format_option archive_lib.archive_write_set_format_option
 #define archive_write_set_format_pax_restricted archive_lib.archive_write_set_format_pax_restricted
 #endif

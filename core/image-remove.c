@@ -12,6 +12,7 @@
 #include "error.h"
 #include "fd-util.h"
 #include "image.h"
+#include "layer-store.h"
 #include "sandbox.h"
 #include "store.h"
 
@@ -69,5 +70,9 @@ int isofs_image_remove(isofs_store *store, const char *name, isofs_error *err)
 	if (r < 0)
 		return error_errno(err, r, "removing image '%s'", name);
 	store_tmpdir_discard(&gone);
+	/* Its shared layers go too, unless another image lists them (or an import is about to). */
+	r = layer_store_collect(store, err);
+	if (r < 0)
+		return error_prefix(err, r, "image '%s' removed, but its unused layers were not", name);
 	return 0;
 }

@@ -16,7 +16,9 @@
 #include "error.h"
 #include "fd-util.h"
 #include "fs-util.h"
+#include "digest.h"
 #include "json-util.h"
+#include "layer-store.h"
 #include "store.h"
 
 #define META_FILE "meta.json"
@@ -68,7 +70,30 @@ static uint64_t *stat_field(isofs_import_stats *s, size_t i)
 	return (uint64_t *) ((char *) s + stat_fields[i].offset);
 }
 
-static cJSON *meta_to_json(const isofs_image_info *info)
+static uint64_t json_u64(const cJSON *obj, const char *key);
+
+cJSON *image_stats_to_json(const isofs_import_stats *s)
+{
+	cJSON *j = cJSON_CreateObject();
+
+	for (size_t i = 0; j && i < sizeof(stat_fields) / sizeof(stat_fields[0]); i++)
+		cJSON_AddNumberToObject(j, stat_fields[i].key, (double) *stat_field((isofs_import_stats *) s, i));
+	return j;
+}
+
+void image_stats_add_json(isofs_import_stats *s, const cJSON *j)
+{
+	for (size_t i = 0; i < sizeof(stat_fields) / sizeof(stat_fields[0]); i++)
+		*stat_field(s, i) += json_u64(j, stat_fields[i].key);
+}
+
+void image_stats_add(isofs_import_stats *s, const isofs_import_stats *more)
+{
+	for (size_t i = 0; i < sizeof(stat_fields) / sizeof(stat_fields[0]); i++)
+		*stat_field(s, i) += *stat_field((isofs_import_stats *) more, i);
+}
+
+static cJSON *meta_to_json(const isofs_image_info *info, const struct image_oci *oci)
 {
 	cJSON *j = cJSON_CreateObject(), *stats;
 	char created[64];
@@ -91,10 +116,20 @@ static cJSON *meta_to_json(const isofs_image_info *info)
 	cJSON_AddNumberToObject(j, "size", (double) info->size);
 	cJSON_AddNumberToObject(j, "files", (double) info->files);
 	cJSON_AddBoolToObject(j, "rootless", info->rootless);
-	stats = cJSON_AddObjectToObject(j, "import");
-	for (size_t i = 0; stats && i < sizeof(stat_fields) / sizeof(stat_fields[0]); i++)
-		cJSON_AddNumberToObject(stats, stat_fields[i].key,
-					(double) *stat_field((isofs_import_stats *) &info->stats, i));
+	stats = image_stats_to_json(&info->stats);
+	if (stats)
+		cJSON_AddItemToObject(j, "import", stats);
+	if (oci) {
+		cJSON *layers = cJSON_AddArrayToObject(j, "layers");
+		for (size_t i = 0; layers && i < oci->nlayers; i++)
+			cJSON_AddItemToArray(layers, cJSON_CreateString(oci->layers[i]));
+		if (oci->config)
+			cJSON_AddItemToObject(j, "config", cJSON_Duplicate(oci->config, true));
+		if (oci->manifest_digest)
+			cJSON_AddStringToObject(j, "manifest_digest", oci->manifest_digest);
+		if (oci->config_digest)
+			cJSON_AddStringToObject(j, "config_digest", oci->config_digest);
+	}
 	return j;
 }
 
@@ -156,8 +191,7 @@ static int meta_load(isofs_store *store, const char *name, isofs_image_info *ret
 	info.files = json_u64(j, "files");
 	info.rootless = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(j, "rootless"));
 	stats = cJSON_GetObjectItemCaseSensitive(j, "import");
-	for (size_t i = 0; i < sizeof(stat_fields) / sizeof(stat_fields[0]); i++)
-		*stat_field(&info.stats, i) = json_u64(stats, stat_fields[i].key);
+	image_stats_add_json(&info.stats, stats);
 	if (asprintf(&info.rootfs, "%s/images/%s/%s", store->path, name, ROOTFS_DIR) < 0) {
 		isofs_image_info_free(&info);
 		return error_set(err, ENOMEM, "out of memory");
@@ -244,7 +278,18 @@ int isofs_image_inspect_json(isofs_store *store, const char *name, char **ret_js
 	r = meta_load(store, name, &info, &j, err);
 	if (r < 0)
 		return r;
-	cJSON_AddStringToObject(j, "rootfs", info.rootfs);
+	if (cJSON_IsArray(cJSON_GetObjectItemCaseSensitive(j, "layers"))) {
+		/* a container image: its layers are its root file system, bottom first */
+		cJSON *dirs = cJSON_AddArrayToObject(j, "layer_dirs");
+		const cJSON *l;
+		cJSON_ArrayForEach(l, cJSON_GetObjectItemCaseSensitive(j, "layers")) {
+			_cleanup_free_ char *dir = cJSON_IsString(l) ? layer_store_rootfs(store, l->valuestring) : NULL;
+			if (dirs && dir)
+				cJSON_AddItemToArray(dirs, cJSON_CreateString(dir));
+		}
+	} else {
+		cJSON_AddStringToObject(j, "rootfs", info.rootfs);
+	}
 	isofs_image_info_free(&info);
 	text = cJSON_Print(j);
 	if (!text)
@@ -309,7 +354,7 @@ int image_begin(isofs_store *store, const char *name, store_tmpdir *ret_tmp, int
 }
 
 int image_commit(isofs_store *store, const char *name, const char *source, const char *parent, store_tmpdir *tmp,
-		 int rootfd, const isofs_import_stats *stats, isofs_error *err)
+		 int rootfd, const isofs_import_stats *stats, const struct image_oci *oci, isofs_error *err)
 {
 	_cleanup_json_ cJSON *j = NULL;
 	_cleanup_free_ char *text = NULL;
@@ -326,7 +371,13 @@ int image_commit(isofs_store *store, const char *name, const char *source, const
 	r = tree_usage_at(rootfd, &info.size, &info.files);
 	if (r < 0)
 		return error_errno(err, r, "image '%s': measuring it", name);
-	j = meta_to_json(&info);
+	for (size_t i = 0; oci && i < oci->nlayers; i++) {
+		uint64_t bytes, files;
+		layer_store_usage(store, oci->layers[i], &bytes, &files, NULL);
+		info.size += bytes;
+		info.files += files;
+	}
+	j = meta_to_json(&info, oci);
 	text = j ? cJSON_Print(j) : NULL;
 	if (!text)
 		return error_set(err, ENOMEM, "out of memory");
@@ -340,7 +391,7 @@ int image_commit(isofs_store *store, const char *name, const char *source, const
 	r = store_lock(store);
 	if (r < 0)
 		return error_errno(err, r, "store %s: lock", store->path);
-	/* A parent removed meanwhile would leave the new image without its lower layers. */
+	/* A parent removed meanwhile would leave the new image without its lower layers (layers are held). */
 	if (parent && faccessat(store->images_fd, parent, F_OK, AT_SYMLINK_NOFOLLOW) < 0)
 		r = -ENOENT;
 	else
@@ -369,10 +420,89 @@ int image_create(isofs_store *store, const char *name, const char *source, image
 	r = build(rootfd, tmp.fd, ctx, &stats, err);
 	if (r < 0)
 		return r;
-	r = image_commit(store, name, source, NULL, &tmp, rootfd, &stats, err);
+	r = image_commit(store, name, source, NULL, &tmp, rootfd, &stats, NULL, err);
 	if (r < 0)
 		return r;
 	if (ret_stats)
 		*ret_stats = stats;
+	return 0;
+}
+
+/* ---- OCI images: layers and container config ------------------------------ */
+
+void image_layers_free(char **layers, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(layers[i]);
+	free(layers);
+}
+
+int image_layers_get(isofs_store *store, const char *name, char ***ret_layers, size_t *ret_n, isofs_error *err)
+{
+	_cleanup_json_ cJSON *j = NULL;
+	isofs_image_info info;
+	const cJSON *layers, *l;
+	char **list = NULL;
+	size_t n = 0;
+	int r;
+
+	r = meta_load(store, name, &info, &j, err);
+	if (r < 0)
+		return r;
+	isofs_image_info_free(&info);
+	layers = cJSON_GetObjectItemCaseSensitive(j, "layers");
+	if (layers && !cJSON_IsArray(layers))
+		return error_set(err, EBADMSG, "image '%s': %s: \"layers\" is not a list", name, META_FILE);
+	if (cJSON_GetArraySize(layers) > LAYERS_MAX_OCI)
+		return error_set(err, E2BIG, "image '%s' has more than %d layers", name, LAYERS_MAX_OCI);
+	list = calloc((size_t) cJSON_GetArraySize(layers) + 1, sizeof(*list));
+	if (!list)
+		return error_set(err, ENOMEM, "out of memory");
+	cJSON_ArrayForEach(l, layers) {
+		/* a digest names a directory: nothing else may */
+		if (!cJSON_IsString(l) || !digest_is_valid(l->valuestring)) {
+			image_layers_free(list, n);
+			return error_set(err, EBADMSG, "image '%s': %s lists a layer that is not a sha256 digest", name,
+					 META_FILE);
+		}
+		if (!(list[n] = strdup(l->valuestring))) {
+			image_layers_free(list, n);
+			return error_set(err, ENOMEM, "out of memory");
+		}
+		n++;
+	}
+	*ret_layers = list;
+	*ret_n = n;
+	return 0;
+}
+
+int image_oci_config_get(isofs_store *store, const char *name, cJSON **ret_config, isofs_error *err)
+{
+	char current[ISOFS_NAME_MAX + 1];
+	int r;
+
+	*ret_config = NULL;
+	r = image_check_name(name, err);
+	if (r < 0)
+		return r;
+	snprintf(current, sizeof(current), "%s", name);
+	for (int depth = 0; depth < LAYERS_MAX_OCI; depth++) {
+		_cleanup_json_ cJSON *j = NULL;
+		isofs_image_info info;
+		cJSON *config;
+
+		r = meta_load(store, current, &info, &j, err);
+		if (r < 0)
+			return r;
+		config = cJSON_GetObjectItemCaseSensitive(j, "config");
+		if (cJSON_IsObject(config) || !info.parent) {
+			isofs_image_info_free(&info);
+			if (cJSON_IsObject(config))
+				*ret_config = cJSON_DetachItemViaPointer(j, config);
+			return 0;
+		}
+		snprintf(current, sizeof(current), "%s", info.parent);
+		isofs_image_info_free(&info);
+	}
 	return 0;
 }

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * `isofs image import`: a tar archive (any compression libarchive detects) or
- * a directory, written into a new image by the tree writer.
+ * a directory, written into a new image by the tree writer — or, told by
+ * content, an image archive or layout (oci-source.h), imported layer by layer.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -15,6 +16,8 @@
 #include "error.h"
 #include "fd-util.h"
 #include "image.h"
+#include "oci-source.h"
+#include "store.h"
 #include "source-read.h"
 #include "isofs.h"
 #include "tree-write.h"
@@ -185,6 +188,52 @@ out:
 	return r; /* the archive goes now, the reader it reads from after it (isofs_image_import) */
 }
 
+/* An archive that unpacked into an image archive's files: imported as the image it holds, the unpacked files dropped. */
+static int import_unpacked(isofs_store *store, const char *name, int dirfd, enum oci_source_kind kind,
+			   const char *format, const char *source, const isofs_import_options *opts,
+			   isofs_import_stats *ret_stats, isofs_error *err)
+{
+	_cleanup_free_ char *desc = NULL;
+
+	if (asprintf(&desc, "%s:%s", format, source) < 0)
+		return error_set(err, ENOMEM, "out of memory");
+	return oci_source_import(store, name, dirfd, kind, opts ? opts->ref : NULL, desc, opts, ret_stats, err);
+}
+
+static int import_tar(isofs_store *store, const char *name, struct import_source *src, const char *desc,
+		      const isofs_import_options *opts, isofs_import_stats *ret_stats, isofs_error *err)
+{
+	_cleanup_tmpdir_ store_tmpdir tmp = { .fd = -EBADF };
+	_cleanup_close_ int rootfd = -EBADF;
+	isofs_import_stats stats = { 0 };
+	enum oci_source_kind kind;
+	int r;
+
+	r = image_begin(store, name, &tmp, &rootfd, err);
+	if (r < 0)
+		return r;
+	r = import_build(rootfd, tmp.fd, src, &stats, err);
+	if (r < 0)
+		return r;
+	/* By content: a tar of an image (podman save, an oci-archive) is the image it holds, not its files. */
+	r = oci_source_detect(rootfd, &kind, err);
+	if (r < 0)
+		return error_prefix(err, r, "source '%s'", src->path ?: "-");
+	if (kind != OCI_SOURCE_NONE)
+		return import_unpacked(store, name, rootfd, kind,
+				       kind == OCI_SOURCE_LAYOUT ? "oci-archive" : oci_source_kind_name(kind),
+				       src->path ?: "-", opts, ret_stats, err);
+	if (opts && opts->ref)
+		return error_set(err, EINVAL, "--ref: source '%s' is a root file system, not an image archive",
+				 src->path ?: "-");
+	r = image_commit(store, name, desc, NULL, &tmp, rootfd, &stats, NULL, err);
+	if (r < 0)
+		return r;
+	if (ret_stats)
+		*ret_stats = stats;
+	return 0;
+}
+
 int isofs_image_import(isofs_store *store, const char *name, const char *source, int stdin_fd,
 		       const isofs_import_options *opts, isofs_import_stats *ret_stats, isofs_error *err)
 {
@@ -214,6 +263,17 @@ int isofs_image_import(isofs_store *store, const char *name, const char *source,
 			return error_errno(err, errno, "source '%s'", source);
 		src.path = source;
 		if (S_ISDIR(st.st_mode)) {
+			enum oci_source_kind kind;
+
+			r = oci_source_detect(fd, &kind, err);
+			if (r < 0)
+				return error_prefix(err, r, "source '%s'", source);
+			if (kind != OCI_SOURCE_NONE)
+				return import_unpacked(store, name, fd, kind, oci_source_kind_name(kind), source, opts,
+						       ret_stats, err);
+			if (opts && opts->ref)
+				return error_set(err, EINVAL,
+						 "--ref: source '%s' is a root file system, not an image archive", source);
 			/* The directory itself, named without a trailing slash or a symlink, as the walk names it. */
 			real = realpath(source, NULL);
 			if (!real)
@@ -235,7 +295,10 @@ int isofs_image_import(isofs_store *store, const char *name, const char *source,
 	if (!desc)
 		return error_set(err, ENOMEM, "out of memory");
 	src.progress.bytes_total = src.bytes_total;
-	r = image_create(store, name, desc, import_build, &src, ret_stats, err);
+	if (src.is_dir)
+		r = image_create(store, name, desc, import_build, &src, ret_stats, err);
+	else
+		r = import_tar(store, name, &src, desc, opts, ret_stats, err);
 	source_reader_free(src.reader);
 	return r;
 }

@@ -10,8 +10,26 @@
 
 #include "error.h"
 #include "image.h"
+#include "layer-store.h"
 #include "store.h"
 #include "fd-util.h"
+
+/* Appends an OCI image's shared layers, top first: they stand in for its own (empty) rootfs. */
+static int chain_add_shared(isofs_store *store, struct layer_chain *c, const isofs_image_info *info, char **layers,
+			    size_t n, isofs_error *err)
+{
+	for (size_t i = n; i-- > 0;) {
+		if (c->n == LAYERS_MAX)
+			return error_set(err, ELOOP, "image '%s' stacks more than %d layers", info->name, LAYERS_MAX);
+		c->paths[c->n] = layer_store_rootfs(store, layers[i]);
+		if (!c->paths[c->n])
+			return error_set(err, ENOMEM, "out of memory");
+		c->rootless[c->n] = info->rootless;
+		c->image_of[c->n] = c->nimages - 1;
+		c->n++;
+	}
+	return 0;
+}
 
 int layer_chain_get(isofs_store *store, const char *name, struct layer_chain *ret, isofs_error *err)
 {
@@ -22,21 +40,40 @@ int layer_chain_get(isofs_store *store, const char *name, struct layer_chain *re
 	snprintf(current, sizeof(current), "%s", name);
 	for (;;) {
 		isofs_image_info info;
+		char **layers = NULL;
+		size_t nlayers = 0;
 
-		if (c.n == LAYERS_MAX) {
+		if (c.n == LAYERS_MAX || c.nimages == LAYERS_MAX) {
 			layer_chain_free(&c);
 			return error_set(err, ELOOP, "image '%s' stacks more than %d layers", name, LAYERS_MAX);
 		}
 		r = isofs_image_get(store, current, &info, err);
+		if (r == 0) {
+			r = image_layers_get(store, current, &layers, &nlayers, err);
+			if (r < 0)
+				isofs_image_info_free(&info);
+		}
 		if (r < 0) {
 			layer_chain_free(&c);
 			return r;
 		}
-		c.paths[c.n] = info.rootfs;
-		snprintf(c.names[c.n], sizeof(c.names[c.n]), "%s", current);
-		c.rootless[c.n] = info.rootless;
-		info.rootfs = NULL;
-		c.n++;
+		snprintf(c.images[c.nimages++], sizeof(c.images[0]), "%s", current);
+		if (nlayers > 0) {
+			r = chain_add_shared(store, &c, &info, layers, nlayers, err);
+			image_layers_free(layers, nlayers);
+			if (r < 0) {
+				isofs_image_info_free(&info);
+				layer_chain_free(&c);
+				return r;
+			}
+		} else {
+			image_layers_free(layers, nlayers);
+			c.paths[c.n] = info.rootfs;
+			c.rootless[c.n] = info.rootless;
+			c.image_of[c.n] = c.nimages - 1;
+			info.rootfs = NULL;
+			c.n++;
+		}
 		if (!info.parent) {
 			isofs_image_info_free(&info);
 			break;
@@ -91,10 +128,11 @@ int view_lowers_get(isofs_store *store, const char *image, const char *top, stru
 	if (r < 0)
 		return error_errno(err, r, "store %s: lock", store->path);
 	r = layer_chain_get(store, image, &v.chain, err);
-	for (int i = 0; r == 0 && i < v.chain.n; i++) {
-		r = image_hold(store, v.chain.names[i], &v.holds[v.nholds]);
+	/* The images: a shared layer is kept by the image that lists it. */
+	for (int i = 0; r == 0 && i < v.chain.nimages; i++) {
+		r = image_hold(store, v.chain.images[i], &v.holds[v.nholds]);
 		if (r < 0)
-			r = error_errno(err, r, "image '%s'", v.chain.names[i]);
+			r = error_errno(err, r, "image '%s'", v.chain.images[i]);
 		else
 			v.nholds++;
 	}

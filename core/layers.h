@@ -16,9 +16,12 @@
 
 struct layer_chain {
 	char *paths[LAYERS_MAX]; /* rootfs directories, top first */
-	char names[LAYERS_MAX][ISOFS_NAME_MAX + 1];
 	bool rootless[LAYERS_MAX];
+	int image_of[LAYERS_MAX]; /* the index in images[] of the image each layer comes from */
 	int n;
+	/* The images the layers come from, top first (an OCI image gives several shared layers). */
+	char images[LAYERS_MAX][ISOFS_NAME_MAX + 1];
+	int nimages;
 };
 
 /*

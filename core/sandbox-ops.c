@@ -492,7 +492,7 @@ int isofs_sandbox_commit(isofs_store *store, const char *name, const char *new_i
 		r = error_errno(err, r, "sandbox '%s': upper", name);
 		goto undo;
 	}
-	r = image_commit(store, new_image, source, sb.image, &tmp, rootfd, NULL, err);
+	r = image_commit(store, new_image, source, sb.image, &tmp, rootfd, NULL, NULL, err);
 	if (r < 0)
 		goto undo;
 	/* The sandbox now stands on the new image, with nothing changed on top of it. */

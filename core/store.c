@@ -107,6 +107,7 @@ void isofs_store_close(isofs_store *store)
 	closep(&store->images_fd);
 	closep(&store->tmp_fd);
 	closep(&store->sandboxes_fd);
+	closep(&store->layers_fd);
 	closep(&store->lock_fd);
 	free(store->path);
 	free(store);
@@ -135,7 +136,7 @@ int isofs_store_open(const char *path, isofs_store **ret_store, isofs_error *err
 	s = calloc(1, sizeof(*s));
 	if (!s)
 		return error_set(err, ENOMEM, "out of memory");
-	s->dirfd = s->images_fd = s->tmp_fd = s->sandboxes_fd = s->lock_fd = -EBADF;
+	s->dirfd = s->images_fd = s->tmp_fd = s->sandboxes_fd = s->layers_fd = s->lock_fd = -EBADF;
 
 	if (path[0] == '/') {
 		r = mkdir_parents(path);
@@ -158,6 +159,12 @@ int isofs_store_open(const char *path, isofs_store **ret_store, isofs_error *err
 	    (r = open_subdir(s->dirfd, "tmp", &s->tmp_fd)) < 0 ||
 	    (r = open_subdir(s->dirfd, "sandboxes", &s->sandboxes_fd)) < 0)
 		return error_errno(err, r, "store %s", s->path);
+	{
+		_cleanup_close_ int layers = -EBADF;
+		if ((r = open_subdir(s->dirfd, "layers", &layers)) < 0 ||
+		    (r = open_subdir(layers, "sha256", &s->layers_fd)) < 0)
+			return error_errno(err, r, "store %s: layers", s->path);
+	}
 	s->lock_fd = openat(s->dirfd, ".lock", O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (s->lock_fd < 0)
 		return error_errno(err, errno, "store %s: lock file", s->path);

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The store: a directory holding images/ (committed, immutable) and tmp/
+ * The store: a directory holding images/ (committed, immutable), layers/
+ * (images' shared layers, layer-store.h), sandboxes/ and tmp/
  * (work in progress).  Names change only under the store lock (.lock, flock);
  * each tmp/ directory is flock'ed by the command working in it, so one whose
  * lock can be taken was left by an interrupted command and is removed.
@@ -18,6 +19,7 @@ struct isofs_store {
 	int images_fd;  /* O_PATH of images/ */
 	int tmp_fd;     /* O_PATH of tmp/ */
 	int sandboxes_fd; /* O_PATH of sandboxes/ */
+	int layers_fd;  /* O_PATH of layers/sha256/ (layer-store.h) */
 	int lock_fd;    /* .lock, for flock */
 };
 

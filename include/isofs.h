@@ -98,12 +98,19 @@ typedef struct isofs_import_options {
 	const char *busybox;        /* bootstrap --busybox: the binary, NULL = search */
 	const char *suite;          /* bootstrap --debian: the suite */
 	const char *mirror;         /* bootstrap --debian: NULL = deb.debian.org */
+	const char *ref;            /* import of an image archive holding several images: the one to take */
 } isofs_import_options;
 
 /*
  * Imports SOURCE as image NAME: a tar archive (plain, gzip, xz, zstd, bzip2, …;
  * detected by content), a directory (copied), or "-" for a tar stream on
  * `stdin_fd`.  Nothing is visible under NAME until the whole image is written.
+ * An image archive is imported as the image it holds, told by content: a
+ * docker-archive (`podman save`), an oci-archive, an OCI image layout or a
+ * containers/image "dir:" directory — each layer a layer of the store,
+ * shared with every image that has it, and the image's config kept (Env,
+ * Entrypoint, Cmd, WorkingDir, User: what `isofs run IMAGE` runs by default).
+ * opts->ref picks one image of an archive that holds several.
  */
 int isofs_image_import(isofs_store *store, const char *name, const char *source, int stdin_fd,
 		       const isofs_import_options *opts, isofs_import_stats *ret_stats, isofs_error *err);
@@ -145,6 +152,35 @@ int isofs_image_remove(isofs_store *store, const char *name, isofs_error *err);
  * "-".  `isofs image import` reads it back to the same tree.
  */
 int isofs_image_export(isofs_store *store, const char *name, const char *file, int stdout_fd, isofs_error *err);
+/*
+ * Writes the image with its layers, as an OCI image layout in one tar (an
+ * oci-archive: `podman load -i FILE`, skopeo's oci-archive:FILE), to FILE
+ * (through a temporary name) or to stdout_fd for "-".  Each layer is an OCI
+ * layer (tar+gzip, ".wh." whiteouts); `ref_name` is the manifest's
+ * org.opencontainers.image.ref.name (NULL: the image's name).  The same
+ * image gives the same bytes every time.
+ */
+int isofs_image_export_oci(isofs_store *store, const char *name, const char *file, int stdout_fd,
+			   const char *ref_name, isofs_error *err);
+
+/*
+ * What an image's config (an OCI image's, or the nearest image below it that
+ * has one) gives a command run in it by default: `isofs run IMAGE` without a
+ * command.  Every field is NULL when the image says nothing of it.
+ */
+typedef struct isofs_image_defaults {
+	char **argv;               /* Entrypoint then Cmd, NULL-terminated */
+	char **env;                /* Env: "K=V", NULL-terminated */
+	char *workdir;             /* WorkingDir (absolute) */
+	char *user;                /* User as written: "UID", "UID:GID", "NAME", "NAME:GROUP" */
+} isofs_image_defaults;
+
+int isofs_image_defaults_get(isofs_store *store, const char *image, isofs_image_defaults *ret,
+			     isofs_error *err);
+void isofs_image_defaults_free(isofs_image_defaults *d);
+/* A User of the config in numbers: names looked up in the image's own /etc/passwd and /etc/group. */
+int isofs_image_user_resolve(isofs_store *store, const char *image, const char *user, uid_t *ret_uid,
+			     gid_t *ret_gid, isofs_error *err);
 
 /* ---- registries (docs/registry.md) ------------------------------------ */
 

@@ -420,12 +420,12 @@ tmp_is_empty() {
 	[ -d "$STORE/tmp" ] && [ -z "$(ls -A "$STORE/tmp")" ]
 }
 
-# Everything observable about the committed images: metadata and content.
+# Everything observable about the committed images and their shared layers: metadata and content.
 store_digest() {
 	(
-		cd "$STORE/images" || exit 1
-		find . -mindepth 1 -printf '%P|%y|%m|%U|%G|%s|%T@|%l\n' | LC_ALL=C sort
-		find . -type f -print0 | LC_ALL=C sort -z | xargs -0r sha256sum
+		cd "$STORE" || exit 1
+		find images layers/sha256 -mindepth 1 -printf '%p|%y|%m|%U|%G|%s|%T@|%l\n' 2>/dev/null | LC_ALL=C sort
+		find images layers/sha256 -type f -print0 2>/dev/null | LC_ALL=C sort -z | xargs -0r sha256sum
 	)
 }
 

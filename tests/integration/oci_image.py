@@ -29,7 +29,9 @@ images, linux/amd64 and linux/arm64, and an image index listing both (each
 with its platform); index.json names that index.
 
 --bad KIND writes a hostile or broken variant (--list-bad lists them); the
-importer must refuse it with a one-line error and store nothing.
+importer must refuse it with a one-line error and store nothing.  --target is
+the absolute path the escape kinds try to reach (the tests point it at a file
+of their own temporary directory).
 """
 
 import argparse
@@ -46,8 +48,9 @@ APPLETS = ["sh", "ls", "cat", "echo", "id", "pwd", "test", "stat", "env", "true"
            "rm", "touch", "find", "sort", "readlink", "wc", "head", "sleep"]
 
 BAD = {
-    "escape-dotdot": "a layer entry ../../canary",
-    "escape-symlink": "a layer with a symlink to / and then a file beneath it",
+    "escape-dotdot": "a layer entry ../../…/TARGET (--target: an absolute path)",
+    "escape-symlink": "a layer with a symlink to TARGET's directory and then TARGET's name beneath it",
+    "blob-symlink": "the config blob a symlink to TARGET (which the test fills with the config's bytes)",
     "overlay-xattr": "a layer entry carrying trusted.overlay.redirect and user.overlay.opaque",
     "layer-digest": "a layer blob whose bytes do not match its digest",
     "diffid": "a config whose diff_id does not match the uncompressed layer",
@@ -100,7 +103,7 @@ def sha(data):
     return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
-def build_layers(busybox, bad, platform=None):
+def build_layers(busybox, bad, target, platform=None):
     l1 = Layer()
     for d in ["bin", "etc", "data", "data/dir", "data/opq", "home", "root", "tmp"]:
         l1.dir(d, 0o1777 if d == "tmp" else 0o755)
@@ -139,10 +142,10 @@ def build_layers(busybox, bad, platform=None):
     if platform:
         l3.file("data/platform", platform.encode() + b"\n")
     if bad == "escape-dotdot":
-        l3.file("../../canary", b"escaped\n")
+        l3.file("../" * 40 + target.lstrip("/"), b"escaped\n")
     elif bad == "escape-symlink":
-        l3.symlink("data/up", "/")
-        l3.file("data/up/canary", b"escaped\n")
+        l3.symlink("data/up", os.path.dirname(target))
+        l3.file("data/up/" + os.path.basename(target), b"escaped\n")
     elif bad == "overlay-xattr":
         l3.file("data/x", b"x\n", pax={"SCHILY.xattr.trusted.overlay.redirect": "/etc",
                                       "SCHILY.xattr.user.overlay.opaque": "y"})
@@ -158,7 +161,7 @@ def write_blob(out, data):
 
 def build_image(out, a, platform=None):
     """Writes one image's blobs; returns its manifest's descriptor."""
-    tars = build_layers(a.busybox, a.bad, platform)
+    tars = build_layers(a.busybox, a.bad, a.target, platform)
     diff_ids = [sha(t) for t in tars]
     if a.bad == "diffid":
         diff_ids[1] = sha(b"not this layer")
@@ -214,9 +217,13 @@ def build_image(out, a, platform=None):
         config["variant"] = variant
     cbytes = json.dumps(config, indent=2).encode()
     cdigest = write_blob(out, cbytes)
+    if a.bad == "blob-symlink":
+        path = os.path.join(out, "blobs", "sha256", cdigest[7:])
+        os.unlink(path)
+        os.symlink(a.target, path)
     if a.bad == "config-digest":
-        with open(os.path.join(out, "blobs", "sha256", cdigest[7:]), "ab") as f:
-            f.write(b" ")
+        with open(os.path.join(out, "blobs", "sha256", cdigest[7:]), "wb") as f:
+            f.write(cbytes.replace(b"hello", b"HELLO"))
     manifest = {
         "schemaVersion": 2,
         "mediaType": "application/vnd.oci.image.manifest.v1+json",
@@ -242,6 +249,7 @@ def main():
     ap.add_argument("--compress", choices=["gzip", "none"], default="gzip")
     ap.add_argument("--bad", choices=sorted(BAD))
     ap.add_argument("--list-bad", action="store_true")
+    ap.add_argument("--target", default="/nonexistent/canary")
     ap.add_argument("--platform")
     ap.add_argument("--multi-platform", action="store_true")
     a = ap.parse_args()

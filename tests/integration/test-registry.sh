@@ -117,6 +117,9 @@ keep v2" "... the image's view: deletions, opaque and recreated directories appl
 	run iso image pull --tls-verify=false img "$R/test/img:t1"
 	expect_refused "pull into an existing name"
 fi
+# The hostile cases in a store of their own: one holding the image's layers would not fetch them.
+FIRST_STORE=$STORE
+STORE=$T/store-hostile
 run iso image ls
 store_snapshot
 
@@ -235,6 +238,16 @@ is "$(ls -A "$STORE/downloads")" "" "... no partial blob left after it"
 
 # ---- push ------------------------------------------------------------------------------
 
+STORE=$FIRST_STORE
+if [ "$IMPORT" -eq 1 ]; then
+	proxy_start pass "$R" "$T/proxy3.log"
+	run iso image pull --tls-verify=false again "$PROXY_ADDR/test/img:t1"
+	proxy_stop
+	is "$RUN_RC" 0 "a pull of an image whose layers the store has" || diag "$RUN_ERR"
+	is "$(grep '^GET /v2/test/img/blobs/' "$T/proxy3.log" | cut -d' ' -f2)" "/v2/test/img/blobs/$CONFIG" \
+		"... downloads its config only, no layer"
+fi
+
 # A private podman (as test-podman.sh drives it): short runroot paths, throwaway configs.
 PR=$(mktemp -d /tmp/pr.XXXXXX) || bail_out "mktemp failed"
 at_cleanup "rm -rf '$PR'"
@@ -324,6 +337,7 @@ authfile "$A" alice:s3cret >"$T/auth-good.json"
 authfile "$A" alice:wrong >"$T/auth-bad.json"
 authfile "$A/private" alice:s3cret >"$T/auth-repo.json"
 
+store_snapshot
 refused_pull "TLS with a certificate not trusted" "certificate is not trusted.*--tls-verify=false" x "$A/private/img:t1"
 refused_pull "auth: no credentials" "needs credentials" --tls-verify=false x "$A/private/img:t1"
 refused_pull "auth: a wrong password" "denied \(with the credentials" --tls-verify=false --authfile "$T/auth-bad.json" \
