@@ -47,6 +47,8 @@ typedef struct cli_progress cli_progress;
 cli_progress *cli_progress_new(const char *label);
 void cli_progress_update(const isofs_progress *p, void *userdata);
 void cli_progress_done(cli_progress *bar);
+/* What the bar counts after the bytes ("entries" unless set). */
+void cli_progress_set_unit(cli_progress *bar, const char *unit);
 
 /* getopt_long for a leaf command: 'h' prints `usage` (exit 0); returns the option, -1 at the end, '?' on error. */
 #include <getopt.h>
@@ -55,6 +57,11 @@ extern const struct option cli_help_only[];
 
 int cmd_image(const struct cli_globals *g, int argc, char **argv);
 extern const char cmd_image_usage[];
+/* "imported image 'x': N entries (…), SIZE" */
+void cli_import_summary(const char *verb, const char *name, const isofs_import_stats *s);
+int cmd_image_pull(const struct cli_globals *g, int argc, char **argv);
+int cmd_image_push(const struct cli_globals *g, int argc, char **argv);
+extern const char image_pull_usage[], image_push_usage[];
 int cmd_sandbox(const struct cli_globals *g, int argc, char **argv);
 extern const char cmd_sandbox_usage[];
 int cmd_mount(const struct cli_globals *g, int argc, char **argv);

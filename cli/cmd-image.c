@@ -24,6 +24,8 @@ const char cmd_image_usage[] =
 	"  rm NAME…                      remove images (refused for an image others are built on)\n"
 	"  export NAME FILE|- [--format tar|oci]  the image flattened to a tar (- for stdout),\n"
 	"                                or with its layers as an OCI archive (podman load)\n"
+	"  pull [NAME] REF               pull an image from a registry (docker.io/library/debian:bookworm)\n"
+	"  push NAME REF                 push an image to a registry\n"
 	"\n"
 	"Image names: 1-64 characters of A-Z a-z 0-9 . _ -, starting with a letter or digit.\n";
 
@@ -69,7 +71,7 @@ static const char inspect_usage[] = "Usage: isofs image inspect NAME\n\nPrints a
 
 static const char rm_usage[] = "Usage: isofs image rm NAME…\n\nRemoves images.\n";
 
-static void print_summary(const char *verb, const char *name, const isofs_import_stats *s)
+void cli_import_summary(const char *verb, const char *name, const isofs_import_stats *s)
 {
 	char size[32], extra[512] = "";
 	size_t n = 0;
@@ -128,7 +130,7 @@ static int image_import(const struct cli_globals *g, int argc, char **argv)
 	isofs_store_close(store);
 	if (r < 0)
 		return cli_fail(&err);
-	print_summary("imported", argv[optind], &stats);
+	cli_import_summary("imported", argv[optind], &stats);
 	return EXIT_OK;
 }
 
@@ -182,7 +184,7 @@ static int image_bootstrap(const struct cli_globals *g, int argc, char **argv)
 	if (r < 0)
 		return cli_fail(&err);
 	if (busybox)
-		print_summary("bootstrapped", argv[optind], &stats);
+		cli_import_summary("bootstrapped", argv[optind], &stats);
 	else
 		printf("bootstrapped image '%s': Debian %s (minbase)\n", argv[optind], opts.suite);
 	return EXIT_OK;
@@ -382,6 +384,8 @@ static const cli_command image_commands[] = {
 	{ "ls", image_ls, "list images", ls_usage },
 	{ "inspect", image_inspect, "an image's metadata as JSON", inspect_usage },
 	{ "rm", image_rm, "remove images", rm_usage },
+	{ "pull", cmd_image_pull, "pull an image from a registry", image_pull_usage },
+	{ "push", cmd_image_push, "push an image to a registry", image_push_usage },
 	{ NULL, NULL, NULL, NULL },
 };
 

@@ -9,6 +9,7 @@
 
 struct cli_progress {
 	const char *label;
+	const char *unit;
 	bool tty;
 	bool drawn;
 	struct timespec last;
@@ -21,6 +22,7 @@ cli_progress *cli_progress_new(const char *label)
 	if (!bar)
 		return NULL;
 	bar->label = label;
+	bar->unit = "entries";
 	bar->tty = isatty(STDERR_FILENO) == 1;
 	return bar;
 }
@@ -56,12 +58,18 @@ void cli_progress_update(const isofs_progress *p, void *userdata)
 		memset(bar_text + fill, '-', width - fill);
 		bar_text[width] = '\0';
 		cli_format_size(total, sizeof(total), p->bytes_total);
-		fprintf(stderr, "\r\033[K%s [%s] %3u%% %s / %s, %llu entries", bar->label, bar_text, pct, done, total,
-			(unsigned long long) p->entries);
+		fprintf(stderr, "\r\033[K%s [%s] %3u%% %s / %s, %llu %s", bar->label, bar_text, pct, done, total,
+			(unsigned long long) p->entries, bar->unit);
 	} else {
-		fprintf(stderr, "\r\033[K%s %s, %llu entries", bar->label, done, (unsigned long long) p->entries);
+		fprintf(stderr, "\r\033[K%s %s, %llu %s", bar->label, done, (unsigned long long) p->entries, bar->unit);
 	}
 	fflush(stderr);
+}
+
+void cli_progress_set_unit(cli_progress *bar, const char *unit)
+{
+	if (bar)
+		bar->unit = unit;
 }
 
 void cli_progress_done(cli_progress *bar)

@@ -182,6 +182,40 @@ void isofs_image_defaults_free(isofs_image_defaults *d);
 int isofs_image_user_resolve(isofs_store *store, const char *image, const char *user, uid_t *ret_uid,
 			     gid_t *ret_gid, isofs_error *err);
 
+/* ---- registries (docs/registry.md) ------------------------------------ */
+
+typedef struct isofs_registry_options {
+	const char *authfile;       /* auth.json to read credentials from; NULL: $REGISTRY_AUTH_FILE, then
+	                               $XDG_RUNTIME_DIR/containers/auth.json, ~/.config/containers/auth.json,
+	                               ~/.docker/config.json */
+	bool tls_insecure;          /* --tls-verify=false: certificates not verified, plain http allowed */
+	const char *platform;       /* pull: "os/arch[/variant]" chosen from an index; NULL: the host's */
+	unsigned timeout;           /* seconds to connect, and that a transfer may stall; 0: 30 */
+	isofs_progress_fn progress; /* bytes of blobs transferred (of those to transfer); entries: blobs done */
+	void *userdata;
+	isofs_import_options import; /* pull: what the import of the downloaded image is given (its progress) */
+} isofs_registry_options;
+
+/*
+ * Pulls REF ("[registry/]repository[:tag][@sha256:…]"; docker.io and
+ * library/ by default, tag latest) from its registry over the OCI
+ * distribution API and imports it as image NAME (NULL: named after the
+ * reference, "debian-bookworm").  Every blob is verified (digest, size)
+ * before it is used; layers the store has are not downloaded; a layer
+ * interrupted half way is kept under the store and resumed by the next pull.
+ * *ret_name (may be NULL) receives the image's name (malloc'ed).
+ */
+int isofs_image_pull(isofs_store *store, const char *name, const char *ref, const isofs_registry_options *opts,
+		     isofs_import_stats *ret_stats, char **ret_name, isofs_error *err);
+
+/*
+ * Pushes image NAME to REF ("[registry/]repository[:tag]"): its layers and
+ * config (those the registry lacks), then its manifest under the tag.
+ * *ret_digest (may be NULL) receives the manifest's digest (malloc'ed).
+ */
+int isofs_image_push(isofs_store *store, const char *name, const char *ref, const isofs_registry_options *opts,
+		     char **ret_digest, isofs_error *err);
+
 /* ---- sandboxes ------------------------------------------------------- */
 
 /* A sandbox: an image plus an upper directory holding every change made in it. */

@@ -375,7 +375,7 @@ _reexec_rootless() {
 		PATH="$PATH:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin" \
 		HOME="$dir/home" TMPDIR="$dir" LANG=C.UTF-8 TERM="${TERM:-dumb}" \
 		ISOFS_BIN="$ISOFS_BIN" ISOFS_CRAFT="$ISOFS_CRAFT" ISOFS_TEST_MODE=rootless \
-		ISOFS_TEST_USER="$user" ISOFS_TEST_TIMEOUT="$ISOFS_TEST_TIMEOUT" \
+		ISOFS_TEST_USER="$user" ISOFS_TEST_TIMEOUT="$ISOFS_TEST_TIMEOUT" ISOFS_REGISTRY_TOOL="${ISOFS_REGISTRY_TOOL:-}" \
 		bash "$TEST_SCRIPT" "$@"
 	rc=$?
 	cd / && rm -rf --one-file-system "$dir"
@@ -632,4 +632,63 @@ expected_counts() {
 		$1 == "d" { d++ } $1 == "l" { s++ } $1 == "p" { p++ }
 		$1 == "c" || $1 == "b" { if (root) v++; else skipped++ }
 		END { printf "%d %d %d %d %d %d %d\n", f + d + s + h + p + v, f, d, s, h, p, v }'
+}
+
+# ---- registries -------------------------------------------------------------------
+
+# free_port: a TCP port of 127.0.0.1 that nothing listens on now
+free_port() {
+	"$PYTHON" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# registry_start DIR [--tls] [--htpasswd FILE]: the reference registry (Debian's docker-registry)
+# on 127.0.0.1 at a free port, its config and storage in DIR, killed when the script exits
+# (whatever happens).  Sets REGISTRY (127.0.0.1:PORT), REGISTRY_ROOT (its storage root) and
+# REGISTRY_PID.  --tls: https with a throwaway self-signed certificate (openssl); --htpasswd:
+# basic auth of the users of FILE (bcrypt; the registry wants TLS for it).  False when it
+# does not come up (its log: DIR/log).
+registry_start() {
+	local dir=$1 tls=0 htpasswd='' port try i
+	shift
+	while [ $# -gt 0 ]; do
+		case $1 in
+		--tls) tls=1 ;;
+		--htpasswd) htpasswd=$2 && shift ;;
+		esac
+		shift
+	done
+	mkdir -p "$dir/storage" || return 1
+	if [ "$tls" -eq 1 ]; then
+		openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=127.0.0.1 \
+			-addext subjectAltName=IP:127.0.0.1 -keyout "$dir/key.pem" -out "$dir/cert.pem" >/dev/null 2>&1 || return 1
+	fi
+	for try in 1 2 3; do
+		port=$(free_port)
+		{
+			echo "version: 0.1"
+			echo "log: {level: info}"
+			echo "storage: {filesystem: {rootdirectory: '$dir/storage'}, delete: {enabled: true}}"
+			echo "http:"
+			echo "  addr: 127.0.0.1:$port"
+			echo "  secret: isofs-test-only"
+			[ "$tls" -eq 1 ] && echo "  tls: {certificate: '$dir/cert.pem', key: '$dir/key.pem'}"
+			[ -n "$htpasswd" ] && echo "auth: {htpasswd: {realm: isofs-test, path: '$htpasswd'}}"
+		} >"$dir/config.yml"
+		docker-registry serve "$dir/config.yml" >"$dir/log" 2>&1 &
+		REGISTRY_PID=$!
+		bg_track "$REGISTRY_PID"
+		# up when the port answers; a port taken meanwhile kills it: try another
+		for ((i = 0; i < 200; i++)); do
+			if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+				REGISTRY=127.0.0.1:$port
+				REGISTRY_ROOT=$dir/storage
+				return 0
+			fi
+			kill -0 "$REGISTRY_PID" 2>/dev/null || break
+			sleep 0.1
+		done
+		kill -9 "$REGISTRY_PID" 2>/dev/null
+		wait "$REGISTRY_PID" 2>/dev/null
+	done
+	return 1
 }

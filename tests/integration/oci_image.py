@@ -3,7 +3,8 @@
 """Writes OCI image layouts for the isofs tests (stdlib only; no network).
 
     oci_image.py OUTDIR [--busybox PATH] [--ref NAME]... [--compress gzip|none]
-                        [--bad KIND] [--list-bad]
+                        [--bad KIND] [--list-bad] [--platform OS/ARCH[/VARIANT]]
+                        [--multi-platform]
 
 OUTDIR becomes an OCI image layout (oci-layout, index.json, blobs/sha256/…)
 of one multi-layer image, the same bytes every run:
@@ -21,6 +22,11 @@ The config: Env PATH and GREETING=hello, Entrypoint ["/bin/sh", "-c"], Cmd
 a line printing "$GREETING from $(pwd) as $(id -u):$(id -g)", WorkingDir
 /data, User 1000:1000.  With several --ref, index.json lists the same
 manifest once per name (a multi-image layout).
+
+--platform sets the config's os, architecture (and variant) and adds
+data/platform (that string) to layer 3.  --multi-platform writes two such
+images, linux/amd64 and linux/arm64, and an image index listing both (each
+with its platform); index.json names that index.
 
 --bad KIND writes a hostile or broken variant (--list-bad lists them); the
 importer must refuse it with a one-line error and store nothing.  --target is
@@ -97,7 +103,7 @@ def sha(data):
     return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
-def build_layers(busybox, bad, target):
+def build_layers(busybox, bad, target, platform=None):
     l1 = Layer()
     for d in ["bin", "etc", "data", "data/dir", "data/opq", "home", "root", "tmp"]:
         l1.dir(d, 0o1777 if d == "tmp" else 0o755)
@@ -133,6 +139,8 @@ def build_layers(busybox, bad, target):
     l3.file("data/suid", b"#!/bin/sh\n", 0o4755, 1000, 1000)
     l3.dir("home")
     l3.dir("home/user", 0o700, 1000, 1000)
+    if platform:
+        l3.file("data/platform", platform.encode() + b"\n")
     if bad == "escape-dotdot":
         l3.file("../" * 40 + target.lstrip("/"), b"escaped\n")
     elif bad == "escape-symlink":
@@ -151,24 +159,9 @@ def write_blob(out, data):
     return d
 
 
-def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("out", nargs="?")
-    ap.add_argument("--busybox", default="/bin/busybox")
-    ap.add_argument("--ref", action="append")
-    ap.add_argument("--compress", choices=["gzip", "none"], default="gzip")
-    ap.add_argument("--bad", choices=sorted(BAD))
-    ap.add_argument("--list-bad", action="store_true")
-    ap.add_argument("--target", default="/nonexistent/canary")
-    a = ap.parse_args()
-    if a.list_bad:
-        for k in sorted(BAD):
-            print(f"{k}\t{BAD[k]}")
-        return 0
-    if not a.out:
-        ap.error("OUTDIR is required")
-    os.makedirs(os.path.join(a.out, "blobs", "sha256"), exist_ok=True)
-    tars = build_layers(a.busybox, a.bad, a.target)
+def build_image(out, a, platform=None):
+    """Writes one image's blobs; returns its manifest's descriptor."""
+    tars = build_layers(a.busybox, a.bad, a.target, platform)
     diff_ids = [sha(t) for t in tars]
     if a.bad == "diffid":
         diff_ids[1] = sha(b"not this layer")
@@ -180,10 +173,10 @@ def main():
         else:
             blob = t
             mt = "application/vnd.oci.image.layer.v1.tar"
-        digest = write_blob(a.out, blob)
+        digest = write_blob(out, blob)
         size = len(blob)
         if i == 1 and a.bad == "layer-digest":
-            path = os.path.join(a.out, "blobs", "sha256", digest[7:])
+            path = os.path.join(out, "blobs", "sha256", digest[7:])
             with open(path, "r+b") as f:
                 f.seek(size // 2)
                 c = f.read(1)
@@ -191,7 +184,7 @@ def main():
                 f.write(bytes([c[0] ^ 0xff]))
         if i == 1 and a.bad == "truncated":
             blob = blob[: size // 2]
-            digest = write_blob(a.out, blob)
+            digest = write_blob(out, blob)
             size = len(blob)
         if i == 1 and a.bad == "size-lie":
             size += 1000
@@ -200,10 +193,15 @@ def main():
         if i == 1 and a.bad == "blob-path":
             digest = "sha256:../../../../canary"
         descs.append({"mediaType": mt, "digest": digest, "size": size})
+    os_, arch, variant = "linux", "amd64", None
+    if platform:
+        parts = platform.split("/")
+        os_, arch = parts[0], parts[1]
+        variant = parts[2] if len(parts) > 2 else None
     config = {
         "created": "2020-09-13T12:26:40Z",
-        "architecture": "amd64",
-        "os": "linux",
+        "architecture": arch,
+        "os": os_,
         "config": {
             "Env": ["PATH=/usr/sbin:/usr/bin:/sbin:/bin", "GREETING=hello"],
             "Entrypoint": ["/bin/sh", "-c"],
@@ -215,14 +213,16 @@ def main():
         "history": [{"created": "2020-09-13T12:26:40Z", "created_by": f"oci_image.py layer {i + 1}"}
                     for i in range(len(tars))],
     }
+    if variant:
+        config["variant"] = variant
     cbytes = json.dumps(config, indent=2).encode()
-    cdigest = write_blob(a.out, cbytes)
+    cdigest = write_blob(out, cbytes)
     if a.bad == "blob-symlink":
-        path = os.path.join(a.out, "blobs", "sha256", cdigest[7:])
+        path = os.path.join(out, "blobs", "sha256", cdigest[7:])
         os.unlink(path)
         os.symlink(a.target, path)
     if a.bad == "config-digest":
-        with open(os.path.join(a.out, "blobs", "sha256", cdigest[7:]), "wb") as f:
+        with open(os.path.join(out, "blobs", "sha256", cdigest[7:]), "wb") as f:
             f.write(cbytes.replace(b"hello", b"HELLO"))
     manifest = {
         "schemaVersion": 2,
@@ -232,11 +232,46 @@ def main():
         "layers": descs,
     }
     mbytes = json.dumps(manifest, indent=2).encode()
-    mdigest = write_blob(a.out, mbytes)
+    desc = {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": write_blob(out, mbytes),
+            "size": len(mbytes)}
+    if platform:
+        desc["platform"] = {"os": os_, "architecture": arch}
+        if variant:
+            desc["platform"]["variant"] = variant
+    return desc
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("out", nargs="?")
+    ap.add_argument("--busybox", default="/bin/busybox")
+    ap.add_argument("--ref", action="append")
+    ap.add_argument("--compress", choices=["gzip", "none"], default="gzip")
+    ap.add_argument("--bad", choices=sorted(BAD))
+    ap.add_argument("--list-bad", action="store_true")
+    ap.add_argument("--target", default="/nonexistent/canary")
+    ap.add_argument("--platform")
+    ap.add_argument("--multi-platform", action="store_true")
+    a = ap.parse_args()
+    if a.list_bad:
+        for k in sorted(BAD):
+            print(f"{k}\t{BAD[k]}")
+        return 0
+    if not a.out:
+        ap.error("OUTDIR is required")
+    os.makedirs(os.path.join(a.out, "blobs", "sha256"), exist_ok=True)
+    if a.multi_platform:
+        sub = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json",
+               "manifests": [build_image(a.out, a, p) for p in ("linux/amd64", "linux/arm64")]}
+        ibytes = json.dumps(sub, indent=2).encode()
+        top = {"mediaType": "application/vnd.oci.image.index.v1+json", "digest": write_blob(a.out, ibytes),
+               "size": len(ibytes)}
+    else:
+        top = build_image(a.out, a, a.platform)
     refs = a.ref or [None]
     index = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": []}
     for r in refs:
-        m = {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": mdigest, "size": len(mbytes)}
+        m = {k: v for k, v in top.items() if k != "platform"}
         if r:
             m["annotations"] = {"org.opencontainers.image.ref.name": r}
         index["manifests"].append(m)
