@@ -376,6 +376,8 @@ _reexec_rootless() {
 		HOME="$dir/home" TMPDIR="$dir" LANG=C.UTF-8 TERM="${TERM:-dumb}" \
 		ISOFS_BIN="$ISOFS_BIN" ISOFS_CRAFT="$ISOFS_CRAFT" ISOFS_TEST_MODE=rootless \
 		ISOFS_TEST_USER="$user" ISOFS_TEST_TIMEOUT="$ISOFS_TEST_TIMEOUT" \
+		ISOFS_OVERLAY_BIN="${ISOFS_OVERLAY_BIN:-}" ISOFS_MAN_DIR="${ISOFS_MAN_DIR:-}" \
+		ISOFS_COMPLETIONS_DIR="${ISOFS_COMPLETIONS_DIR:-}" \
 		bash "$TEST_SCRIPT" "$@"
 	rc=$?
 	cd / && rm -rf --one-file-system "$dir"
