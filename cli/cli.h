@@ -17,14 +17,26 @@ enum {
 struct cli_globals {
 	const char *store; /* --store, NULL: the default */
 	bool quiet;
+	isofs_log_level log_level; /* --log-level, --debug; default warning */
 };
 
+/*
+ * A command, or a group of them (`subcommands` set): its help is then made
+ * from the table (each one's name and summary) with `usage` after it, the
+ * group's notes.  The one place each text lives; `isofs help` prints the same.
+ */
 typedef struct cli_command {
 	const char *name;
 	int (*run)(const struct cli_globals *g, int argc, char **argv);
 	const char *summary;
-	const char *usage; /* full --help text */
+	const char *usage; /* full --help text (a group: its notes) */
+	const struct cli_command *subcommands;
 } cli_command;
+
+/* Whether a message at `level` is to be said (--log-level). */
+bool cli_log_enabled(const struct cli_globals *g, isofs_log_level level);
+/* A command's --help on stdout: `prefix` is the group's words ("image "), or NULL. */
+void cli_print_help(const char *prefix, const cli_command *c);
 
 /* "isofs: <message>" on stderr; returns `code`. */
 int cli_error(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -54,6 +66,9 @@ void cli_progress_set_unit(cli_progress *bar, const char *unit);
 #include <getopt.h>
 int cli_getopt(int argc, char **argv, const struct option *opts, const char *usage, const char *cmd, int *ret_exit);
 extern const struct option cli_help_only[];
+/* The same with short options besides -h ("hq"). */
+int cli_getopt_short(int argc, char **argv, const char *shortopts, const struct option *opts, const char *usage,
+		     const char *cmd, int *ret_exit);
 
 int cmd_image(const struct cli_globals *g, int argc, char **argv);
 extern const char cmd_image_usage[];
@@ -62,8 +77,10 @@ void cli_import_summary(const char *verb, const char *name, const isofs_import_s
 int cmd_image_pull(const struct cli_globals *g, int argc, char **argv);
 int cmd_image_push(const struct cli_globals *g, int argc, char **argv);
 extern const char image_pull_usage[], image_push_usage[];
+extern const cli_command cmd_image_commands[];
 int cmd_sandbox(const struct cli_globals *g, int argc, char **argv);
 extern const char cmd_sandbox_usage[];
+extern const cli_command cmd_sandbox_commands[];
 int cmd_mount(const struct cli_globals *g, int argc, char **argv);
 extern const char cmd_mount_usage[];
 int cmd_umount(const struct cli_globals *g, int argc, char **argv);

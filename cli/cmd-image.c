@@ -10,24 +10,11 @@
 
 #include "cli.h"
 
+/* The group's notes: its help lists the commands from the table below. */
 const char cmd_image_usage[] =
-	"Usage: isofs image COMMAND …\n"
-	"\n"
-	"  import NAME SOURCE [--ref REF]  import a tar archive (plain, gzip, xz, zstd, bzip2;\n"
-	"                                detected by content), a directory, or - (a tar on stdin);\n"
-	"                                an image archive (docker-archive, oci-archive, OCI layout)\n"
-	"                                as the image it holds, layer by layer\n"
-	"  bootstrap NAME --busybox[=PATH]  a minimal image from the host's static busybox\n"
-	"  bootstrap NAME --debian SUITE [--mirror URL]  a Debian minbase image (debootstrap, root)\n"
-	"  ls [--json]                   list images: name, size, files, created\n"
-	"  inspect NAME                  an image's metadata as JSON\n"
-	"  rm NAME…                      remove images (refused for an image others are built on)\n"
-	"  export NAME FILE|- [--format tar|oci]  the image flattened to a tar (- for stdout),\n"
-	"                                or with its layers as an OCI archive (podman load)\n"
-	"  pull [NAME] REF               pull an image from a registry (docker.io/library/debian:bookworm)\n"
-	"  push NAME REF                 push an image to a registry\n"
-	"\n"
-	"Image names: 1-64 characters of A-Z a-z 0-9 . _ -, starting with a letter or digit.\n";
+	"Images are read-only root file systems (with their layers and, for a container\n"
+	"image, its config).  Image names: 1-64 characters of A-Z a-z 0-9 . _ -,\n"
+	"starting with a letter or digit.\n";
 
 static const char import_usage[] =
 	"Usage: isofs image import NAME SOURCE [--ref REF]\n"
@@ -63,13 +50,22 @@ static const char bootstrap_usage[] =
 	"http://deb.debian.org/debian).\n";
 
 static const char ls_usage[] =
-	"Usage: isofs image ls [--json]\n"
+	"Usage: isofs image ls [--json | --quiet]\n"
 	"\n"
-	"Lists images: name, size on disk, number of entries, creation time (UTC).\n";
+	"Lists images: name, size on disk, number of entries, creation time (UTC).\n"
+	"  --json       an array of objects (name, size, files, created, source, parent)\n"
+	"  -q, --quiet  the names only, one a line\n";
 
-static const char inspect_usage[] = "Usage: isofs image inspect NAME\n\nPrints an image's metadata as JSON.\n";
+static const char inspect_usage[] =
+	"Usage: isofs image inspect NAME\n"
+	"\n"
+	"Prints an image's metadata as JSON: source, parent, size, files, the import's\n"
+	"counters, the rootfs path; a container image's layers and config.\n";
 
-static const char rm_usage[] = "Usage: isofs image rm NAME…\n\nRemoves images.\n";
+static const char rm_usage[] =
+	"Usage: isofs image rm NAME…\n"
+	"\n"
+	"Removes images; refused for an image other images are built on or sandboxes use.\n";
 
 void cli_import_summary(const char *verb, const char *name, const isofs_import_stats *s)
 {
@@ -194,21 +190,27 @@ static int image_ls(const struct cli_globals *g, int argc, char **argv)
 {
 	static const struct option opts_table[] = {
 		{ "json", no_argument, NULL, 'j' },
+		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	isofs_image_info *infos = NULL;
 	isofs_error err = { 0 };
 	isofs_store *store = NULL;
-	bool json = false;
+	bool json = false, quiet = false;
 	size_t n = 0;
 	int c, ex = EXIT_OK, r;
 
-	while ((c = cli_getopt(argc, argv, opts_table, ls_usage, "image ls ", &ex)) != -1) {
-		if (c != 'j')
+	while ((c = cli_getopt_short(argc, argv, "hq", opts_table, ls_usage, "image ls ", &ex)) != -1) {
+		if (c == 'j')
+			json = true;
+		else if (c == 'q')
+			quiet = true;
+		else
 			return ex;
-		json = true;
 	}
+	if (json && quiet)
+		return cli_usage_error("image ls ", "--json and --quiet do not go together");
 	if (optind != argc)
 		return cli_usage_error("image ls ", "unexpected argument '%s'", argv[optind]);
 	if ((ex = cli_open_store(g, &store)) != EXIT_OK)
@@ -218,7 +220,10 @@ static int image_ls(const struct cli_globals *g, int argc, char **argv)
 	if (r < 0)
 		return cli_fail(&err);
 
-	if (json) {
+	if (quiet) {
+		for (size_t i = 0; i < n; i++)
+			puts(infos[i].name);
+	} else if (json) {
 		cJSON *arr = cJSON_CreateArray();
 		char *text;
 		for (size_t i = 0; arr && i < n; i++) {
@@ -377,13 +382,14 @@ static int image_export(const struct cli_globals *g, int argc, char **argv)
 	return r < 0 ? cli_fail(&err) : EXIT_OK;
 }
 
-static const cli_command image_commands[] = {
-	{ "export", image_export, "write an image as a tar", export_usage },
-	{ "import", image_import, "import a tarball, a directory or - (stdin)", import_usage },
-	{ "bootstrap", image_bootstrap, "make an image from busybox or debootstrap", bootstrap_usage },
+const cli_command cmd_image_commands[] = {
+	{ "import", image_import, "import a tar, a directory, - (stdin) or an image archive", import_usage },
+	{ "bootstrap", image_bootstrap, "make an image from the host's busybox or with debootstrap",
+	  bootstrap_usage },
 	{ "ls", image_ls, "list images", ls_usage },
 	{ "inspect", image_inspect, "an image's metadata as JSON", inspect_usage },
 	{ "rm", image_rm, "remove images", rm_usage },
+	{ "export", image_export, "write an image as a tar or an OCI archive", export_usage },
 	{ "pull", cmd_image_pull, "pull an image from a registry", image_pull_usage },
 	{ "push", cmd_image_push, "push an image to a registry", image_push_usage },
 	{ NULL, NULL, NULL, NULL },
@@ -391,5 +397,5 @@ static const cli_command image_commands[] = {
 
 int cmd_image(const struct cli_globals *g, int argc, char **argv)
 {
-	return cli_dispatch(g, "image ", image_commands, argc - 1, argv + 1);
+	return cli_dispatch(g, "image ", cmd_image_commands, argc - 1, argv + 1);
 }

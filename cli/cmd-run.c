@@ -522,7 +522,7 @@ int cmd_run(const struct cli_globals *g, int argc, char **argv)
 		cli_fail(&err);
 		return 125;
 	}
-	if (isofs_session_idmap_note(s))
+	if (isofs_session_idmap_note(s) && cli_log_enabled(g, ISOFS_LOG_WARNING))
 		fprintf(stderr, "isofs: %s\n", isofs_session_idmap_note(s));
 
 	if (pipe2(sigpipe_fds, O_CLOEXEC | O_NONBLOCK) < 0) {

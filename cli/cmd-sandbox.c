@@ -8,20 +8,51 @@
 #include <time.h>
 
 #include "cli.h"
+#include "sandbox.h" /* sandbox_list_names */
 
+/* The group's notes: its help lists the commands from the table at the end. */
 const char cmd_sandbox_usage[] =
-	"Usage: isofs sandbox COMMAND …\n"
+	"A persistent sandbox is an image plus the changes made in it (kept in\n"
+	"STORE/sandboxes/NAME/upper).  Use one with `isofs mount IMAGE MOUNTPOINT\n"
+	"--sandbox NAME` and `isofs run --sandbox NAME -- CMD`.\n";
+
+static const char create_usage[] =
+	"Usage: isofs sandbox create NAME IMAGE\n"
 	"\n"
-	"  create NAME IMAGE          a persistent sandbox of IMAGE (no changes yet)\n"
-	"  ls [--json]                name, image, size of changes, where mounted, in use\n"
-	"  rm [--force] NAME…         remove (refused while mounted or running, unless --force)\n"
-	"  reset NAME                 drop every change\n"
-	"  diff [--json] NAME         the changes against the image: A added, C changed, D deleted\n"
-	"  commit NAME NEW_IMAGE      the changes as a new image layered on the sandbox's image;\n"
-	"                             the sandbox then stands on NEW_IMAGE with no changes\n"
+	"Creates the persistent sandbox NAME of IMAGE, with no changes yet.\n";
+
+static const char ls_usage[] =
+	"Usage: isofs sandbox ls [--json | --quiet]\n"
 	"\n"
-	"Use a sandbox with `isofs mount IMAGE MOUNTPOINT --sandbox NAME` and\n"
-	"`isofs run --sandbox NAME -- CMD`.\n";
+	"Lists sandboxes: name, image, size of the changes, state (idle, mounted,\n"
+	"running), where mounted.  Detaches what a killed overlay server left mounted.\n"
+	"  --json       an array of objects (name, image, changes, mountpoint, in_use,\n"
+	"               running, created_unix)\n"
+	"  -q, --quiet  the names only, one a line (nothing measured or detached)\n";
+
+static const char rm_usage[] =
+	"Usage: isofs sandbox rm [--force] NAME…\n"
+	"\n"
+	"Removes sandboxes and their changes; refused for one in use (mounted, or a\n"
+	"command running in it) unless --force, which unmounts it and ends the command.\n";
+
+static const char reset_usage[] =
+	"Usage: isofs sandbox reset NAME\n"
+	"\n"
+	"Drops every change: the sandbox is its image again.  Refused while in use.\n";
+
+static const char diff_usage[] =
+	"Usage: isofs sandbox diff [--json] NAME\n"
+	"\n"
+	"The changes against the image, one a line: \"A /path\" added, \"C /path\"\n"
+	"changed, \"D /path\" deleted.  --json: an array of {\"kind\", \"path\"} objects.\n";
+
+static const char commit_usage[] =
+	"Usage: isofs sandbox commit NAME NEW_IMAGE\n"
+	"\n"
+	"Makes the changes the new image NEW_IMAGE, layered on the sandbox's image (the\n"
+	"changes move, no copy); the sandbox then stands on NEW_IMAGE with no changes.\n"
+	"Images stack this way up to 100 layers deep.  Refused while in use.\n";
 
 static int sandbox_create(const struct cli_globals *g, int argc, char **argv)
 {
@@ -29,7 +60,7 @@ static int sandbox_create(const struct cli_globals *g, int argc, char **argv)
 	isofs_store *store = NULL;
 	int c, ex = EXIT_OK, r;
 
-	while ((c = cli_getopt(argc, argv, cli_help_only, cmd_sandbox_usage, "sandbox ", &ex)) != -1)
+	while ((c = cli_getopt(argc, argv, cli_help_only, create_usage, "sandbox create ", &ex)) != -1)
 		return ex;
 	if (argc - optind != 2)
 		return cli_usage_error("sandbox ", "create: expected NAME IMAGE");
@@ -47,30 +78,40 @@ static int sandbox_ls(const struct cli_globals *g, int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "json", no_argument, NULL, 'j' },
+		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	isofs_sandbox_info *v = NULL;
 	isofs_error err = { 0 };
 	isofs_store *store = NULL;
-	bool json = false;
+	bool json = false, quiet = false;
 	size_t n = 0;
 	int c, ex = EXIT_OK, r;
 
-	while ((c = cli_getopt(argc, argv, opts, cmd_sandbox_usage, "sandbox ", &ex)) != -1) {
-		if (c != 'j')
+	while ((c = cli_getopt_short(argc, argv, "hq", opts, ls_usage, "sandbox ls ", &ex)) != -1) {
+		if (c == 'j')
+			json = true;
+		else if (c == 'q')
+			quiet = true;
+		else
 			return ex;
-		json = true;
 	}
+	if (json && quiet)
+		return cli_usage_error("sandbox ls ", "--json and --quiet do not go together");
 	if (optind != argc)
 		return cli_usage_error("sandbox ", "ls: unexpected argument '%s'", argv[optind]);
 	if ((ex = cli_open_store(g, &store)) != EXIT_OK)
 		return ex;
-	r = isofs_sandbox_list(store, &v, &n, &err);
+	/* --quiet (shell completion): the names, cheaply */
+	r = quiet ? sandbox_list_names(store, &v, &n, &err) : isofs_sandbox_list(store, &v, &n, &err);
 	isofs_store_close(store);
 	if (r < 0)
 		return cli_fail(&err);
-	if (json) {
+	if (quiet) {
+		for (size_t i = 0; i < n; i++)
+			puts(v[i].name);
+	} else if (json) {
 		cJSON *arr = cJSON_CreateArray();
 		char *text;
 		for (size_t i = 0; arr && i < n; i++) {
@@ -117,7 +158,7 @@ static int sandbox_rm(const struct cli_globals *g, int argc, char **argv)
 	bool force = false;
 	int c, ex = EXIT_OK;
 
-	while ((c = cli_getopt(argc, argv, opts, cmd_sandbox_usage, "sandbox ", &ex)) != -1) {
+	while ((c = cli_getopt(argc, argv, opts, rm_usage, "sandbox rm ", &ex)) != -1) {
 		if (c != 'f')
 			return ex;
 		force = true;
@@ -144,7 +185,7 @@ static int sandbox_reset(const struct cli_globals *g, int argc, char **argv)
 	isofs_store *store = NULL;
 	int c, ex = EXIT_OK, r;
 
-	while ((c = cli_getopt(argc, argv, cli_help_only, cmd_sandbox_usage, "sandbox ", &ex)) != -1)
+	while ((c = cli_getopt(argc, argv, cli_help_only, reset_usage, "sandbox reset ", &ex)) != -1)
 		return ex;
 	if (argc - optind != 1 || !isofs_name_is_valid(argv[optind]))
 		return cli_usage_error("sandbox ", "reset: expected one valid NAME");
@@ -183,7 +224,7 @@ static int sandbox_diff(const struct cli_globals *g, int argc, char **argv)
 	cJSON *arr = NULL;
 	int c, ex = EXIT_OK, r;
 
-	while ((c = cli_getopt(argc, argv, opts, cmd_sandbox_usage, "sandbox ", &ex)) != -1) {
+	while ((c = cli_getopt(argc, argv, opts, diff_usage, "sandbox diff ", &ex)) != -1) {
 		if (c != 'j')
 			return ex;
 		arr = cJSON_CreateArray();
@@ -218,7 +259,7 @@ static int sandbox_commit(const struct cli_globals *g, int argc, char **argv)
 	isofs_store *store = NULL;
 	int c, ex = EXIT_OK, r;
 
-	while ((c = cli_getopt(argc, argv, cli_help_only, cmd_sandbox_usage, "sandbox ", &ex)) != -1)
+	while ((c = cli_getopt(argc, argv, cli_help_only, commit_usage, "sandbox commit ", &ex)) != -1)
 		return ex;
 	if (argc - optind != 2)
 		return cli_usage_error("sandbox ", "commit: expected NAME NEW_IMAGE");
@@ -235,17 +276,17 @@ static int sandbox_commit(const struct cli_globals *g, int argc, char **argv)
 	return EXIT_OK;
 }
 
-static const cli_command sandbox_commands[] = {
-	{ "create", sandbox_create, "a persistent sandbox of an image", cmd_sandbox_usage },
-	{ "ls", sandbox_ls, "list sandboxes", cmd_sandbox_usage },
-	{ "rm", sandbox_rm, "remove sandboxes", cmd_sandbox_usage },
-	{ "reset", sandbox_reset, "drop every change", cmd_sandbox_usage },
-	{ "diff", sandbox_diff, "the changes against the image", cmd_sandbox_usage },
-	{ "commit", sandbox_commit, "the changes as a new image", cmd_sandbox_usage },
+const cli_command cmd_sandbox_commands[] = {
+	{ "create", sandbox_create, "a persistent sandbox of an image", create_usage },
+	{ "ls", sandbox_ls, "list sandboxes", ls_usage },
+	{ "rm", sandbox_rm, "remove sandboxes", rm_usage },
+	{ "reset", sandbox_reset, "drop every change", reset_usage },
+	{ "diff", sandbox_diff, "the changes against the image", diff_usage },
+	{ "commit", sandbox_commit, "the changes as a new image", commit_usage },
 	{ NULL, NULL, NULL, NULL },
 };
 
 int cmd_sandbox(const struct cli_globals *g, int argc, char **argv)
 {
-	return cli_dispatch(g, "sandbox ", sandbox_commands, argc - 1, argv + 1);
+	return cli_dispatch(g, "sandbox ", cmd_sandbox_commands, argc - 1, argv + 1);
 }

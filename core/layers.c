@@ -11,6 +11,7 @@
 #include "error.h"
 #include "image.h"
 #include "layer-store.h"
+#include "log.h"
 #include "store.h"
 #include "fd-util.h"
 
@@ -148,6 +149,10 @@ int view_lowers_get(isofs_store *store, const char *image, const char *top, stru
 	for (int i = 0; i < v.chain.n; i++)
 		v.paths[v.n++] = v.chain.paths[i];
 	v.paths[v.n++] = v.stub;
+	log_debug("view of image '%s': %d layer%s, top first%s", image, v.n, v.n == 1 ? "" : "s",
+		  top ? " (the sandbox's upper, read-only, then the image's)" : "");
+	for (int i = 0; i < v.n; i++)
+		log_debug("  layer %d: %s%s", i, v.paths[i], v.paths[i] == v.stub ? " (the stub: mountpoints every sandbox needs)" : "");
 	*ret = v;
 	return 0;
 }

@@ -31,6 +31,7 @@
 #include "image.h"
 #include "json-util.h"
 #include "layers.h"
+#include "log.h"
 #include "mount-record.h"
 #include "sandbox.h"
 #include "serve.h"
@@ -88,10 +89,38 @@ static int daemon_ready(void *userdata)
 		if (r < 0)
 			return r;
 	}
+	log_info("overlay server %d: serving %s", (int) getpid(), d->mountpoint);
 	(void) write_all(d->status_fd, "OK", 2);
 	close(d->status_fd);
 	d->status_fd = -1;
 	return 0;
+}
+
+/*
+ * At debug level: the server's configuration as the isofs-overlay command
+ * line that would serve the same view (for a user to reproduce it by hand).
+ */
+static void log_server_command(const struct ovl_serve_config *cfg)
+{
+	char line[8192];
+	size_t n = 0;
+
+	if (!log_enabled(ISOFS_LOG_DEBUG))
+		return;
+#define PUT(...) (n += (size_t) snprintf(line + n, n < sizeof(line) ? sizeof(line) - n : 0, __VA_ARGS__))
+	PUT("overlay server: as isofs-overlay -o lowerdir=");
+	for (int i = 0; i < cfg->nlowers; i++) {
+		PUT("%s", i ? ":" : "");
+		for (const char *c = cfg->lowers[i]; *c; c++)
+			PUT("%s%c", *c == ':' || *c == '\\' ? "\\" : "", *c);
+	}
+	if (cfg->upper)
+		PUT(",upperdir=%s,workdir=%s", cfg->upper, cfg->work);
+	if (cfg->fuse_opts && *cfg->fuse_opts)
+		PUT(",%s", cfg->fuse_opts);
+	PUT(" %s", cfg->mountpoint);
+#undef PUT
+	log_debug("%s", line);
 }
 
 /* The daemon: never returns. */
@@ -120,7 +149,11 @@ run_daemon(struct ovl_serve_config *cfg, struct daemon_ctx *d, int lock_fd, int 
 	cfg->errlen = sizeof(errbuf);
 	cfg->ready = daemon_ready;
 	cfg->userdata = d;
+	log_stamp_time(); /* its stderr is the sandbox's daemon.log */
+	log_server_command(cfg);
 	r = ovl_serve(cfg);
+	log_info("overlay server %d: %s%s", (int) getpid(), r < 0 ? "ended: " : "unmounted, exiting",
+		 r < 0 ? (errbuf[0] ? errbuf : strerror(-r)) : "");
 	if (d->status_fd >= 0) {
 		/* never got ready: tell the caller why */
 		char text[600];
@@ -275,6 +308,10 @@ int isofs_mount(isofs_store *store, const char *image, const char *mountpoint, c
 	 * through an allow_other view must not gain root (docs/security.md).
 	 */
 	cfg.fuse_opts = geteuid() == 0 ? "allow_other,nosuid,nodev" : "nosuid,nodev";
+	log_server_command(&cfg);
+	if (sandbox_name)
+		log_debug("overlay server of sandbox '%s': its log %s/sandboxes/%s/%s", sandbox_name, store->path,
+			  sandbox_name, SANDBOX_LOG);
 	r = start_daemon(&cfg, sfd, lock_fd, log_fd, err);
 	if (r < 0)
 		goto out;

@@ -43,6 +43,7 @@
 #include "idmap.h"
 #include "image.h"
 #include "layers.h"
+#include "log.h"
 #include "manager.h"
 #include "mount-record.h"
 #include "net-private.h"
@@ -276,6 +277,10 @@ int isofs_session_start(isofs_store *store, const isofs_session_options *o, isof
 	r = plan_target(store, o, &p, s, &img, &sb, &mp, err);
 	if (r < 0)
 		goto fail;
+	if (p.mountpoint)
+		log_debug("sandbox '%s': the mounted view at %s", s->name, p.mountpoint);
+	else
+		log_debug("sandbox '%s' (%s): upper %s", s->name, o->sandbox ? "persistent" : "ephemeral", p.upper);
 	p.hostname = o->hostname ? o->hostname : s->name;
 	p.net_none = o->net_none;
 	p.net_private = o->net_private;
@@ -314,8 +319,18 @@ int isofs_session_start(isofs_store *store, const isofs_session_options *o, isof
 		if (r < 0)
 			goto fail;
 		p.cgroup = &s->cgroup;
+		for (int i = 0; i < s->cgroup.n; i++)
+			log_debug("cgroup %s (v%d)", s->cgroup.dirs[i], s->cgroup.v2 ? 2 : 1);
 	}
 	idmap_choose(&p.map);
+	if (p.map.kind == IDMAP_ROOT_RANGE)
+		log_debug("ids: 0-%u mapped to themselves (root)", IDMAP_RANGE - 1);
+	else if (p.map.kind == IDMAP_SUBID)
+		log_debug("ids: 0 is uid %u gid %u, 1-%u the subordinate ranges from uid %u gid %u", (unsigned) p.map.uid,
+			  (unsigned) p.map.gid, IDMAP_RANGE - 1, (unsigned) p.map.subuid, (unsigned) p.map.subgid);
+	else
+		log_debug("ids: 0 is uid %u gid %u, nothing else (%s)", (unsigned) p.map.uid, (unsigned) p.map.gid,
+			  p.map.why_single);
 	if (o->home) {
 		r = plan_home(&p, err);
 		if (r < 0)
@@ -419,6 +434,13 @@ int isofs_session_exec(isofs_session *s, const isofs_exec_options *o, isofs_erro
 	r = exec_request_encode(&req, &buf, &len);
 	if (r < 0)
 		return error_set(err, -r, r == -E2BIG ? "argument list too long" : "out of memory");
+	if (log_enabled(ISOFS_LOG_DEBUG)) {
+		size_t n = 0;
+		for (const char *const *a = o->argv; *a; a++)
+			n++;
+		log_debug("exec in sandbox '%s': %s (%zu argument%s)%s%s%s", s->name, o->argv[0], n - 1, n == 2 ? "" : "s",
+			  o->cwd ? ", in " : "", o->cwd ? o->cwd : "", o->tty ? ", on a pty" : "");
+	}
 	fds[0] = o->stdin_fd;
 	fds[1] = o->stdout_fd;
 	fds[2] = o->stderr_fd;

@@ -16,6 +16,7 @@
 #include "error.h"
 #include "fd-util.h"
 #include "fs-util.h"
+#include "log.h"
 
 int isofs_store_default_path(char **ret_path, isofs_error *err)
 {
@@ -125,10 +126,15 @@ int isofs_store_open(const char *path, isofs_store **ret_store, isofs_error *err
 	int r;
 
 	if (!path) {
+		const char *env = getenv("ISOFS_STORE");
 		r = isofs_store_default_path(&dflt, err);
 		if (r < 0)
 			return r;
 		path = dflt;
+		log_debug("store %s: %s", path,
+			  env && *env ? "from $ISOFS_STORE" : geteuid() == 0 ? "root's default" : "the user's default");
+	} else {
+		log_debug("store %s: given (--store)", path);
 	}
 	if (!*path)
 		return error_set(err, EINVAL, "empty store path");

@@ -347,6 +347,15 @@ int main(int argc, char **argv)
 		if (!o.suid_set)
 			add_fuse_opt(&o, "suid");
 	}
+	if (o.debug) {
+		/* What it made of its arguments (libfuse's -d then shows every request). */
+		fprintf(stderr, "isofs-overlay: mountpoint %s%s\n", o.mountpoint, o.read_only ? " (read-only)" : "");
+		for (int i = 0; i < nlowers; i++)
+			fprintf(stderr, "isofs-overlay: lower layer %d: %s\n", i, lowers[i]);
+		if (o.upperdir)
+			fprintf(stderr, "isofs-overlay: upperdir %s, workdir %s\n", o.upperdir, o.workdir);
+		fprintf(stderr, "isofs-overlay: FUSE options: %s\n", o.fuse_opts[0] ? o.fuse_opts : "(none)");
+	}
 
 	struct ovl_serve_config cfg = {
 		.lowers = (const char *const *) lowers,

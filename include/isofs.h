@@ -37,6 +37,30 @@ typedef struct isofs_error {
 
 const char *isofs_version(void);
 
+/* ---- messages ----------------------------------------------------------- */
+
+/*
+ * What the library has to say besides errors (those come back in an
+ * isofs_error): warnings, and at debug level what it chose (the store, the
+ * layers of a view, the overlay server's options, the id map).  Nothing is
+ * said until a handler is set; the setting is process-wide and inherited by
+ * the processes libisofs forks (an `isofs_mount` server says its messages on
+ * its stderr, the sandbox's daemon.log, each line beginning with the time).
+ */
+typedef enum isofs_log_level {
+	ISOFS_LOG_ERROR = 0,
+	ISOFS_LOG_WARNING,
+	ISOFS_LOG_INFO,
+	ISOFS_LOG_DEBUG,
+} isofs_log_level;
+/* `message` is one line without a newline. */
+typedef void (*isofs_log_fn)(isofs_log_level level, const char *message, void *userdata);
+void isofs_log_set(isofs_log_level max_level, isofs_log_fn fn, void *userdata);
+/* "error", "warning", "info", "debug"; NULL for anything else. */
+const char *isofs_log_level_name(isofs_log_level level);
+/* The level named so, or -1. */
+int isofs_log_level_from_name(const char *name);
+
 /* ---- store ------------------------------------------------------------ */
 
 typedef struct isofs_store isofs_store;

@@ -15,8 +15,8 @@ check_help() {
 	like "$RUN_OUT" "$want" "'isofs $*' prints its usage on stdout"
 	is "$RUN_ERR" "" "'isofs $*' prints nothing on stderr"
 }
-check_help '^Usage: isofs \[--store DIR\] COMMAND' --help
-check_help '^Usage: isofs \[--store DIR\] COMMAND' -h
+check_help '^Usage: isofs \[--store DIR\] .*COMMAND' --help
+check_help '^Usage: isofs \[--store DIR\] .*COMMAND' -h
 check_help '^Usage: isofs image COMMAND' image --help
 check_help '^Usage: isofs image COMMAND' image -h
 check_help '^Usage: isofs image import NAME SOURCE' image import --help
