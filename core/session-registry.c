@@ -64,7 +64,8 @@ int registry_listen(isofs_store *store, const char *id, struct registration *reg
 		return error_errno(err, r, "store %s: %s/", store->path, REGISTRY_DIR);
 	file_name(json, sizeof(json), id, "json");
 	file_name(sock, sizeof(sock), id, "sock");
-	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	/* Non-blocking: the init accepts when poll says so, and never waits for a client that went away. */
+	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd < 0)
 		return error_errno(err, errno, "socket");
 	socket_address(dirfd, id, &sa);
