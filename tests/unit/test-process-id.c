@@ -22,6 +22,7 @@ int main(void)
 	for (int i = 0; i < 2; i++) {
 		kids[i] = fork();
 		if (kids[i] == 0) {
+			setpgid(0, 0); /* its sleep is killed with it, and holds no output of ours open */
 			/* the shell stays (not exec'ing its last command): its command line is read */
 			execl("/bin/sh", "sh", "-c", "sleep 30; :", "with space", (char *) NULL);
 			_exit(127);
@@ -49,7 +50,7 @@ int main(void)
 	ok(llabs((long long) (unix_start - (int64_t) time(NULL))) < 60, "process_start_unix: a child started just now");
 
 	for (int i = 0; i < 2; i++) {
-		kill(kids[i], SIGKILL);
+		kill(-kids[i], SIGKILL);
 		waitpid(kids[i], NULL, 0);
 	}
 	is_int(process_argv(kids[0], &argv), -ENOENT, "a process that is gone: -ENOENT");
