@@ -117,5 +117,9 @@ int cmd_run(const struct cli_globals *g, int argc, char **argv);
 extern const char cmd_run_usage[];
 int cmd_serve(const struct cli_globals *g, int argc, char **argv);
 extern const char cmd_serve_usage[];
+int cmd_exec(const struct cli_globals *g, int argc, char **argv);
+extern const char cmd_exec_usage[];
+int cmd_ps(const struct cli_globals *g, int argc, char **argv);
+extern const char cmd_ps_usage[];
 
 #endif

@@ -8,6 +8,7 @@
 
 const char cmd_mount_usage[] =
 	"Usage: isofs mount IMAGE MOUNTPOINT [--sandbox NAME] [--read-only]\n"
+	"       isofs mount --sandbox NAME MOUNTPOINT [--read-only]   an existing sandbox\n"
 	"\n"
 	"Mounts a writable copy-on-write view of IMAGE at MOUNTPOINT and returns once it\n"
 	"is ready; the overlay server runs in the background (its log:\n"
@@ -45,6 +46,7 @@ int cmd_mount(const struct cli_globals *g, int argc, char **argv)
 	isofs_error err = { 0 };
 	isofs_store *store = NULL;
 	char *sandbox = NULL;
+	const char *image;
 	int c, ex, r;
 
 	while ((c = cli_getopt(argc, argv, opts_table, cmd_mount_usage, "mount ", &ex)) != -1) {
@@ -61,14 +63,16 @@ int cmd_mount(const struct cli_globals *g, int argc, char **argv)
 			return ex;
 		}
 	}
-	if (argc - optind != 2)
-		return cli_usage_error("mount ", "expected IMAGE MOUNTPOINT, got %d argument%s", argc - optind,
-				       argc - optind == 1 ? "" : "s");
-	if (!isofs_name_is_valid(argv[optind]))
-		return cli_usage_error("mount ", "invalid image name '%s'", argv[optind]);
+	/* With --sandbox, the IMAGE of an existing sandbox may be left out. */
+	if (argc - optind != 2 && !(opts.sandbox && argc - optind == 1))
+		return cli_usage_error("mount ", "expected %sMOUNTPOINT, got %d argument%s",
+				       opts.sandbox ? "[IMAGE] " : "IMAGE ", argc - optind, argc - optind == 1 ? "" : "s");
+	image = argc - optind == 2 ? argv[optind++] : NULL;
+	if (image && !isofs_name_is_valid(image))
+		return cli_usage_error("mount ", "invalid image name '%s'", image);
 	if ((ex = cli_open_store(g, &store)) != EXIT_OK)
 		return ex;
-	r = isofs_mount(store, argv[optind], argv[optind + 1], &opts, &sandbox, &err);
+	r = isofs_mount(store, image, argv[optind], &opts, &sandbox, &err);
 	isofs_store_close(store);
 	if (r < 0)
 		return cli_fail(&err);

@@ -19,6 +19,7 @@
 #include "env-list.h"
 #include "fs-util.h"
 #include "relay.h"
+#include "run-command.h"
 #include "wire.h"
 
 const char cmd_run_usage[] =
@@ -212,16 +213,6 @@ static int home_defaults(struct run_args *a)
 	return 0;
 }
 
-static int sigpipe_fds[2] = { -1, -1 };
-
-static void on_signal(int sig)
-{
-	unsigned char c = (unsigned char) sig;
-	int saved = errno;
-	(void) write(sigpipe_fds[1], &c, 1);
-	errno = saved;
-}
-
 static int push(const char **list, size_t *n, const char *v, const char *what)
 {
 	if (*n >= CLI_MAX_LIST)
@@ -234,25 +225,16 @@ static int push(const char **list, size_t *n, const char *v, const char *what)
 static int parse_user(const char *s, struct run_args *a)
 {
 	char *end;
-	unsigned long u = strtoul(s, &end, 10), g;
 
 	a->user = s;
 	if (!*s || *s == ':')
 		return -1;
+	(void) strtoul(s, &end, 10);
 	if (end == s || (*end && *end != ':') || (*end == ':' && (end[1] < '0' || end[1] > '9')))
 		return 0; /* a name: resolved in the image */
-	g = u;
-	if (*end == ':') {
-		const char *gs = end + 1;
-		g = strtoul(gs, &end, 10);
-		if (end == gs || *end)
-			return -1;
-	}
-	if (u > 65535 || g > 65535)
+	if (parse_user_ids(s, &a->uid, &a->gid) < 0)
 		return -1;
 	a->has_user = true;
-	a->uid = (uid_t) u;
-	a->gid = (gid_t) g;
 	return 0;
 }
 
@@ -465,13 +447,6 @@ int cli_session_target(int n, char **args, struct session_args *sa, const char *
 	return 0;
 }
 
-static int status_to_exit(int status)
-{
-	if (WIFSIGNALED(status))
-		return 128 + WTERMSIG(status);
-	return WIFEXITED(status) ? WEXITSTATUS(status) : 125;
-}
-
 static void emit(char *frame)
 {
 	frame_emit(STDOUT_FILENO, frame);
@@ -480,17 +455,12 @@ static void emit(char *frame)
 int cmd_run(const struct cli_globals *g, int argc, char **argv)
 {
 	__attribute__((cleanup(run_args_release))) struct run_args a = { 0 };
-	isofs_exec_options eo = { 0 };
 	isofs_error err = { 0 };
 	isofs_store *store = NULL;
 	isofs_session *s = NULL;
-	int out_pipe[2] = { -1, -1 }, err_pipe[2] = { -1, -1 };
-	struct termios saved_tio;
-	bool raw = false;
 	const char *term = getenv("TERM");
 	char termenv[256];
-	int ex, r, status = 0, pty = -1;
-	static const int forwarded[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH };
+	int ex, r;
 
 	ex = parse_args(argc, argv, &a);
 	if (ex >= 0)
@@ -525,93 +495,21 @@ int cmd_run(const struct cli_globals *g, int argc, char **argv)
 	if (isofs_session_idmap_note(s) && cli_log_enabled(g, ISOFS_LOG_WARNING))
 		fprintf(stderr, "isofs: %s\n", isofs_session_idmap_note(s));
 
-	if (pipe2(sigpipe_fds, O_CLOEXEC | O_NONBLOCK) < 0) {
-		isofs_session_close(s);
-		isofs_store_close(store);
-		return cli_error(125, "pipe: %s", strerror(errno));
-	}
-	for (size_t i = 0; i < sizeof(forwarded) / sizeof(forwarded[0]); i++) {
-		struct sigaction sa = { .sa_handler = on_signal };
-		sigemptyset(&sa.sa_mask);
-		sigaction(forwarded[i], &sa, NULL);
-	}
-
-	eo.argv = (const char *const *) a.argv;
-	eo.env = a.merged_env;
-	eo.cwd = a.workdir;
-	eo.has_user = a.has_user;
-	eo.uid = a.uid;
-	eo.gid = a.gid;
-	eo.tty = a.tty;
-	eo.new_session = !a.tty;
-	eo.stdin_fd = a.interactive ? STDIN_FILENO : -1;
-	eo.stdout_fd = STDOUT_FILENO;
-	eo.stderr_fd = STDERR_FILENO;
-	if (a.json) {
-		if (pipe2(out_pipe, O_CLOEXEC) < 0 || pipe2(err_pipe, O_CLOEXEC) < 0) {
-			isofs_session_close(s);
-			isofs_store_close(store);
-			return cli_error(125, "pipe: %s", strerror(errno));
-		}
-		eo.stdout_fd = out_pipe[1];
-		eo.stderr_fd = err_pipe[1];
-	}
-	r = isofs_session_exec(s, &eo, &err);
-	if (a.json) {
-		close(out_pipe[1]);
-		close(err_pipe[1]);
-	}
-	if (r < 0) {
-		int code = cli_exec_failure_exit(&err);
-		if (a.json) {
-			emit(wire_error_frame(code, err.message));
-			emit(wire_exit_frame(code << 8));
-		} else {
-			cli_error(code, "%s", err.message);
-		}
-		isofs_session_close(s);
-		isofs_store_close(store);
-		return code;
-	}
-	if (a.tty) {
-		pty = isofs_session_pty_fd(s);
-		if (isatty(STDIN_FILENO) && tcgetattr(STDIN_FILENO, &saved_tio) == 0) {
-			struct termios rawt = saved_tio;
-			cfmakeraw(&rawt);
-			raw = tcsetattr(STDIN_FILENO, TCSANOW, &rawt) == 0;
-		}
-	}
 	{
-		struct relay rl = {
-			.s = s,
+		struct run_command c = {
+			.argv = (const char *const *) a.argv,
+			.env = a.merged_env,
+			.cwd = a.workdir,
+			.has_user = a.has_user,
+			.uid = a.uid,
+			.gid = a.gid,
+			.tty = a.tty,
+			.interactive = a.interactive,
 			.json = a.json,
-			.frames_fd = STDOUT_FILENO,
-			.out_fd = a.tty ? pty : a.json ? out_pipe[0] : -1,
-			.err_fd = a.json ? err_pipe[0] : -1,
-			.pty = pty,
-			.in_fd = a.tty ? STDIN_FILENO : -1,
-			.in_to = pty,
-			.feed_fd = -1,
-			.sig_fd = sigpipe_fds[0],
 		};
-		r = relay_run(&rl, &status, &err);
-		if (r < 0) {
-			if (raw)
-				tcsetattr(STDIN_FILENO, TCSANOW, &saved_tio);
-			raw = false;
-			if (a.json)
-				emit(wire_error_frame(125, err.message));
-			else
-				cli_error(125, "%s", err.message);
-		}
+		ex = run_command(s, &c);
 	}
-	if (raw)
-		tcsetattr(STDIN_FILENO, TCSANOW, &saved_tio);
-	if (a.json)
-		emit(wire_exit_frame(status));
 	isofs_session_close(s);
 	isofs_store_close(store);
-	if (a.json && frames_lost())
-		return cli_error(125, "the JSON frames could not be written to stdout: %s", strerror(frames_lost()));
-	return status_to_exit(status);
+	return ex;
 }

@@ -41,6 +41,8 @@ static const cli_command commands[] = {
 	{ "umount", cmd_umount, "unmount a view and wait for its server", cmd_umount_usage },
 	{ "run", cmd_run, "run a command in a sandbox", cmd_run_usage },
 	{ "serve", cmd_serve, "drive a sandbox with JSON frames on stdin/stdout", cmd_serve_usage },
+	{ "exec", cmd_exec, "run a command beside the one running in a sandbox", cmd_exec_usage },
+	{ "ps", cmd_ps, "list the sandboxes where commands run", cmd_ps_usage },
 	{ NULL, NULL, NULL, NULL },
 };
 

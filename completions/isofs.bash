@@ -73,7 +73,7 @@ _isofs() {
 		if [[ $cur == -* ]]; then
 			_isofs_reply "--store --log-level --debug --help --version" "$cur"
 		else
-			_isofs_reply "image sandbox mount umount run serve help" "$cur"
+			_isofs_reply "image sandbox mount umount run serve exec ps help" "$cur"
 		fi
 		return
 	fi
@@ -93,7 +93,7 @@ _isofs() {
 			case $cmd in
 			image) _isofs_reply "import bootstrap ls inspect rm export pull push" "$cur" ;;
 			sandbox) _isofs_reply "create ls rm reset diff commit" "$cur" ;;
-			help) _isofs_reply "image sandbox mount umount run serve" "$cur" ;;
+			help) _isofs_reply "image sandbox mount umount run serve exec ps" "$cur" ;;
 			esac
 			[[ $cur == -* ]] && _isofs_reply "--help" "$cur"
 			return
@@ -161,6 +161,8 @@ _isofs() {
 		[[ $cmd == run ]] && opts+=" --env --env-file --workdir --user --tty --interactive --json --"
 		what="target"
 		;;
+	exec/) opts="--env --workdir --user --tty --interactive --json --"; what="sandbox" ;;
+	ps/) opts="--json" ;;
 	*) return ;;
 	esac
 	[[ $cur == -* ]] && { _isofs_reply "$opts --help" "$cur"; return; }

@@ -71,10 +71,12 @@ complete -c isofs -n __isofs_no_command -a mount -d 'mount a copy-on-write view 
 complete -c isofs -n __isofs_no_command -a umount -d 'unmount a view and wait for its server'
 complete -c isofs -n __isofs_no_command -a run -d 'run a command in a sandbox'
 complete -c isofs -n __isofs_no_command -a serve -d 'drive a sandbox with JSON frames on stdin/stdout'
+complete -c isofs -n __isofs_no_command -a exec -d 'run a command beside the one running in a sandbox'
+complete -c isofs -n __isofs_no_command -a ps -d 'list the sandboxes where commands run'
 complete -c isofs -n __isofs_no_command -a help -d 'the usage of a command'
 
 # help [COMMAND [SUBCOMMAND]]
-complete -c isofs -n '__isofs_group_needs_sub help' -a 'image sandbox mount umount run serve'
+complete -c isofs -n '__isofs_group_needs_sub help' -a 'image sandbox mount umount run serve exec ps'
 complete -c isofs -n '__isofs_is help image; and test (count (__isofs_args)) -eq 2' -a 'import bootstrap ls inspect rm export pull push'
 complete -c isofs -n '__isofs_is help sandbox; and test (count (__isofs_args)) -eq 2' -a 'create ls rm reset diff commit'
 
@@ -156,3 +158,13 @@ complete -c isofs -n "$__isofs_session; and not contains -- -- (commandline -opc
 
 # Every command's --help
 complete -c isofs -n 'not __isofs_no_command' -s h -l help -d 'the usage'
+
+# exec SANDBOX -- CMD, ps
+complete -c isofs -n '__isofs_is exec' -s e -l env -x -d 'K=V'
+complete -c isofs -n '__isofs_is exec' -s w -l workdir -x -d 'working directory'
+complete -c isofs -n '__isofs_is exec' -s u -l user -x -d 'UID[:GID]'
+complete -c isofs -n '__isofs_is exec' -s t -l tty -d 'a pty in the sandbox'
+complete -c isofs -n '__isofs_is exec' -s i -l interactive -d 'keep stdin'
+complete -c isofs -n '__isofs_is exec' -l json -d 'output as JSON frames'
+complete -c isofs -n '__isofs_is exec' -x -a '(__isofs_names sandbox)'
+complete -c isofs -n '__isofs_is ps' -l json -d 'an array of objects'

@@ -23,7 +23,13 @@ enum ctl_type {
 	CTL_EXITED,        /* init -> owner: a = wait status */
 	CTL_SIGNAL,        /* owner -> init: a = signal for the command */
 	CTL_FUSE_FD,       /* init -> manager: fd: the mounted /dev/fuse; manager -> init: served (no fd) */
+	CTL_INIT_PID,      /* manager -> owner: a = the init's pid on the host (for isofs ps) */
 };
+/*
+ * A client of the exec socket (session-registry.h) speaks the owner's part:
+ * CTL_READY (accepted) or CTL_FAILED (refused) first, then CTL_EXEC,
+ * CTL_SIGNAL and their answers.
+ */
 
 struct ctl_msg {
 	uint32_t type;

@@ -325,8 +325,13 @@ static int open_pty(int *ret_master, int *ret_slave)
 	return 0;
 }
 
-/* Starts a command; returns its pid or 0 when it could not be started (the owner is told). */
-static pid_t start_command(const struct init_config *cfg, struct nested_ns *ns, struct ctl_msg *m)
+/*
+ * Starts a command; returns its pid or 0 when it could not be started (whoever
+ * asked, on `reply`, is told).  An exec client's command always gets a session
+ * (and so a process group) of its own: what it leaves behind there ends with it.
+ */
+static pid_t start_command(const struct init_config *cfg, struct nested_ns *ns, struct ctl_msg *m, int reply,
+			   bool own_session)
 {
 	struct exec_request req;
 	int fds[3], st[2], report[2], master = -1, slave = -1, r;
@@ -336,15 +341,17 @@ static pid_t start_command(const struct init_config *cfg, struct nested_ns *ns, 
 	r = exec_request_decode(m->payload, m->len, &req);
 	if (r < 0 || (!(req.flags & EXEC_TTY) && m->nfds != 3)) {
 		const char *msg = "malformed exec request";
-		(void) ctl_send(cfg->ctl, CTL_EXEC_FAILED, EINVAL, 0, msg, strlen(msg), NULL, 0);
+		(void) ctl_send(reply, CTL_EXEC_FAILED, EINVAL, 0, msg, strlen(msg), NULL, 0);
 		if (r == 0)
 			exec_request_free(&req);
 		return 0;
 	}
+	if (own_session)
+		req.flags |= EXEC_NEW_SESSION;
 	if (req.flags & EXEC_TTY) {
 		r = open_pty(&master, &slave);
 		if (r < 0) {
-			(void) ctl_send(cfg->ctl, CTL_EXEC_FAILED, -r, 0, "pty", 3, NULL, 0);
+			(void) ctl_send(reply, CTL_EXEC_FAILED, -r, 0, "pty", 3, NULL, 0);
 			exec_request_free(&req);
 			return 0;
 		}
@@ -354,7 +361,7 @@ static pid_t start_command(const struct init_config *cfg, struct nested_ns *ns, 
 	}
 	r = nested_ns_prepare(ns);
 	if (r < 0 || pipe2(st, O_CLOEXEC) < 0) {
-		(void) ctl_send(cfg->ctl, CTL_EXEC_FAILED, r < 0 ? -r : errno, 0, "pipe", 4, NULL, 0);
+		(void) ctl_send(reply, CTL_EXEC_FAILED, r < 0 ? -r : errno, 0, "pipe", 4, NULL, 0);
 		if (master >= 0)
 			close(master);
 		if (slave >= 0)
@@ -371,7 +378,7 @@ static pid_t start_command(const struct init_config *cfg, struct nested_ns *ns, 
 	if (slave >= 0)
 		close(slave);
 	if (pid < 0) {
-		(void) ctl_send(cfg->ctl, CTL_EXEC_FAILED, errno, 0, "fork", 4, NULL, 0);
+		(void) ctl_send(reply, CTL_EXEC_FAILED, errno, 0, "fork", 4, NULL, 0);
 		close(st[0]);
 		if (master >= 0)
 			close(master);
@@ -387,7 +394,7 @@ static pid_t start_command(const struct init_config *cfg, struct nested_ns *ns, 
 			(void) kill(pid, SIGKILL);
 			while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
 				;
-			(void) ctl_send(cfg->ctl, CTL_EXEC_FAILED, -r, 0, msg, strlen(msg), NULL, 0);
+			(void) ctl_send(reply, CTL_EXEC_FAILED, -r, 0, msg, strlen(msg), NULL, 0);
 			close(st[0]);
 			if (master >= 0)
 				close(master);
@@ -410,35 +417,124 @@ static pid_t start_command(const struct init_config *cfg, struct nested_ns *ns, 
 		while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
 			;
 		/* b: 1 when exec itself failed (126/127), 0 for every setup step (125) */
-		(void) ctl_send(cfg->ctl, CTL_EXEC_FAILED, report[1], report[0] == REPORT_EXEC, msg, strlen(msg), NULL,
+		(void) ctl_send(reply, CTL_EXEC_FAILED, report[1], report[0] == REPORT_EXEC, msg, strlen(msg), NULL,
 				0);
 		if (master >= 0)
 			close(master);
 		exec_request_free(&req);
 		return 0;
 	}
-	(void) ctl_send(cfg->ctl, CTL_STARTED, pid, 0, NULL, 0, master >= 0 ? &master : NULL, master >= 0 ? 1 : 0);
+	(void) ctl_send(reply, CTL_STARTED, pid, 0, NULL, 0, master >= 0 ? &master : NULL, master >= 0 ? 1 : 0);
 	if (master >= 0)
 		close(master);
 	exec_request_free(&req);
 	return pid;
 }
 
-/* When the command ends, so does everything it left behind. */
-static int finish_command(pid_t cmd, int status)
+/* Who sends commands: the owner (slot 0, the session's ctl) and the clients of the exec socket. */
+struct client {
+	int fd;    /* -1: gone (a slot is free once its command is reaped too) */
+	pid_t cmd; /* its running command, 0 when none */
+};
+
+#define INIT_MAX_CLIENTS 64
+#define OWNER 0
+
+/* An exec client: accepted when it is the owner's user (SO_PEERCRED), told either way. */
+static void accept_client(const struct init_config *cfg, struct client *cl)
 {
-	(void) cmd;
+	static const char refused[] = "permission denied: only the user who started the sandbox may run commands in it";
+	static const char full[] = "too many clients";
+	struct ucred cr;
+	socklen_t len = sizeof(cr);
+	int fd = accept4(cfg->exec_listen, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+	int slot = -1;
+
+	if (fd < 0)
+		return;
+	/*
+	 * Ids as our user namespace sees them: the owner's uid is our root; any
+	 * other host user is another id or the overflow id.  The socket's mode
+	 * (0600, in 0700 directories) already keeps others out; this holds even
+	 * if someone opened those up.
+	 */
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &len) < 0 || cr.uid != 0) {
+		(void) ctl_send(fd, CTL_FAILED, EACCES, 0, refused, strlen(refused), NULL, 0);
+		close(fd);
+		return;
+	}
+	for (int i = OWNER + 1; i < INIT_MAX_CLIENTS && slot < 0; i++)
+		if (cl[i].fd < 0 && cl[i].cmd == 0)
+			slot = i;
+	/* Non-blocking: a client that does not read its answers cannot stall the sandbox. */
+	if (slot < 0 || ctl_send(fd, CTL_READY, 0, 0, NULL, 0, NULL, 0) < 0) {
+		if (slot < 0)
+			(void) ctl_send(fd, CTL_FAILED, EBUSY, 0, full, strlen(full), NULL, 0);
+		close(fd);
+		return;
+	}
+	cl[slot].fd = fd;
+}
+
+/* A client's message: a command to start, or a signal for its command. */
+static void serve_client(const struct init_config *cfg, struct nested_ns *ns, struct client *c, bool owner,
+			 struct ctl_msg *m)
+{
+	if (m->type == CTL_EXEC) {
+		if (c->cmd)
+			(void) ctl_send(c->fd, CTL_EXEC_FAILED, EBUSY, 0, "a command is running", 20, NULL, 0);
+		else
+			c->cmd = start_command(cfg, ns, m, c->fd, !owner);
+	} else if (m->type == CTL_SIGNAL && c->cmd && m->a > 0 && m->a < _NSIG) {
+		(void) kill(c->cmd, m->a);
+	}
+}
+
+static void client_gone(struct client *c)
+{
+	/* An exec client's command ends with it, as a run's ends with isofs. */
+	if (c->cmd) {
+		(void) kill(c->cmd, SIGKILL);
+		(void) kill(-c->cmd, SIGKILL);
+	}
+	closep(&c->fd);
+	c->fd = -1;
+}
+
+/* A process ended: if it was a client's command, the client learns how; its process group goes with it. */
+static void command_ended(struct client *cl, pid_t pid, int status)
+{
+	for (int i = OWNER + 1; i < INIT_MAX_CLIENTS; i++)
+		if (cl[i].cmd == pid) {
+			(void) kill(-pid, SIGKILL);
+			if (cl[i].fd >= 0)
+				(void) ctl_send(cl[i].fd, CTL_EXITED, status, 0, NULL, 0, NULL, 0);
+			cl[i].cmd = 0;
+			return;
+		}
+}
+
+/*
+ * The sandbox's processes killed and reaped, exec clients told of their
+ * commands: when the owner's command ends, everything it left behind ends,
+ * exec'd commands included, as when the session itself ends.
+ */
+static void end_all(struct client *cl)
+{
+	int status;
+	pid_t pid;
+
 	(void) kill(-1, SIGKILL);
-	while (waitpid(-1, NULL, 0) > 0 || errno == EINTR)
-		;
-	return status;
+	while ((pid = waitpid(-1, &status, 0)) > 0 || (pid < 0 && errno == EINTR))
+		if (pid > 0)
+			command_ended(cl, pid, status);
 }
 
 void init_main(const struct init_config *cfg)
 {
+	struct client cl[INIT_MAX_CLIENTS];
 	sigset_t mask;
 	int sfd;
-	pid_t cmd = 0;
 
 	struct nested_ns ns = NESTED_NS_INIT;
 	int r;
@@ -459,17 +555,29 @@ void init_main(const struct init_config *cfg)
 		ctl_fail(cfg->ctl, errno, "signalfd: %s", strerror(errno));
 	if (ctl_send(cfg->ctl, CTL_READY, 0, 0, NULL, 0, NULL, 0) < 0)
 		_exit(125);
+	for (int i = 0; i < INIT_MAX_CLIENTS; i++)
+		cl[i] = (struct client){ .fd = -1, .cmd = 0 };
+	cl[OWNER].fd = cfg->ctl;
 
 	for (;;) {
-		struct pollfd p[2] = { { cfg->ctl, POLLIN, 0 }, { sfd, POLLIN, 0 } };
-		struct ctl_msg m;
+		struct pollfd p[2 + INIT_MAX_CLIENTS];
+		int who[2 + INIT_MAX_CLIENTS], np = 0;
+		bool owner_gone = false;
 
-		if (poll(p, 2, -1) < 0) {
+		p[np++] = (struct pollfd){ sfd, POLLIN, 0 };
+		if (cfg->exec_listen >= 0)
+			p[np++] = (struct pollfd){ cfg->exec_listen, POLLIN, 0 };
+		for (int i = 0; i < INIT_MAX_CLIENTS; i++)
+			if (cl[i].fd >= 0) {
+				who[np] = i;
+				p[np++] = (struct pollfd){ cl[i].fd, POLLIN, 0 };
+			}
+		if (poll(p, (nfds_t) np, -1) < 0) {
 			if (errno == EINTR)
 				continue;
 			_exit(125);
 		}
-		if (p[1].revents & POLLIN) {
+		if (p[0].revents & POLLIN) {
 			struct signalfd_siginfo si;
 			while (read(sfd, &si, sizeof(si)) == (ssize_t) sizeof(si))
 				;
@@ -478,28 +586,38 @@ void init_main(const struct init_config *cfg)
 				pid_t pid = waitpid(-1, &status, WNOHANG);
 				if (pid <= 0)
 					break;
-				if (pid == cmd) {
-					status = finish_command(cmd, status);
-					cmd = 0;
+				if (pid == cl[OWNER].cmd) {
+					end_all(cl);
+					cl[OWNER].cmd = 0;
 					(void) ctl_send(cfg->ctl, CTL_EXITED, status, 0, NULL, 0, NULL, 0);
+				} else {
+					command_ended(cl, pid, status);
 				}
 			}
 		}
-		if (!(p[0].revents & (POLLIN | POLLHUP | POLLERR)))
-			continue;
-		r = ctl_recv(cfg->ctl, &m);
-		if (r <= 0)
-			break; /* the owner is gone: so is the sandbox */
-		if (m.type == CTL_EXEC) {
-			if (cmd)
-				(void) ctl_send(cfg->ctl, CTL_EXEC_FAILED, EBUSY, 0, "a command is running", 20, NULL, 0);
-			else
-				cmd = start_command(cfg, &ns, &m);
-		} else if (m.type == CTL_SIGNAL && cmd && m.a > 0 && m.a < _NSIG) {
-			(void) kill(cmd, m.a);
+		if (cfg->exec_listen >= 0 && (p[1].revents & POLLIN))
+			accept_client(cfg, cl);
+		for (int k = cfg->exec_listen >= 0 ? 2 : 1; k < np; k++) {
+			struct client *c = &cl[who[k]];
+			struct ctl_msg m;
+			if (!(p[k].revents & (POLLIN | POLLHUP | POLLERR)) || c->fd < 0)
+				continue;
+			r = ctl_recv(c->fd, &m);
+			if (r == -EAGAIN)
+				continue;
+			if (r <= 0) {
+				if (who[k] == OWNER)
+					owner_gone = true; /* the owner is gone: so is the sandbox */
+				else
+					client_gone(c);
+				continue;
+			}
+			serve_client(cfg, &ns, c, who[k] == OWNER, &m);
+			ctl_msg_clear(&m);
 		}
-		ctl_msg_clear(&m);
+		if (owner_gone)
+			break;
 	}
-	(void) kill(-1, SIGKILL);
+	end_all(cl);
 	_exit(0);
 }

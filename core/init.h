@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The sandbox's pid 1: builds the root (mount table, pivot_root), then runs
- * the commands its owner asks for, one at a time, reaping every process.
+ * the commands its owner asks for, one at a time, reaping every process —
+ * and, beside them, those of clients of its exec socket (isofs exec), one
+ * at a time per client, through the same steps.
  */
 #ifndef ISOFS_INIT_H
 #define ISOFS_INIT_H
@@ -25,6 +27,7 @@ struct init_config {
 	const int *caps;         /* --cap-add, capability numbers */
 	int ncaps;
 	const struct syscall_filter *filter; /* loaded last before each exec; NULL: --seccomp=unconfined */
+	int exec_listen;         /* the exec socket: more clients (isofs exec), checked as the owner's user; -1: none */
 };
 
 void init_main(const struct init_config *cfg) __attribute__((noreturn));

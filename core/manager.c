@@ -81,7 +81,7 @@ void manager_main(struct plan *p, int ctl, int lock_fd)
 {
 	struct ovl_background *bg = NULL;
 	struct clone_args ca = { 0 };
-	int mgr[2], sync[2], keep[2] = { ctl, lock_fd }, status = 0, r;
+	int mgr[2], sync[2], keep[3] = { ctl, lock_fd, p->exec_listen }, status = 0, r;
 	_cleanup_close_ int sandbox_userns = -EBADF; /* rootless with a subordinate range: the server joins it */
 	_cleanup_close_ int net_exit_fd = -EBADF;    /* --net=private: slirp4netns lives until it closes */
 	bool fuse = !p->mountpoint;
@@ -89,8 +89,8 @@ void manager_main(struct plan *p, int ctl, int lock_fd)
 	pid_t init;
 
 	(void) prctl(PR_SET_PDEATHSIG, SIGKILL);
-	qsort(keep, 2, sizeof(int), cmp_int);
-	close_all_but(keep, 2);
+	qsort(keep, 3, sizeof(int), cmp_int);
+	close_all_but(keep, 3);
 	stdio_to_null();
 
 	/*
@@ -125,6 +125,7 @@ void manager_main(struct plan *p, int ctl, int lock_fd)
 			.caps = p->caps,
 			.ncaps = p->ncaps,
 			.filter = p->filter.len ? &p->filter : NULL,
+			.exec_listen = p->exec_listen,
 		};
 		close(mgr[0]);
 		close(sync[1]);
@@ -134,6 +135,9 @@ void manager_main(struct plan *p, int ctl, int lock_fd)
 	}
 	close(mgr[1]);
 	close(sync[0]);
+	if (p->exec_listen >= 0)
+		close(p->exec_listen); /* the init's alone: it dies with it, and clients see ECONNREFUSED */
+	(void) ctl_send(ctl, CTL_INIT_PID, init, 0, NULL, 0, NULL, 0);
 	r = idmap_write(&p->map, init);
 	if (r < 0) {
 		kill(init, SIGKILL);

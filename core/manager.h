@@ -31,6 +31,7 @@ struct plan {
 	int ncaps;
 	struct syscall_filter filter; /* empty: unconfined */
 	const struct cgroup_handle *cgroup;
+	int exec_listen;         /* the exec socket (session-registry.h), for the init; -1: none */
 };
 
 /* In the forked manager: never returns (exits with the init's status, 125 when setup failed). */

@@ -210,7 +210,7 @@ static int start_daemon(struct ovl_serve_config *cfg, int sandbox_fd, int lock_f
 int isofs_mount(isofs_store *store, const char *image, const char *mountpoint, const isofs_mount_options *opts,
 		char **ret_sandbox, isofs_error *err)
 {
-	_cleanup_free_ char *mp = NULL, *generated = NULL, *sandbox_name = NULL;
+	_cleanup_free_ char *mp = NULL, *generated = NULL, *sandbox_name = NULL, *sandbox_image = NULL;
 	_cleanup_close_ int sfd = -EBADF, lock_fd = -EBADF, log_fd = -EBADF;
 	isofs_image_info img = { 0 };
 	isofs_sandbox_info sb = { 0 };
@@ -221,6 +221,18 @@ int isofs_mount(isofs_store *store, const char *image, const char *mountpoint, c
 	struct stat st;
 	int r;
 
+	if (!image) {
+		/* An existing sandbox knows its image. */
+		if (!name)
+			return error_set(err, EINVAL, "give an IMAGE, or the sandbox to mount");
+		r = isofs_sandbox_get(store, name, &sb, err);
+		if (r == -ENOENT)
+			return error_set(err, ENOENT, "no sandbox named '%s' (give its IMAGE to create it)", name);
+		if (r < 0)
+			return r;
+		image = sandbox_image = TAKE_PTR(sb.image);
+		isofs_sandbox_info_free(&sb);
+	}
 	r = isofs_image_get(store, image, &img, err);
 	if (r < 0)
 		return r;

@@ -6,6 +6,7 @@
 #ifndef ISOFS_PROCESS_ID_H
 #define ISOFS_PROCESS_ID_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -18,5 +19,14 @@ int process_start_time(pid_t pid, uint64_t *ret);
  * -ESRCH when it is gone or is another process now.
  */
 int process_signal_same(pid_t pid, uint64_t start, int sig);
+
+/* A start time (process_start_time) in seconds since the epoch: boot time plus clock ticks. */
+int64_t process_start_unix(uint64_t start);
+
+/* The processes whose parent is `pid` (malloc'ed, ascending), by /proc/PID/stat as ps reads it. */
+int process_children(pid_t pid, pid_t **ret, size_t *ret_n);
+
+/* /proc/PID/cmdline as a NULL-terminated vector (one allocation); an empty one for a kernel thread or zombie. */
+int process_argv(pid_t pid, char ***ret);
 
 #endif

@@ -49,6 +49,7 @@
 #include "net-private.h"
 #include "rootfs-setup.h"
 #include "sandbox.h"
+#include "session-registry.h"
 #include "store.h"
 #include "syscall-filter.h"
 
@@ -64,6 +65,8 @@ struct isofs_session {
 	bool running;
 	char idmap_note[200];
 	struct cgroup_handle cgroup;
+	struct registration reg; /* its entry in STORE/running: isofs exec and ps find it there */
+	pid_t init;              /* the init's host pid */
 };
 
 static int cap_from_name(const char *name)
@@ -196,8 +199,10 @@ static int plan_target(isofs_store *store, const isofs_session_options *o, struc
 		}
 		r = sandbox_lock_take(dfd, &s->lock_fd);
 		if (r == -EBUSY)
-			return error_set(err, EBUSY, "sandbox '%s' is in use by another command; mount it to share it",
-					 o->sandbox);
+			return error_set(err, EBUSY,
+					 "sandbox '%s' is in use by another command; run beside it with `isofs exec %s -- "
+					 "CMD`, or mount it to share its view",
+					 o->sandbox, o->sandbox);
 		if (r < 0)
 			return error_errno(err, r, "sandbox '%s': lock", o->sandbox);
 		/* Ours now: no server runs, so a mount record is a killed server's; it stays for `isofs umount`. */
@@ -232,6 +237,39 @@ static int plan_target(isofs_store *store, const isofs_session_options *o, struc
 	return 0;
 }
 
+/*
+ * The exec socket, which the init inherits: named by the sandbox when the
+ * session holds it (or an ephemeral one's fresh name); sessions in a mounted
+ * view share its sandbox, so each gets a name of its own.
+ */
+static int session_listen(isofs_store *store, const isofs_session_options *o, struct plan *p,
+			  isofs_session *s, isofs_error *err)
+{
+	_cleanup_free_ char *id = p->mountpoint ? sandbox_generate_name(o->sandbox ? o->sandbox : "view")
+						: strdup(s->name);
+
+	if (!id)
+		return error_set(err, ENOMEM, "out of memory");
+	return registry_listen(store, id, &s->reg, &p->exec_listen, err);
+}
+
+/* What isofs ps shows, once the init runs. */
+static int session_publish(isofs_store *store, const isofs_session_options *o, const struct plan *p,
+			   isofs_session *s, const char *sandbox_image)
+{
+	struct registry_entry e = {
+		.id = s->reg.id,
+		.sandbox = o->sandbox,
+		.image = o->image ? o->image : sandbox_image,
+		.mountpoint = p->mountpoint,
+		.ephemeral = o->image != NULL,
+		.init = s->init,
+	};
+	int r = s->init > 0 ? process_start_time(s->init, &e.init_start) : -ESRCH;
+
+	return r < 0 ? r : registry_publish(store, &s->reg, &e);
+}
+
 static void session_free(isofs_session *s)
 {
 	if (s->ctl >= 0)
@@ -242,6 +280,7 @@ static void session_free(isofs_session *s)
 	}
 	if (s->pty >= 0)
 		close(s->pty);
+	registry_remove(&s->reg);
 	cgroup_destroy(&s->cgroup);
 	store_tmpdir_discard(&s->ephemeral);
 	if (s->lock_fd >= 0)
@@ -273,6 +312,8 @@ int isofs_session_start(isofs_store *store, const isofs_session_options *o, isof
 		return error_set(err, ENOMEM, "out of memory");
 	s->ctl = s->pty = s->lock_fd = -1;
 	s->ephemeral.fd = -EBADF;
+	s->reg = (struct registration) REGISTRATION_INIT;
+	p.exec_listen = -1;
 
 	r = plan_target(store, o, &p, s, &img, &sb, &mp, err);
 	if (r < 0)
@@ -281,6 +322,9 @@ int isofs_session_start(isofs_store *store, const isofs_session_options *o, isof
 		log_debug("sandbox '%s': the mounted view at %s", s->name, p.mountpoint);
 	else
 		log_debug("sandbox '%s' (%s): upper %s", s->name, o->sandbox ? "persistent" : "ephemeral", p.upper);
+	r = session_listen(store, o, &p, s, err);
+	if (r < 0)
+		goto fail;
 	p.hostname = o->hostname ? o->hostname : s->name;
 	p.net_none = o->net_none;
 	p.net_private = o->net_private;
@@ -367,8 +411,13 @@ int isofs_session_start(isofs_store *store, const isofs_session_options *o, isof
 	sv[1] = -1;
 	s->ctl = sv[0];
 	sv[0] = -1;
+	closep(&p.exec_listen);
+	p.exec_listen = -EBADF; /* the init has its own */
 
-	r = ctl_recv(s->ctl, &m);
+	while ((r = ctl_recv(s->ctl, &m)) > 0 && m.type == CTL_INIT_PID) {
+		s->init = m.a;
+		ctl_msg_clear(&m);
+	}
 	if (r <= 0 || m.type != CTL_READY) {
 		/* the stage's own errno and message (ctl_fail), never a guess */
 		if (r > 0 && m.type == CTL_FAILED)
@@ -380,6 +429,11 @@ int isofs_session_start(isofs_store *store, const isofs_session_options *o, isof
 		goto fail;
 	}
 	ctl_msg_clear(&m);
+	r = session_publish(store, o, &p, s, sb.image);
+	if (r < 0) {
+		r = error_errno(err, r, "store %s: %s/", store->path, REGISTRY_DIR);
+		goto fail;
+	}
 	syscall_filter_free(&p.filter);
 	setup_table_free(&p.table);
 	view_lowers_free(&p.lowers);
@@ -388,6 +442,7 @@ int isofs_session_start(isofs_store *store, const isofs_session_options *o, isof
 	*ret = s;
 	return 0;
 fail:
+	closep(&p.exec_listen);
 	if (sv[0] >= 0)
 		close(sv[0]);
 	if (sv[1] >= 0)
@@ -397,6 +452,41 @@ fail:
 	view_lowers_free(&p.lowers);
 	isofs_image_info_free(&img);
 	isofs_sandbox_info_free(&sb);
+	session_free(s);
+	return r;
+}
+
+int isofs_session_attach(isofs_store *store, const char *name, isofs_session **ret, isofs_error *err)
+{
+	isofs_session *s;
+	struct ctl_msg m;
+	int fd, r;
+
+	r = registry_connect(store, name, &fd, err);
+	if (r < 0)
+		return r;
+	s = calloc(1, sizeof(*s));
+	if (!s) {
+		close(fd);
+		return error_set(err, ENOMEM, "out of memory");
+	}
+	s->ctl = fd;
+	s->pty = s->lock_fd = -1;
+	s->ephemeral.fd = -EBADF;
+	s->reg = (struct registration) REGISTRATION_INIT;
+	snprintf(s->name, sizeof(s->name), "%s", name);
+	/* The init answers first: accepted, or refused (another user) with its reason. */
+	r = ctl_recv(s->ctl, &m);
+	if (r > 0 && m.type == CTL_READY) {
+		ctl_msg_clear(&m);
+		*ret = s;
+		return 0;
+	}
+	if (r > 0 && m.type == CTL_FAILED)
+		r = error_set(err, m.a > 0 ? m.a : EIO, "sandbox '%s': %s", name, m.payload ? m.payload : "refused");
+	else
+		r = error_set(err, ESRCH, "sandbox '%s': its session ended", name);
+	ctl_msg_clear(&m);
 	session_free(s);
 	return r;
 }

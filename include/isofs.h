@@ -286,7 +286,8 @@ typedef struct isofs_mount_options {
 /*
  * Mounts a copy-on-write view of IMAGE at MOUNTPOINT, its changes kept in the
  * sandbox, and returns once the mount is ready, its server running in the
- * background (log: STORE/sandboxes/NAME/daemon.log).  *ret_sandbox (may be
+ * background (log: STORE/sandboxes/NAME/daemon.log).  IMAGE may be NULL for an
+ * existing sandbox (opts->sandbox): its own image.  *ret_sandbox (may be
  * NULL) receives the sandbox's name (NULL for a read-only image view).
  */
 int isofs_mount(isofs_store *store, const char *image, const char *mountpoint, const isofs_mount_options *opts,
@@ -405,6 +406,43 @@ void isofs_session_close(isofs_session *s);
 const char *isofs_session_name(const isofs_session *s);
 /* Why only one id is mapped (a user without a subordinate range), or NULL: for the caller to say once. */
 const char *isofs_session_idmap_note(const isofs_session *s);
+
+/* ---- running sessions: exec beside them, list them --------------------------- */
+
+/*
+ * Attaches to the session running in sandbox NAME (or the session NAME, as
+ * isofs_ps names them: an ephemeral sandbox's generated name), started by
+ * this user: commands then run through the returned session with
+ * isofs_session_exec and the calls after it, in the namespaces, root and
+ * mounts of the session's own commands, under the same confinement.  One
+ * command at a time per attached session (attach again for more).  The
+ * session's owner decides its life: when its command ends, the commands
+ * run through attached sessions are killed.  isofs_session_close detaches
+ * (a running command is killed).  -ESRCH: nothing runs there; -ENOENT: no
+ * such sandbox; -EACCES: started by another user.
+ */
+int isofs_session_attach(isofs_store *store, const char *name, isofs_session **ret_session, isofs_error *err);
+
+typedef struct isofs_process {
+	pid_t pid;                 /* the host's pid, as ps(1) shows it */
+	int64_t started;           /* seconds since the epoch */
+	char **argv;               /* NULL-terminated (one allocation); NULL for an init */
+} isofs_process;
+
+typedef struct isofs_running {
+	char name[ISOFS_NAME_MAX + 1]; /* what isofs_session_attach takes */
+	char *sandbox;             /* its sandbox; NULL for a view named by its mountpoint */
+	char *image;               /* NULL when not known */
+	char *mountpoint;          /* the mounted view it runs in; NULL when it has its own */
+	bool ephemeral;            /* writes discarded at its end */
+	isofs_process init;        /* the sandbox's pid 1 */
+	isofs_process *commands;   /* the processes the init runs (its children) */
+	size_t ncommands;
+} isofs_running;
+
+/* The sessions running in the store, by name; records of dead ones are dropped. */
+int isofs_ps(isofs_store *store, isofs_running **ret_list, size_t *ret_n, isofs_error *err);
+void isofs_running_list_free(isofs_running *list, size_t n);
 
 #ifdef __cplusplus
 }

@@ -1,9 +1,11 @@
 import os, pty, sys, time, select, struct, fcntl, termios
 isofs, store = sys.argv[1], sys.argv[2]
-# An interactive shell in a sandbox through a real pty (what a terminal user gets).
+# An interactive shell in a sandbox through a real pty (what a terminal user gets);
+# further arguments replace `run -t -i bb -- /bin/sh` (`exec -t -i s1 -- /bin/sh`).
+command = sys.argv[3:] or ["run", "-t", "-i", "bb", "--", "/bin/sh"]
 pid, fd = pty.fork()
 if pid == 0:
-    os.execv(isofs, [isofs, "--store", store, "run", "-t", "-i", "bb", "--", "/bin/sh"])
+    os.execv(isofs, [isofs, "--store", store] + command)
 # set a window size on our side: isofs forwards it to the sandbox's pty
 fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", 33, 101, 0, 0))
 out = b""
