@@ -231,7 +231,10 @@ static int challenge_params(const char *p, registry_challenge *c)
 			memcpy(c->service, val, vn + 1);
 		else if (!strcasecmp(key, "scope") && vn < sizeof(c->scope))
 			memcpy(c->scope, val, vn + 1);
-		else if (!strcasecmp(key, "realm") || !strcasecmp(key, "service") || !strcasecmp(key, "scope"))
+		else if (!strcasecmp(key, "error") && vn < sizeof(c->error))
+			memcpy(c->error, val, vn + 1);
+		else if (!strcasecmp(key, "realm") || !strcasecmp(key, "service") || !strcasecmp(key, "scope") ||
+			 !strcasecmp(key, "error"))
 			return -EINVAL;
 	}
 	return 0;

@@ -38,6 +38,7 @@ typedef struct registry_challenge {
 	char realm[1024];
 	char service[256];
 	char scope[512];
+	char error[64]; /* RFC 6750's: "invalid_token" (expired, or not signed as it trusts), "insufficient_scope" */
 } registry_challenge;
 
 /* Parses a WWW-Authenticate value; -EINVAL when it is neither Bearer nor Basic or is malformed. */

@@ -40,6 +40,7 @@ struct registry_client {
 	bool creds_looked_up;
 	char *user, *pass;
 	char *authorization; /* "Authorization: …" once a challenge was answered */
+	unsigned auth_gen;   /* bumped at each new authorization */
 	CURL *easy;          /* one handle for requests in sequence: its connection is kept */
 	isofs_progress_fn progress;
 	void *userdata;
@@ -354,6 +355,7 @@ static int set_authorization(registry_client *c, const char *scheme, const char 
 		return error_set(err, ENOMEM, "out of memory");
 	free(c->authorization);
 	c->authorization = a;
+	c->auth_gen++;
 	return 0;
 }
 
@@ -477,6 +479,19 @@ static int connect_registry(registry_client *c, isofs_error *err)
 	return 0;
 }
 
+/* The error for a 401 that authenticating anew did not cure. */
+static int denied_error(registry_client *c, const struct response *resp, isofs_error *err)
+{
+	registry_challenge ch;
+
+	if (registry_challenge_parse(resp->www_authenticate, &ch) == 0 && ch.scheme == REGISTRY_AUTH_BEARER &&
+	    !strcmp(ch.error, "invalid_token"))
+		return error_set(err, EACCES, "registry %s: refuses the tokens of its token service %s (invalid_token)",
+				 c->host, ch.realm);
+	return error_set(err, EACCES, "registry %s: access to %s denied%s", c->host, c->ref.repository,
+			 c->user ? " (with the credentials of the auth file)" : " (no credentials in the auth files)");
+}
+
 /* A request to the registry (path below base), answering one 401 by authenticating anew. */
 static int request(registry_client *c, struct request *req, const char *path, struct response *resp,
 		   isofs_error *err)
@@ -502,8 +517,7 @@ static int request(registry_client *c, struct request *req, const char *path, st
 	if (url)
 		req->url = NULL;
 	if (r == 0 && resp->status == 401)
-		r = error_set(err, EACCES, "registry %s: access to %s denied%s", c->host, c->ref.repository,
-			      c->user ? " (with the credentials of the auth file)" : " (no credentials in the auth files)");
+		r = denied_error(c, resp, err);
 	return r;
 }
 
@@ -721,6 +735,8 @@ int registry_upload_blob(registry_client *c, const char *digest, int fd, uint64_
 	}
 	if (r < 0)
 		return r;
+	if (resp.status == 401)
+		return denied_error(c, &resp, err);
 	if (resp.status != 201)
 		return status_error(c, &resp, EPROTO, digest, err);
 	c->prog.bytes_done = base + size;
@@ -763,6 +779,8 @@ struct transfer {
 	struct curl_slist *headers;
 	struct response resp; /* headers, and an error status's body */
 	bool body_started, error_status;
+	unsigned auth_gen; /* the client's when this request started */
+	bool reauthenticated; /* a 401 was answered once: another is final */
 	bool settled; /* moved to dest, or deleted as wrong */
 	char problem[256]; /* why on_blob_data stopped the transfer: the blob is wrong */
 	char errbuf[CURL_ERROR_SIZE];
@@ -884,11 +902,23 @@ static int transfer_open(struct transfer *t, int partial_dirfd, isofs_error *err
 	return 0;
 }
 
+/* Starts the request for the rest of the blob (again, after a 401 was answered). */
 static int transfer_start(struct transfer *t, CURLM *multi, isofs_error *err)
 {
 	registry_client *c = t->c;
 	_cleanup_free_ char *url = NULL;
 
+	if (t->easy) {
+		curl_easy_cleanup(t->easy);
+		t->easy = NULL;
+	}
+	if (t->headers) {
+		curl_slist_free_all(t->headers);
+		t->headers = NULL;
+	}
+	response_reset(&t->resp, SMALL_BODY_MAX);
+	t->body_started = t->error_status = false;
+	t->auth_gen = c->auth_gen;
 	if (asprintf(&url, "%s/v2/%s/blobs/%s", c->base, c->ref.repository, t->blob->digest) < 0 ||
 	    !(t->easy = curl_easy_init()))
 		return error_set(err, ENOMEM, "out of memory");
@@ -899,7 +929,6 @@ static int transfer_start(struct transfer *t, CURLM *multi, isofs_error *err)
 	curl_easy_setopt(t->easy, CURLOPT_WRITEFUNCTION, on_blob_data);
 	curl_easy_setopt(t->easy, CURLOPT_WRITEDATA, t);
 	curl_easy_setopt(t->easy, CURLOPT_PRIVATE, t);
-	t->resp.max = SMALL_BODY_MAX;
 	if (t->have > 0) {
 		snprintf(t->range, sizeof(t->range), "%" PRIu64 "-", t->have);
 		curl_easy_setopt(t->easy, CURLOPT_RANGE, t->range);
@@ -1001,6 +1030,8 @@ int registry_download_blobs(registry_client *c, const registry_blob *blobs, size
 			curl_multi_remove_handle(multi, t->easy);
 			running_n--;
 			snprintf(what, sizeof(what), "blob %.19s…", t->blob->digest);
+			if (!t->body_started) /* an answer without a body: on_blob_data never saw its status */
+				curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &t->resp.status);
 			if (t->problem[0]) {
 				/* the blob itself is wrong: nothing of it is worth keeping */
 				(void) unlinkat(partial_dirfd, t->name, 0);
@@ -1009,6 +1040,19 @@ int registry_download_blobs(registry_client *c, const registry_blob *blobs, size
 			} else if (msg->data.result != CURLE_OK) {
 				/* kept: the next pull resumes it */
 				r = transfer_error(c, msg->data.result, t->errbuf, what, err);
+			} else if (t->resp.status == 401 && !t->reauthenticated) {
+				/*
+				 * The token expired while blobs waited their turn (Docker Hub's
+				 * last 5 minutes): a new one, once for all the transfers it
+				 * failed, and this blob asked for again (nothing of it was written).
+				 */
+				t->reauthenticated = true;
+				if (t->auth_gen == c->auth_gen)
+					r = authenticate(c, t->resp.www_authenticate, err);
+				if (r == 0 && (r = transfer_start(t, multi, err)) == 0)
+					running_n++;
+			} else if (t->resp.status == 401) {
+				r = denied_error(c, &t->resp, err);
 			} else if (t->error_status || (t->resp.status != 200 && t->resp.status != 206)) {
 				if (t->resp.status == 416) /* a partial file the registry's blob does not continue */
 					(void) unlinkat(partial_dirfd, t->name, 0);

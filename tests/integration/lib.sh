@@ -643,19 +643,22 @@ free_port() {
 	"$PYTHON" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
 
-# registry_start DIR [--tls] [--htpasswd FILE]: the reference registry (Debian's docker-registry)
-# on 127.0.0.1 at a free port, its config and storage in DIR, killed when the script exits
-# (whatever happens).  Sets REGISTRY (127.0.0.1:PORT), REGISTRY_ROOT (its storage root) and
-# REGISTRY_PID.  --tls: https with a throwaway self-signed certificate (openssl); --htpasswd:
-# basic auth of the users of FILE (bcrypt; the registry wants TLS for it).  False when it
-# does not come up (its log: DIR/log).
+# registry_start DIR [--tls] [--htpasswd FILE] [--token REALM CERT]: the reference registry
+# (Debian's docker-registry) on 127.0.0.1 at a free port, its config and storage in DIR, killed
+# when the script exits (whatever happens).  Sets REGISTRY (127.0.0.1:PORT), REGISTRY_ROOT (its
+# storage root) and REGISTRY_PID.  --tls: https with a throwaway self-signed certificate
+# (openssl); --htpasswd: basic auth of the users of FILE (bcrypt; the registry wants TLS for
+# it); --token: bearer tokens from the token service at REALM (token_server.py), for service
+# "isofs-test", issued by "isofs-test-issuer", signed by a key whose certificate chains to
+# CERT.  False when it does not come up (its log: DIR/log).
 registry_start() {
-	local dir=$1 tls=0 htpasswd='' port try i
+	local dir=$1 tls=0 htpasswd='' realm='' rootcert='' port try i
 	shift
 	while [ $# -gt 0 ]; do
 		case $1 in
 		--tls) tls=1 ;;
 		--htpasswd) htpasswd=$2 && shift ;;
+		--token) realm=$2 rootcert=$3 && shift 2 ;;
 		esac
 		shift
 	done
@@ -675,6 +678,8 @@ registry_start() {
 			echo "  secret: isofs-test-only"
 			[ "$tls" -eq 1 ] && echo "  tls: {certificate: '$dir/cert.pem', key: '$dir/key.pem'}"
 			[ -n "$htpasswd" ] && echo "auth: {htpasswd: {realm: isofs-test, path: '$htpasswd'}}"
+			[ -n "$realm" ] && echo "auth: {token: {realm: '$realm', service: isofs-test," \
+				"issuer: isofs-test-issuer, rootcertbundle: '$rootcert'}}"
 		} >"$dir/config.yml"
 		docker-registry serve "$dir/config.yml" >"$dir/log" 2>&1 &
 		REGISTRY_PID=$!

@@ -5,12 +5,17 @@
     registry_proxy.py PORTFILE hang
     registry_proxy.py PORTFILE stall UPSTREAM
     registry_proxy.py PORTFILE pass UPSTREAM LOG
+    registry_proxy.py PORTFILE expire UPSTREAM LOG DIGEST
 
 Listens on 127.0.0.1 at a free port, written to PORTFILE once listening.
 hang: accepts connections and never answers.  stall: forwards requests to
 UPSTREAM (host:port, plain http); a blob it sends only the headers and half
 the body of, then nothing.  pass: forwards everything, and logs each request
-as "METHOD PATH RANGE" (RANGE "-" when none) to LOG.
+as "METHOD PATH RANGE" (RANGE "-" when none) to LOG.  expire: as pass, and
+the Authorization of the first GET of blob DIGEST is expired from then on: that
+request and every later one carrying it go upstream without it (a registry
+with token auth answers 401 and its challenge, as it does to a token that
+expired); LOG lines end with the status answered.
 """
 
 import http.client
@@ -24,6 +29,8 @@ import time
 PORTFILE, MODE = sys.argv[1], sys.argv[2]
 UPSTREAM = sys.argv[3] if len(sys.argv) > 3 else None
 LOG = sys.argv[4] if len(sys.argv) > 4 else None
+EXPIRE_DIGEST = sys.argv[5] if len(sys.argv) > 5 else None
+expired = set()
 FORWARDED = ("Content-Type", "Content-Length", "Docker-Content-Digest", "Location", "WWW-Authenticate",
              "Content-Range", "Accept-Ranges", "Docker-Upload-Uuid", "Range")
 lock = threading.Lock()
@@ -53,17 +60,28 @@ class Proxy(http.server.BaseHTTPRequestHandler):
         pass
 
     def forward(self):
-        if LOG:
+        line = f"{self.command} {self.path} {self.headers.get('Range', '-')}"
+        if LOG and MODE != "expire":
             with lock, open(LOG, "a") as f:
-                f.write(f"{self.command} {self.path} {self.headers.get('Range', '-')}\n")
+                f.write(line + "\n")
         body = None
         if "Content-Length" in self.headers:
             body = self.rfile.read(int(self.headers["Content-Length"]))
         conn = http.client.HTTPConnection(UPSTREAM, timeout=60)
         headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "connection")}
+        if MODE == "expire":
+            auth = self.headers.get("Authorization")
+            with lock:
+                if auth and self.command == "GET" and self.path.endswith("/blobs/" + EXPIRE_DIGEST) and not expired:
+                    expired.add(auth)
+                if auth in expired:
+                    headers = {k: v for k, v in headers.items() if k.lower() != "authorization"}
         conn.request(self.command, self.path, body=body, headers=headers)
         resp = conn.getresponse()
         data = resp.read()
+        if MODE == "expire":
+            with lock, open(LOG, "a") as f:
+                f.write(f"{line} {resp.status}\n")
         self.send_response(resp.status)
         for k in FORWARDED:
             v = resp.getheader(k)

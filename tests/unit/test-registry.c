@@ -98,6 +98,13 @@ static void challenges(void)
 	is_str(c.realm, "https://auth.docker.io/token", "... realm");
 	is_str(c.service, "registry.docker.io", "... service");
 	is_str(c.scope, "repository:library/debian:pull", "... scope");
+	is_str(c.error, "", "... no error");
+	/* what the reference registry sends for a token it does not accept */
+	is_int(registry_challenge_parse("Bearer realm=\"http://127.0.0.1:5001/token\",service=\"s\","
+					"scope=\"repository:a/b:pull\",error=\"invalid_token\"", &c), 0,
+	       "a Bearer challenge with an error parses");
+	is_str(c.error, "invalid_token", "... error");
+	is_str(c.scope, "repository:a/b:pull", "... and the scope before it");
 	is_int(registry_challenge_parse("Basic realm=\"isofs test\"", &c), 0, "a Basic challenge parses");
 	ok(c.scheme == REGISTRY_AUTH_BASIC, "... Basic");
 	is_int(registry_challenge_parse("bearer realm=https://x/t, service=s", &c), 0, "unquoted values, any case");
