@@ -36,7 +36,10 @@ const char cmd_run_usage[] =
 	"      --net=none        a network namespace with loopback only (default: shared)\n"
 	"      --dns IP          a resolv.conf with this server (repeatable; default: the host's)\n"
 	"      --bind HOST:SANDBOX[:ro]  bind a host path (read-only recursively with :ro)\n"
-	"      --cap-add CAP     keep this capability (all are dropped otherwise)\n"
+	"      --cap-drop CAP|ALL  drop from the default capabilities (rootless podman's:\n"
+	"                        CHOWN DAC_OVERRIDE FOWNER FSETID KILL NET_BIND_SERVICE SETFCAP\n"
+	"                        SETGID SETPCAP SETUID SYS_CHROOT, within the sandbox's ids)\n"
+	"      --cap-add CAP|ALL   add a capability (ALL: every one); both repeatable\n"
 	"      --seccomp=unconfined  no seccomp filter (default: keyctl, bpf, io_uring,\n"
 	"                        mounts, new namespaces… refused; docs/security.md)\n"
 	"      --memory SIZE     memory limit (k, m, g); --pids N: processes; --cpus N: CPU time\n"
@@ -283,6 +286,8 @@ int cli_session_option(int c, const char *arg, struct session_args *sa, const ch
 		return push(sa->binds, &sa->so.nbinds, arg, "--bind");
 	case 'c':
 		return push(sa->caps, &sa->so.ncap_add, arg, "--cap-add");
+	case 'D':
+		return push(sa->cap_drops, &sa->so.ncap_drop, arg, "--cap-drop");
 	case 'S':
 		if (strcmp(arg, "unconfined") != 0)
 			return cli_usage_error(cmd, "--seccomp '%s': expected unconfined", arg);
@@ -343,6 +348,7 @@ int cli_session_target(int n, char **args, struct session_args *sa, const char *
 	sa->so.binds = sa->binds;
 	sa->so.dns = sa->dns;
 	sa->so.cap_add = sa->caps;
+	sa->so.cap_drop = sa->cap_drops;
 	return 0;
 }
 

@@ -207,13 +207,26 @@ static char **make_env(const struct exec_request *req, const char *hostname)
 	return env;
 }
 
+/*
+ * As podman: root keeps the set (exec as root gives it back from the
+ * bounding set, so nothing is inheritable or ambient); another uid keeps only
+ * what cap_add named, ambient so that it survives exec.
+ */
 static int drop_privileges(const struct init_config *cfg, const struct exec_request *req)
 {
+	bool as_root = !(req->flags & EXEC_HAS_USER) || req->uid == 0;
+	uint64_t keep = as_root ? cfg->caps.kept : cfg->caps.user;
+
 	capng_clear(CAPNG_SELECT_ALL);
-	for (int i = 0; i < cfg->ncaps; i++)
-		capng_update(CAPNG_ADD,
-			     CAPNG_EFFECTIVE | CAPNG_PERMITTED | CAPNG_INHERITABLE | CAPNG_BOUNDING_SET | CAPNG_AMBIENT,
-			     (unsigned) cfg->caps[i]);
+	for (unsigned c = 0; c < 64; c++) {
+		if (cfg->caps.kept & CAPS_BIT(c))
+			capng_update(CAPNG_ADD, CAPNG_BOUNDING_SET, c);
+		if (keep & CAPS_BIT(c))
+			capng_update(CAPNG_ADD,
+				     CAPNG_EFFECTIVE | CAPNG_PERMITTED |
+					     (as_root ? 0 : CAPNG_INHERITABLE | CAPNG_AMBIENT),
+				     c);
+	}
 	/* The bounding set first, while CAP_SETPCAP is still there. */
 	if (capng_apply(CAPNG_SELECT_BOUNDS) < 0)
 		return -EPERM;
@@ -228,7 +241,7 @@ static int drop_privileges(const struct init_config *cfg, const struct exec_requ
 	}
 	if (capng_apply(CAPNG_SELECT_CAPS) < 0)
 		return -EPERM;
-	if (cfg->ncaps > 0)
+	if (!as_root && keep)
 		(void) capng_apply(CAPNG_SELECT_AMBIENT);
 	else
 		(void) prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);

@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <sys/types.h>
 
+#include "caps.h"
 #include "rootfs-setup.h"
 #include "syscall-filter.h"
 
@@ -22,8 +23,7 @@ struct init_config {
 	const char *hostname;
 	bool net_none;
 	bool may_setgroups;      /* false with a single-id map (setgroups denied) */
-	const int *caps;         /* --cap-add, capability numbers */
-	int ncaps;
+	struct cap_set caps;     /* what commands keep (caps.h) */
 	const struct syscall_filter *filter; /* loaded last before each exec; NULL: --seccomp=unconfined */
 };
 

@@ -115,7 +115,6 @@ void manager_main(struct plan *p, int ctl, int lock_fd)
 			.net_none = p->net_none,
 			.may_setgroups = p->map.kind != IDMAP_SINGLE,
 			.caps = p->caps,
-			.ncaps = p->ncaps,
 			.filter = p->filter.len ? &p->filter : NULL,
 		};
 		close(mgr[0]);

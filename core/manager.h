@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <sys/types.h>
 
+#include "caps.h"
 #include "cgroup.h"
 #include "idmap.h"
 #include "layers.h"
@@ -26,8 +27,7 @@ struct plan {
 	struct idmap map;
 	const char *hostname;
 	bool net_none;
-	int caps[64];
-	int ncaps;
+	struct cap_set caps;
 	struct syscall_filter filter; /* empty: unconfined */
 	const struct cgroup_handle *cgroup;
 };
