@@ -119,6 +119,17 @@ else
 	skip "chown, setuid among the sandbox's ids" "one id mapped"
 fi
 
+# NET_BIND_SERVICE: ports below 1024 in the sandbox's own network (--net=none);
+# the host's network belongs to the host, where the sandbox holds nothing.
+listen80='nc -l -p 80 & sleep 0.3; netstat -ltn | grep -c ":80 "; kill %1 2>/dev/null'
+run iso run --net=none bb -- sh -c "$listen80"
+is "$RUN_OUT" 1 "--net=none: a command listens on port 80"
+run iso run --net=none --cap-drop NET_BIND_SERVICE bb -- sh -c "$listen80"
+is "$RUN_OUT" 0 "--net=none --cap-drop NET_BIND_SERVICE: port 80 refused"
+like "$RUN_ERR" 'Permission denied' "... permission denied"
+run iso run bb -- sh -c 'nc -l -p 80 & sleep 0.3; kill %1 2>/dev/null'
+like "$RUN_ERR" 'Permission denied' "the host's network: port 80 refused all the same"
+
 # ---- one id mapped: the set reaches no other id ------------------------------------------
 # A uid without a name has no subordinate range: isofs maps that one id (as
 # for a user without /etc/subuid) and denies setgroups.
