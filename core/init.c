@@ -53,14 +53,16 @@ static int loopback_up(void)
  * there: open the low ports of this loopback-only namespace instead (docker
  * does the same for every container).  Dropping the capability keeps them
  * closed.  Done through the host's /proc, before pivot_root makes /proc/sys
- * read-only; net sysctls are those of the opener's namespace.
+ * read-only; net sysctls are those of the opener's namespace.  Best effort:
+ * a kernel before 4.11 or a read-only /proc/sys around isofs (a container)
+ * leaves the ports closed, which is no reason to refuse the sandbox.
  */
 static int low_ports_open(void)
 {
 	_cleanup_close_ int fd = open("/proc/sys/net/ipv4/ip_unprivileged_port_start", O_WRONLY | O_CLOEXEC);
 
 	if (fd < 0)
-		return errno == ENOENT ? 0 : -errno; /* before Linux 4.11: no such knob */
+		return -errno;
 	return write(fd, "0", 1) == 1 ? 0 : -errno;
 }
 
@@ -137,8 +139,8 @@ static void build_root(const struct init_config *cfg)
 		ctl_fail(cfg->ctl, errno, "making / a slave mount: %s", strerror(errno));
 	if ((r = setup_open_sources(cfg->table, err, sizeof(err))) < 0)
 		ctl_fail(cfg->ctl, -r, "%s", err);
-	if (cfg->net_none && (cfg->caps.kept & CAPS_BIT(CAP_NET_BIND_SERVICE)) && (r = low_ports_open()) < 0)
-		ctl_fail(cfg->ctl, -r, "opening the low ports: %s", strerror(-r));
+	if (cfg->net_none && (cfg->caps.kept & CAPS_BIT(CAP_NET_BIND_SERVICE)))
+		(void) low_ports_open();
 	if (cfg->mountpoint) {
 		tree_fd = open_tree(AT_FDCWD, cfg->mountpoint, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE);
 		if (tree_fd < 0)
