@@ -89,7 +89,7 @@ extern const char cmd_umount_usage[];
 #define CLI_MAX_LIST 64
 struct session_args {
 	isofs_session_options so;
-	const char *binds[CLI_MAX_LIST], *dns[CLI_MAX_LIST], *caps[CLI_MAX_LIST];
+	const char *binds[CLI_MAX_LIST], *dns[CLI_MAX_LIST], *caps[CLI_MAX_LIST], *cap_drops[CLI_MAX_LIST];
 };
 /* Their long options, for a getopt_long table (the values cli_session_option takes). */
 #define CLI_SESSION_OPTIONS                                       \
@@ -102,13 +102,14 @@ struct session_args {
 	{ "in-place", no_argument, NULL, 'I' },                   \
 	{ "home", no_argument, NULL, 'O' },                       \
 	{ "cap-add", required_argument, NULL, 'c' },              \
+	{ "cap-drop", required_argument, NULL, 'D' },             \
 	{ "seccomp", required_argument, NULL, 'S' },              \
 	{ "memory", required_argument, NULL, 'M' },               \
 	{ "pids", required_argument, NULL, 'P' },                 \
 	{ "cpus", required_argument, NULL, 'C' },                 \
 	{ "tmp-size", required_argument, NULL, 'T' },             \
 	{ "shm-size", required_argument, NULL, 'Z' }
-/* 0 when `c` was one (sandbox s, hostname H, net n, dns d, bind b, cap-add c, seccomp S, …), 1 when not, else an exit code. */
+/* 0 when `c` was one (sandbox s, hostname H, net n, dns d, bind b, cap-add c, cap-drop D, seccomp S, …), 1 when not, else an exit code. */
 int cli_session_option(int c, const char *arg, struct session_args *sa, const char *cmd);
 /* The positional target (IMAGE or MOUNTPOINT, or none with --sandbox); 0 or an exit code. */
 int cli_session_target(int n, char **args, struct session_args *sa, const char *cmd);

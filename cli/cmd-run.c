@@ -55,7 +55,10 @@ const char cmd_run_usage[] =
 	"      --home            toolbox-style: as yourself (your uid, gid and name), your home,\n"
 	"                        $XDG_RUNTIME_DIR and X11 sockets bound, your session's variables;\n"
 	"                        without CMD your login shell (root inside still works: sudo-less)\n"
-	"      --cap-add CAP     keep this capability (all are dropped otherwise)\n"
+	"      --cap-drop CAP|ALL  drop a default capability (podman's: CHOWN DAC_OVERRIDE\n"
+	"                        FOWNER FSETID KILL NET_BIND_SERVICE SETFCAP SETGID SETPCAP\n"
+	"                        SETUID SYS_CHROOT, over the sandbox's own ids only)\n"
+	"      --cap-add CAP|ALL   add one (ALL: every capability); both repeatable\n"
 	"      --seccomp=unconfined  no seccomp filter (default: keyctl, bpf, io_uring,\n"
 	"                        mounts, new namespaces… refused; docs/security.md)\n"
 	"      --memory SIZE     memory limit (k, m, g); --pids N: processes; --cpus N: CPU time\n"
@@ -382,6 +385,8 @@ int cli_session_option(int c, const char *arg, struct session_args *sa, const ch
 		return push(sa->binds, &sa->so.nbinds, arg, "--volume");
 	case 'c':
 		return push(sa->caps, &sa->so.ncap_add, arg, "--cap-add");
+	case 'D':
+		return push(sa->cap_drops, &sa->so.ncap_drop, arg, "--cap-drop");
 	case 'S':
 		if (strcmp(arg, "unconfined") != 0)
 			return cli_usage_error(cmd, "--seccomp '%s': expected unconfined", arg);
@@ -444,6 +449,7 @@ int cli_session_target(int n, char **args, struct session_args *sa, const char *
 	sa->so.binds = sa->binds;
 	sa->so.dns = sa->dns;
 	sa->so.cap_add = sa->caps;
+	sa->so.cap_drop = sa->cap_drops;
 	return 0;
 }
 

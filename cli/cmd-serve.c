@@ -23,8 +23,8 @@ const char cmd_serve_usage[] =
 	"EOF on stdin ends the session (an ephemeral sandbox's writes are discarded).\n"
 	"\n"
 	"  --sandbox NAME, --hostname NAME, --net=none, --dns IP, --bind HOST:SANDBOX[:ro],\n"
-	"  --cap-add CAP, --seccomp=unconfined, --memory SIZE, --pids N, --cpus N,\n"
-	"  --tmp-size SIZE, --shm-size SIZE: as for isofs run.\n";
+	"  --cap-add CAP, --cap-drop CAP, --seccomp=unconfined, --memory SIZE, --pids N,\n"
+	"  --cpus N, --tmp-size SIZE, --shm-size SIZE: as for isofs run.\n";
 
 #define BAD_REQUEST 400 /* the code of an error frame about a request itself */
 

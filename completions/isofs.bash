@@ -79,7 +79,7 @@ _isofs() {
 	fi
 
 	# Options that take a value, per command: what follows one is not a positional argument.
-	local valued='--ref|--mirror|--debian|--format|--platform|--authfile|--timeout|--sandbox|--env|-e|--workdir|-w|--user|-u|--hostname|--net|--dns|--bind|--volume|-v|--env-file|--cap-add|--seccomp|--memory|--pids|--cpus|--tmp-size|--shm-size'
+	local valued='--ref|--mirror|--debian|--format|--platform|--authfile|--timeout|--sandbox|--env|-e|--workdir|-w|--user|-u|--hostname|--net|--dns|--bind|--volume|-v|--env-file|--cap-add|--cap-drop|--seccomp|--memory|--pids|--cpus|--tmp-size|--shm-size'
 	local start=$((i + 1))
 	case $cmd in
 	image | sandbox | help)
@@ -130,7 +130,7 @@ _isofs() {
 	--net) _isofs_reply "none host private" "$cur"; return ;;
 	--seccomp) _isofs_reply "unconfined" "$cur"; return ;;
 	--tls-verify) _isofs_reply "false true" "$cur"; return ;;
-	--cap-add) _isofs_reply "$_isofs_caps" "$cur"; return ;;
+	--cap-add | --cap-drop) _isofs_reply "ALL $_isofs_caps" "$cur"; return ;;
 	--bind | --volume | -v | --env-file) _isofs_files; return ;;
 	--workdir | -w) return ;;
 	--ref | --mirror | --debian | --platform | --timeout | --env | -e | --user | -u | --hostname | --dns | --memory | --pids | --cpus | --tmp-size | --shm-size) return ;;
@@ -157,7 +157,7 @@ _isofs() {
 	mount/) opts="--sandbox --read-only"; what="image dir" ;;
 	umount/) what="dir" ;;
 	run/ | serve/)
-		opts="--sandbox --hostname --net=none --net=private --dns --bind --volume --in-place --home --cap-add --seccomp=unconfined --memory --pids --cpus --tmp-size --shm-size"
+		opts="--sandbox --hostname --net=none --net=private --dns --bind --volume --in-place --home --cap-add --cap-drop --seccomp=unconfined --memory --pids --cpus --tmp-size --shm-size"
 		[[ $cmd == run ]] && opts+=" --env --env-file --workdir --user --tty --interactive --json --"
 		what="target"
 		;;

@@ -47,6 +47,25 @@ static int loopback_up(void)
 	return ioctl(s, SIOCSIFFLAGS, &ifr) < 0 ? -errno : 0;
 }
 
+/*
+ * The network namespace of --net=none belongs to our user namespace, not to
+ * the commands' nested one, so their CAP_NET_BIND_SERVICE would not count
+ * there: open the low ports of this loopback-only namespace instead (docker
+ * does the same for every container).  Dropping the capability keeps them
+ * closed.  Done through the host's /proc, before pivot_root makes /proc/sys
+ * read-only; net sysctls are those of the opener's namespace.  Best effort:
+ * a kernel before 4.11 or a read-only /proc/sys around isofs (a container)
+ * leaves the ports closed, which is no reason to refuse the sandbox.
+ */
+static int low_ports_open(void)
+{
+	_cleanup_close_ int fd = open("/proc/sys/net/ipv4/ip_unprivileged_port_start", O_WRONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return -errno;
+	return write(fd, "0", 1) == 1 ? 0 : -errno;
+}
+
 /* The new root: the overlay mounted here (its fd to the manager) or the bound mountpoint. */
 static int mount_root(const struct init_config *cfg, int tree_fd, char *err, size_t errlen)
 {
@@ -123,6 +142,8 @@ static void build_root(const struct init_config *cfg)
 		ctl_fail(cfg->ctl, errno, "making / a slave mount: %s", strerror(errno));
 	if ((r = setup_open_sources(cfg->table, err, sizeof(err))) < 0)
 		ctl_fail(cfg->ctl, -r, "%s", err);
+	if (cfg->net_none && (cfg->caps.kept & CAPS_BIT(CAP_NET_BIND_SERVICE)))
+		(void) low_ports_open();
 	if (cfg->mountpoint) {
 		tree_fd = open_tree(AT_FDCWD, cfg->mountpoint, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE);
 		if (tree_fd < 0)
@@ -210,13 +231,26 @@ static char **make_env(const struct exec_request *req, const char *hostname)
 	return env;
 }
 
+/*
+ * As podman: root keeps the set (exec as root gives it back from the
+ * bounding set, so nothing is inheritable or ambient); another uid keeps only
+ * what cap_add named, ambient so that it survives exec.
+ */
 static int drop_privileges(const struct init_config *cfg, const struct exec_request *req)
 {
+	bool as_root = !(req->flags & EXEC_HAS_USER) || req->uid == 0;
+	uint64_t keep = as_root ? cfg->caps.kept : cfg->caps.user;
+
 	capng_clear(CAPNG_SELECT_ALL);
-	for (int i = 0; i < cfg->ncaps; i++)
-		capng_update(CAPNG_ADD,
-			     CAPNG_EFFECTIVE | CAPNG_PERMITTED | CAPNG_INHERITABLE | CAPNG_BOUNDING_SET | CAPNG_AMBIENT,
-			     (unsigned) cfg->caps[i]);
+	for (unsigned c = 0; c < 64; c++) {
+		if (cfg->caps.kept & CAPS_BIT(c))
+			capng_update(CAPNG_ADD, CAPNG_BOUNDING_SET, c);
+		if (keep & CAPS_BIT(c))
+			capng_update(CAPNG_ADD,
+				     CAPNG_EFFECTIVE | CAPNG_PERMITTED |
+					     (as_root ? 0 : CAPNG_INHERITABLE | CAPNG_AMBIENT),
+				     c);
+	}
 	/* The bounding set first, while CAP_SETPCAP is still there. */
 	if (capng_apply(CAPNG_SELECT_BOUNDS) < 0)
 		return -EPERM;
@@ -231,7 +265,7 @@ static int drop_privileges(const struct init_config *cfg, const struct exec_requ
 	}
 	if (capng_apply(CAPNG_SELECT_CAPS) < 0)
 		return -EPERM;
-	if (cfg->ncaps > 0)
+	if (!as_root && keep)
 		(void) capng_apply(CAPNG_SELECT_AMBIENT);
 	else
 		(void) prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);

@@ -11,6 +11,7 @@
 #include <stdbool.h>
 #include <sys/types.h>
 
+#include "caps.h"
 #include "rootfs-setup.h"
 #include "syscall-filter.h"
 
@@ -24,8 +25,7 @@ struct init_config {
 	const char *hostname;
 	bool net_none;
 	bool may_setgroups;      /* false with a single-id map (setgroups denied) */
-	const int *caps;         /* --cap-add, capability numbers */
-	int ncaps;
+	struct cap_set caps;     /* what commands keep (caps.h) */
 	const struct syscall_filter *filter; /* loaded last before each exec; NULL: --seccomp=unconfined */
 	int exec_listen;         /* the exec socket: more clients (isofs exec), checked as the owner's user; -1: none */
 };

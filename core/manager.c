@@ -123,7 +123,6 @@ void manager_main(struct plan *p, int ctl, int lock_fd)
 			.net_none = p->net_none || p->net_private, /* its own namespace: loopback up */
 			.may_setgroups = p->map.kind != IDMAP_SINGLE,
 			.caps = p->caps,
-			.ncaps = p->ncaps,
 			.filter = p->filter.len ? &p->filter : NULL,
 			.exec_listen = p->exec_listen,
 		};

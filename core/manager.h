@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <sys/types.h>
 
+#include "caps.h"
 #include "cgroup.h"
 #include "idmap.h"
 #include "layers.h"
@@ -27,8 +28,7 @@ struct plan {
 	const char *hostname;
 	bool net_none;
 	bool net_private; /* a namespace of its own, connected by slirp4netns (net-private.h) */
-	int caps[64];
-	int ncaps;
+	struct cap_set caps;
 	struct syscall_filter filter; /* empty: unconfined */
 	const struct cgroup_handle *cgroup;
 	int exec_listen;         /* the exec socket (session-registry.h), for the init; -1: none */

@@ -13,8 +13,6 @@
  * the server reaches its layers through fds it opened on the host.  The
  * owner's own process and namespaces are never changed.
  */
-#include <cap-ng.h>
-#include <ctype.h>
 #include <errno.h>
 #include <grp.h>
 #include <pwd.h>
@@ -34,6 +32,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "caps.h"
 #include "cgroup.h"
 #include "ctl.h"
 #include "error.h"
@@ -68,19 +67,6 @@ struct isofs_session {
 	struct registration reg; /* its entry in STORE/running: isofs exec and ps find it there */
 	pid_t init;              /* the init's host pid */
 };
-
-static int cap_from_name(const char *name)
-{
-	char buf[64];
-	size_t i;
-
-	if (strncasecmp(name, "cap_", 4) == 0)
-		name += 4;
-	for (i = 0; name[i] && i + 1 < sizeof(buf); i++)
-		buf[i] = (char) tolower((unsigned char) name[i]);
-	buf[i] = '\0';
-	return capng_name_to_capability(buf);
-}
 
 /* An ephemeral sandbox's upper and work, in a temp dir of the store gone at the session's end. */
 static int plan_ephemeral(isofs_store *store, const char *name_hint, struct plan *p, isofs_session *s,
@@ -332,17 +318,12 @@ int isofs_session_start(isofs_store *store, const isofs_session_options *o, isof
 		r = error_set(err, EINVAL, "--net: none or private, not both");
 		goto fail;
 	}
-	for (size_t i = 0; i < o->ncap_add; i++) {
-		int c = cap_from_name(o->cap_add[i]);
-		if (c < 0) {
-			r = error_set(err, EINVAL, "unknown capability '%s'", o->cap_add[i]);
-			goto fail;
-		}
-		if (p.ncaps < (int) (sizeof(p.caps) / sizeof(p.caps[0])))
-			p.caps[p.ncaps++] = c;
-	}
+	r = caps_resolve(o, &p.caps, err);
+	if (r < 0)
+		goto fail;
 	if (!o->seccomp_unconfined) {
-		r = syscall_filter_build(p.caps, p.ncaps, &p.filter, err);
+		int list[64];
+		r = syscall_filter_build(list, caps_list(p.caps.kept, list), &p.filter, err);
 		if (r < 0)
 			goto fail;
 	}

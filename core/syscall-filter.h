@@ -19,7 +19,7 @@ struct syscall_filter {
 
 /*
  * The default filter for commands that keep capabilities caps[0..ncaps-1]
- * (--cap-add): a call a kept capability is meant for is let through, as
+ * (their bounding set, caps.h): a call a kept capability is meant for is let through, as
  * docker's default profile does.  Fills err on failure.
  */
 int syscall_filter_build(const int *caps, int ncaps, struct syscall_filter *ret, isofs_error *err);

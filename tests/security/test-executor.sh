@@ -2,7 +2,8 @@
 # The executor's confinement: a fresh session keyring, the default seccomp
 # filter (and --seccomp=unconfined), and mounts locked below a nested user
 # namespace, so that no capability given with --cap-add undoes a :ro bind or a
-# /proc mask.  Every attack must leave the canary unread and unchanged.
+# /proc mask; the default capabilities (podman's) reach only the sandbox's ids
+# and files.  Every attack must leave the canary unread and unchanged.
 . "$(dirname "$0")/../integration/lib.sh"
 . "$(dirname "$0")/lib-security.sh"
 setup_tmp
@@ -41,6 +42,7 @@ like "$RUN_ERR" "bogus" "... naming the value"
 run isofs_cmd --store "$STORE" serve --seccomp=bogus bb </dev/null
 is "$RUN_RC" 2 "isofs serve --seccomp=bogus: exit 2 as well"
 
+# with the default capabilities, none of which unlocks a rule
 run iso run "${PROBE[@]}" bb -- /probe/sys-probe syscalls
 is "$RUN_RC" 0 "the probe runs in the sandbox"
 for call in keyctl add_key request_key bpf perf_event_open userfaultfd io_uring_setup open_by_handle_at \
@@ -60,6 +62,57 @@ has_line "$RUN_OUT" "clone3 EINVAL" "--seccomp=unconfined: clone3 reaches the ke
 run iso run --cap-add CAP_SYS_ADMIN "${PROBE[@]}" bb -- /probe/sys-probe syscalls
 has_line "$RUN_OUT" "mount ENOENT" "--cap-add CAP_SYS_ADMIN: mount reaches the kernel"
 has_line "$RUN_OUT" "keyctl EPERM" "--cap-add CAP_SYS_ADMIN: keyctl still refused"
+
+# ---- the default capabilities give no way out ----------------------------------------
+# CHOWN DAC_OVERRIDE FOWNER FSETID KILL NET_BIND_SERVICE SETFCAP SETGID SETPCAP SETUID SYS_CHROOT
+caps_of() { grep -E '^Cap(Inh|Prm|Eff|Bnd|Amb):' <<<"$1" | tr -s '\t ' ' '; }
+run iso run bb -- cat /proc/self/status
+is "$(caps_of "$RUN_OUT")" $'CapInh: 0000000000000000\nCapPrm: 00000000800405fb\nCapEff: 00000000800405fb\nCapBnd: 00000000800405fb\nCapAmb: 0000000000000000' \
+	"by default a command has exactly podman's 11 capabilities (0x800405fb)"
+run iso run --cap-drop ALL bb -- cat /proc/self/status
+is "$(caps_of "$RUN_OUT")" $'CapInh: 0000000000000000\nCapPrm: 0000000000000000\nCapEff: 0000000000000000\nCapBnd: 0000000000000000\nCapAmb: 0000000000000000' \
+	"--cap-drop ALL: none"
+
+# Host files whose owner the sandbox does not map stay closed to DAC_OVERRIDE
+# (the kernel honours it only over inodes of mapped ids): as root, a copy of
+# the canary owned by 70000 (above the 65536 mapped ids); rootless, the
+# host's /etc/shadow (root and shadow are not mapped).  Output is discarded.
+if [ "$IS_ROOT" -eq 1 ]; then
+	mkdir -p "$T/unmapped" && cp "$CANARY" "$T/unmapped/secret"
+	chown -R 70000:70000 "$T/unmapped" && chmod 0600 "$T/unmapped/secret"
+	run iso run --bind "$T/unmapped:/x:ro" bb -- sh -c 'stat -c "%u %a" /x/secret; cat /x/secret'
+	is "$(head -1 <<<"$RUN_OUT")" "65534 600" "an unmapped owner shows as the overflow id"
+	like "$RUN_ERR" 'Permission denied' "DAC_OVERRIDE does not open a file of an unmapped owner"
+	no_canary "... and its content never shows" "$RUN_OUT" "$RUN_ERR"
+	run iso run "${PROBE[@]}" bb -- /probe/sys-probe as 70000 70000 id -u
+	is "$RUN_RC/$RUN_ERR" "125/as: Invalid argument" "SETUID/SETGID reach no id outside the map"
+elif [ -r /etc/shadow ]; then
+	fail "rootless: /etc/shadow is readable by the test user"
+elif [ -e /etc/shadow ]; then
+	run iso run --bind /etc:/x:ro bb -- sh -c 'cat /x/shadow >/dev/null && echo read-it'
+	is "$RUN_OUT" "" "DAC_OVERRIDE does not open the host's /etc/shadow (root is not mapped)"
+	like "$RUN_ERR" 'Permission denied' "... permission denied"
+else
+	skip "DAC_OVERRIDE over an unmapped owner" "no /etc/shadow to try"
+fi
+
+# SYS_CHROOT: the classic breakout climbs to the sandbox's root, never above.
+attack="cd /; /probe/sys-probe chroot-escape '$CANARY'; /probe/sys-probe chroot-escape /bin/busybox"
+run iso run "${PROBE[@]}" bb -- sh -c "$attack"
+has_line "$RUN_OUT" "chroot_escape ok" "SYS_CHROOT: out of a chroot (the breakout works)"
+is "$(grep ^open <<<"$RUN_OUT" | tr '\n' ' ')" "open ENOENT open ok " "... up to the sandbox's root only: the canary's path is not there"
+no_canary "... the canary never shows" "$RUN_OUT" "$RUN_ERR"
+
+# /proc of the init (more privileged, not dumpable): no DAC_OVERRIDE gets through.
+run iso run bb -- sh -c 'ls /proc/1/root/ 2>&1; readlink /proc/1/cwd 2>&1; cat /proc/1/environ 2>&1'
+unlike "$RUN_OUT" 'bin|etc' "the init's root and cwd stay closed"
+like "$RUN_OUT" 'Permission denied' "... permission denied"
+# KILL: a pid namespace's init ignores SIGKILL from inside.
+run iso run bb -- sh -c 'kill -KILL 1; sleep 0.2; echo alive'
+is "$RUN_OUT" alive "KILL: kill -9 1 does not end the sandbox"
+# the filter refuses mounts without SYS_ADMIN, whatever the default set holds
+run iso run bb -- sh -c 'mount --bind / /mnt 2>&1 || echo refused'
+like "$RUN_OUT" 'refused' "no mount with the default set"
 
 # ---- session keyring ----------------------------------------------------------------
 # The caller's session (a new one of this test's own) holds a key with the canary.
@@ -175,7 +228,7 @@ is "$second" "$first" "serve: the next command shares them"
 run iso run --cap-add CAP_SYS_ADMIN bb -- sh -c 'mount -t tmpfs t /mnt && touch /mnt/f && echo mounted'
 is "$RUN_OUT" mounted "CAP_SYS_ADMIN: new mounts in the command's own namespace work"
 run iso run --cap-add CAP_NET_RAW bb -- grep CapEff /proc/self/status
-is "$RUN_OUT" $'CapEff:\t0000000000002000' "--cap-add: the capability is in the command's effective set"
+is "$RUN_OUT" $'CapEff:\t00000000800425fb' "--cap-add: the capability is in the command's effective set, beside the default"
 run iso run --user 1000:1000 bb -- sh -c 'id -u; id -g'
 if [ "$IS_ROOT" -eq 1 ] || grep -q "^$(id -un):" /etc/subuid 2>/dev/null; then
 	is "$RUN_OUT" $'1000\n1000' "--user 1000:1000 works through the nested namespace"

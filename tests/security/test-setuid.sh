@@ -4,6 +4,8 @@
 # images/, sandboxes/ and tmp/ are 0700 (not traversable, even in a store
 # whose own directory is 0755), and an `isofs mount` view — allow_other as
 # root — is nosuid,nodev, so exec through the view gives no privilege.
+# Inside a sandbox, setuid-root files and file capabilities give a command
+# nothing beyond its capability set (no_new_privs, the bounding set).
 . "$(dirname "$0")/../integration/lib.sh"
 . "$(dirname "$0")/lib-security.sh"
 setup_tmp
@@ -28,6 +30,24 @@ chmod 0755 "$STORE" "$STORE/images" "$STORE/sandboxes" "$STORE/tmp"
 run iso image ls
 is "$(stat -c %a "$STORE/images" "$STORE/sandboxes" "$STORE/tmp" | tr '\n' ' ')" "700 700 700 " \
 	"images/, sandboxes/ and tmp/ are 0700 again once isofs opens the store"
+
+# ---- inside a sandbox: setuid-root and file capabilities give nothing beyond the set ----------
+: "${ISOFS_SYS_PROBE:=$(dirname "$ISOFS_BIN")/../tests/security/sys-probe}"
+mkdir -p "$T/probe" && cp "$ISOFS_SYS_PROBE" "$T/probe/sys-probe" && chmod 0755 "$T/probe" "$T/probe/sys-probe"
+# /bin/sp: the probe setuid-root, with SYS_ADMIN, DAC_READ_SEARCH and NET_RAW as file capabilities
+# (SETFCAP is in the default set); run as root of the sandbox and as uid 1000.
+run iso run --bind "$T/probe:/probe:ro" bb -- sh -c 'cp /probe/sys-probe /bin/sp && chmod 4755 /bin/sp &&
+	/probe/sys-probe setfcap /bin/sp && stat -c "%a %u" /bin/sp && /bin/sp creds &&
+	/probe/sys-probe as 1000 1000 /bin/sp creds'
+caps_of() { grep -E '^(uids|Cap)' <<<"$1" | tr -s '\t ' ' ' | tr '\n' ' '; }
+like "$RUN_OUT" $'setfcap ok\n4755 0' "a sandbox makes a setuid-root file with file capabilities"
+set=00000000800405fb
+is "$(caps_of "$(sed -n '/^uids 0/,/^CapAmb/p' <<<"$RUN_OUT")")" \
+	"uids 0 0 0 CapInh: 0000000000000000 CapPrm: $set CapEff: $set CapBnd: $set CapAmb: 0000000000000000 " \
+	"run by root of the sandbox: the default set, none of the file's capabilities"
+is "$(caps_of "$(sed -n '/^uids 1000/,/^CapAmb/p' <<<"$RUN_OUT")")" \
+	"uids 1000 1000 1000 CapInh: 0000000000000000 CapPrm: 0000000000000000 CapEff: 0000000000000000 CapBnd: $set CapAmb: 0000000000000000 " \
+	"run by uid 1000: still uid 1000, no capability"
 
 if [ "$IS_ROOT" -ne 1 ]; then
 	skip "a host user runs a sandbox's setuid-root file" "root only: a user's sandbox root is that user"
