@@ -3,6 +3,7 @@
 #define ISOFS_CLI_H
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 
 #include "isofs.h"
@@ -41,6 +42,8 @@ void cli_print_help(const char *prefix, const cli_command *c);
 /* "isofs: <message>" on stderr; returns `code`. */
 int cli_error(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int cli_fail(const isofs_error *err);
+/* A time as --json gives it everywhere: ISO 8601, UTC ("2026-11-30T05:00:00Z"); "-" when it cannot be told. */
+void cli_iso_time(int64_t t, char *buf, size_t size);
 /* A usage error: names the problem and points to --help. */
 int cli_usage_error(const char *command, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

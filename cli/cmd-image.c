@@ -132,6 +132,7 @@ static int image_import(const struct cli_globals *g, int argc, char **argv)
 
 static int image_bootstrap(const struct cli_globals *g, int argc, char **argv)
 {
+	cli_progress *bar;
 	static const struct option opts_table[] = {
 		{ "busybox", optional_argument, NULL, 'b' },
 		{ "debian", required_argument, NULL, 'd' },
@@ -172,10 +173,14 @@ static int image_bootstrap(const struct cli_globals *g, int argc, char **argv)
 		return cli_usage_error("image ", "invalid image name '%s'", argv[optind]);
 	if ((ex = cli_open_store(g, &store)) != EXIT_OK)
 		return ex;
+	bar = cli_progress_new(busybox ? "bootstrapping" : "debootstrap");
+	opts.progress = cli_progress_update;
+	opts.userdata = bar;
 	if (busybox)
 		r = isofs_image_bootstrap_busybox(store, argv[optind], &opts, &stats, &err);
 	else
 		r = isofs_image_bootstrap_debian(store, argv[optind], &opts, &stats, &err);
+	cli_progress_done(bar);
 	isofs_store_close(store);
 	if (r < 0)
 		return cli_fail(&err);
@@ -243,6 +248,7 @@ static int image_ls(const struct cli_globals *g, int argc, char **argv)
 			cJSON_AddNumberToObject(o, "size", (double) infos[i].size);
 			cJSON_AddNumberToObject(o, "files", (double) infos[i].files);
 			cJSON_AddStringToObject(o, "created", created);
+			cJSON_AddNumberToObject(o, "created_unix", (double) infos[i].created);
 			cJSON_AddStringToObject(o, "source", infos[i].source ? infos[i].source : "");
 			if (infos[i].parent)
 				cJSON_AddStringToObject(o, "parent", infos[i].parent);
@@ -374,10 +380,13 @@ static int image_export(const struct cli_globals *g, int argc, char **argv)
 		return cli_usage_error("image export ", "refusing to write a tarball to a terminal");
 	if ((ex = cli_open_store(g, &store)) != EXIT_OK)
 		return ex;
-	if (strcmp(format, "oci") == 0)
-		r = isofs_image_export_oci(store, argv[optind], argv[optind + 1], STDOUT_FILENO, ref, &err);
-	else
-		r = isofs_image_export(store, argv[optind], argv[optind + 1], STDOUT_FILENO, &err);
+	{
+		cli_progress *bar = cli_progress_new("exporting");
+		isofs_export_options o = { .format = format, .ref_name = ref, .progress = cli_progress_update,
+					   .userdata = bar };
+		r = isofs_image_export_with(store, argv[optind], argv[optind + 1], STDOUT_FILENO, &o, &err);
+		cli_progress_done(bar);
+	}
 	isofs_store_close(store);
 	return r < 0 ? cli_fail(&err) : EXIT_OK;
 }

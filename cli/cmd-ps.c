@@ -18,21 +18,12 @@ const char cmd_ps_usage[] =
 	"\n"
 	"  --json   an array of objects (start times in ISO 8601 and unix seconds)\n";
 
-static void iso_time(int64_t t, char *buf, size_t size)
-{
-	time_t tt = (time_t) t;
-	struct tm tm;
-
-	if (!gmtime_r(&tt, &tm) || strftime(buf, size, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
-		snprintf(buf, size, "-");
-}
-
 static cJSON *process_json(const isofs_process *p)
 {
 	cJSON *o = cJSON_CreateObject();
 	char when[32];
 
-	iso_time(p->started, when, sizeof(when));
+	cli_iso_time(p->started, when, sizeof(when));
 	cJSON_AddNumberToObject(o, "pid", p->pid);
 	cJSON_AddStringToObject(o, "started", when);
 	cJSON_AddNumberToObject(o, "started_unix", (double) p->started);
@@ -100,13 +91,13 @@ static void print_table(const isofs_running *v, size_t n)
 
 	printf("%-24s %-16s %-8s %-20s %s\n", "NAME", "IMAGE", "PID", "STARTED (UTC)", "COMMAND");
 	for (size_t i = 0; i < n; i++) {
-		iso_time(v[i].init.started, when, sizeof(when));
+		cli_iso_time(v[i].init.started, when, sizeof(when));
 		printf("%-24s %-16s %-8d %-20s (init%s%s)\n", v[i].name, v[i].image ? v[i].image : "-",
 		       (int) v[i].init.pid, when, v[i].mountpoint ? " in the view at " : "",
 		       v[i].mountpoint ? v[i].mountpoint : "");
 		for (size_t k = 0; k < v[i].ncommands; k++) {
 			const isofs_process *c = &v[i].commands[k];
-			iso_time(c->started, when, sizeof(when));
+			cli_iso_time(c->started, when, sizeof(when));
 			printf("%-24s %-16s %-8d %-20s ", "", "", (int) c->pid, when);
 			print_argv(c->argv);
 			putchar('\n');

@@ -27,7 +27,7 @@ static const char ls_usage[] =
 	"Lists sandboxes: name, image, size of the changes, state (idle, mounted,\n"
 	"running), where mounted.  Detaches what a killed overlay server left mounted.\n"
 	"  --json       an array of objects (name, image, changes, mountpoint, in_use,\n"
-	"               running, created_unix)\n"
+	"               running, created (ISO 8601, UTC), created_unix)\n"
 	"  -q, --quiet  the names only, one a line (nothing measured or detached)\n";
 
 static const char rm_usage[] =
@@ -116,6 +116,7 @@ static int sandbox_ls(const struct cli_globals *g, int argc, char **argv)
 		char *text;
 		for (size_t i = 0; arr && i < n; i++) {
 			cJSON *o = cJSON_CreateObject();
+			char created[32];
 			cJSON_AddStringToObject(o, "name", v[i].name);
 			cJSON_AddStringToObject(o, "image", v[i].image);
 			cJSON_AddNumberToObject(o, "changes", (double) v[i].changes);
@@ -125,6 +126,8 @@ static int sandbox_ls(const struct cli_globals *g, int argc, char **argv)
 				cJSON_AddNullToObject(o, "mountpoint");
 			cJSON_AddBoolToObject(o, "in_use", v[i].in_use);
 			cJSON_AddBoolToObject(o, "running", v[i].in_use && !v[i].mountpoint);
+			cli_iso_time(v[i].created, created, sizeof(created));
+			cJSON_AddStringToObject(o, "created", created);
 			cJSON_AddNumberToObject(o, "created_unix", (double) v[i].created);
 			cJSON_AddItemToArray(arr, o);
 		}

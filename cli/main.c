@@ -4,6 +4,7 @@
 #include <getopt.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <time.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -78,6 +79,15 @@ int cli_exec_failure_exit(const isofs_error *err)
 	if (err->stage != ISOFS_STAGE_EXEC)
 		return 125;
 	return err->code == ENOENT ? 127 : 126;
+}
+
+void cli_iso_time(int64_t t, char *buf, size_t size)
+{
+	time_t tt = (time_t) t;
+	struct tm tm;
+
+	if (!gmtime_r(&tt, &tm) || strftime(buf, size, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+		snprintf(buf, size, "-");
 }
 
 int cli_usage_error(const char *command, const char *fmt, ...)

@@ -45,6 +45,13 @@ void cli_progress_update(const isofs_progress *p, void *userdata)
 	cli_progress *bar = userdata;
 	char done[32], total[32];
 
+	if (bar && p->stage) {
+		/* a stage of a long step, a line of its own on a terminal (minutes are not silent there) */
+		if (bar->tty)
+			fprintf(stderr, "%s%s: %s\n", bar->drawn ? "\r\033[K" : "", bar->label, p->stage);
+		bar->drawn = false;
+		return;
+	}
 	if (!bar || !bar->tty || !due(bar))
 		return;
 	bar->drawn = true;

@@ -125,7 +125,7 @@ int run_command(isofs_session *s, const struct run_command *c)
 			.out_fd = c->tty ? pty : c->json ? out_pipe[0] : -1,
 			.err_fd = c->json ? err_pipe[0] : -1,
 			.pty = pty,
-			.in_fd = c->tty ? STDIN_FILENO : -1,
+			.in_fd = c->tty && c->interactive ? STDIN_FILENO : -1, /* -t alone: a terminal, no input (podman's) */
 			.in_to = pty,
 			.feed_fd = -1,
 			.sig_fd = sigpipe_fds[0],

@@ -312,7 +312,43 @@ struct debian_ctx {
 	const char *debootstrap;
 	const char *suite;
 	const char *mirror;
+	const isofs_import_options *opts; /* its progress callback hears debootstrap's stages */
 };
+
+/*
+ * debootstrap's output into its log, each "I: " line (its stages: Retrieving,
+ * Validating, Extracting, Installing core packages…) told to the progress
+ * callback as it comes: minutes of work are not silent.
+ */
+static void relay_stages(int from, int logfd, const isofs_import_options *opts)
+{
+	isofs_progress progress = { 0 };
+	char buf[8192], line[512];
+	size_t len = 0;
+	ssize_t n;
+
+	while ((n = read(from, buf, sizeof(buf))) != 0) {
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			break;
+		}
+		(void) write_all(logfd, buf, (size_t) n);
+		for (ssize_t i = 0; i < n; i++) {
+			if (buf[i] != '\n') {
+				if (len + 1 < sizeof(line))
+					line[len++] = buf[i];
+				continue;
+			}
+			line[len] = '\0';
+			len = 0;
+			if (strncmp(line, "I: ", 3) == 0 && opts && opts->progress) {
+				progress.stage = line + 3;
+				opts->progress(&progress, opts->userdata);
+			}
+		}
+	}
+}
 
 /* The last non-empty line of the log, to name why debootstrap failed. */
 static void last_log_line(int workfd, char *buf, size_t size)
@@ -349,9 +385,24 @@ static int debian_build(int rootfd, int workfd, void *ctx, isofs_import_stats *s
 
 	char *argv[] = { (char *) d->debootstrap, (char *) "--variant=minbase", (char *) d->suite, rootpath,
 			 (char *) d->mirror, NULL };
-	/* It holds the temporary directory's lock (workfd) as long as it, or anything it started, runs. */
-	struct spawn_options so = { .out_fd = logfd, .err_fd = logfd, .hold_fd = workfd, .envp = NULL };
-	status = spawn_wait(argv[0], argv, &so);
+	{
+		/* It holds the temporary directory's lock (workfd) as long as it, or anything it started, runs. */
+		int pipefd[2], spawned;
+		pid_t pid;
+
+		if (pipe2(pipefd, O_CLOEXEC) < 0)
+			return error_errno(err, errno, "pipe");
+		struct spawn_options so = { .out_fd = pipefd[1], .err_fd = pipefd[1], .hold_fd = workfd, .envp = NULL };
+		spawned = spawn_start(argv[0], argv, &so, &pid);
+		close(pipefd[1]);
+		if (spawned < 0) {
+			close(pipefd[0]);
+			return error_errno(err, spawned, "running %s", d->debootstrap);
+		}
+		relay_stages(pipefd[0], logfd, d->opts);
+		close(pipefd[0]);
+		status = spawn_wait_pid(pid);
+	}
 	if (status < 0)
 		return error_errno(err, status, "running %s", d->debootstrap);
 	if (status != 0) {
@@ -437,6 +488,7 @@ int isofs_image_bootstrap_debian(isofs_store *store, const char *name, const iso
 	if (find_program("debootstrap", &debootstrap) < 0)
 		return error_set(err, ENOENT, "debootstrap not found; install the debootstrap package");
 	d.debootstrap = debootstrap;
+	d.opts = opts;
 	d.suite = opts->suite;
 	d.mirror = opts->mirror && *opts->mirror ? opts->mirror : "http://deb.debian.org/debian";
 	if (asprintf(&desc, "debian:%s", d.suite) < 0)

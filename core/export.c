@@ -16,6 +16,7 @@
 #include "image.h"
 #include "layer-owner.h"
 #include "layers.h"
+#include "oci.h"
 #include "store.h"
 #include "tree-write.h"
 
@@ -25,7 +26,15 @@ struct export_ctx {
 	const struct layer_chain *chain;
 	struct idshift host[2]; /* the store's map: real ids of a rootless layer's symlinks and fifos */
 	isofs_error *err;
+	const isofs_export_options *opts; /* its progress callback, may be NULL */
+	isofs_progress progress;
 };
+
+static void report(struct export_ctx *x)
+{
+	if (x->opts && x->opts->progress)
+		x->opts->progress(&x->progress, x->opts->userdata);
+}
 
 /* Owner as the sandbox sees it: rootless layers keep logical owners (base/layer-owner.h). */
 static void set_owner(struct export_ctx *x, struct archive_entry *e, int dirfd, const char *name,
@@ -68,9 +77,11 @@ static int write_entry(struct export_ctx *x, struct archive_entry *e, int dirfd,
 
 		if (fd < 0)
 			return error_errno(x->err, errno, "reading '%s'", archive_entry_pathname(e));
-		while ((n = read(fd, buf, sizeof(buf))) > 0)
+		while ((n = read(fd, buf, sizeof(buf))) > 0) {
 			if (archive_write_data(x->a, buf, (size_t) n) < 0)
 				return error_set(x->err, EIO, "writing the archive: %s", archive_error_string(x->a));
+			x->progress.bytes_done += (uint64_t) n;
+		}
 		if (n < 0)
 			return error_errno(x->err, errno, "reading '%s'", archive_entry_pathname(e));
 	}
@@ -112,13 +123,21 @@ static int visit(void *ctx, const char *path, const struct layer_found *f, int d
 		r = write_entry(x, e, dirfd, name);
 	archive_entry_free(e);
 	archive_entry_free(spare);
+	x->progress.entries++;
+	report(x);
 	return r;
 }
 
 int isofs_image_export(isofs_store *store, const char *name, const char *file, int stdout_fd, isofs_error *err)
 {
+	return isofs_image_export_with(store, name, file, stdout_fd, NULL, err);
+}
+
+static int export_tar(isofs_store *store, const char *name, const char *file, int stdout_fd,
+		      const isofs_export_options *opts, isofs_error *err)
+{
 	struct layer_chain chain = { 0 };
-	struct export_ctx x = { .err = err, .chain = &chain };
+	struct export_ctx x = { .err = err, .chain = &chain, .opts = opts };
 	int rootfds[LAYERS_MAX];
 	_cleanup_close_ int outfd = -1;
 	_cleanup_free_ char *tmp = NULL;
@@ -218,4 +237,18 @@ out:
 	layer_roots_close(rootfds, nfds);
 	layer_chain_free(&chain);
 	return r;
+}
+
+int isofs_image_export_with(isofs_store *store, const char *name, const char *file, int stdout_fd,
+			    const isofs_export_options *opts, isofs_error *err)
+{
+	const char *format = opts && opts->format ? opts->format : "tar";
+
+	if (strcmp(format, "oci") == 0)
+		return oci_archive_export(store, name, file, stdout_fd, opts, err);
+	if (strcmp(format, "tar") != 0)
+		return error_set(err, EINVAL, "unknown export format '%s' (tar or oci)", format);
+	if (opts && opts->ref_name)
+		return error_set(err, EINVAL, "a reference name goes with the oci format");
+	return export_tar(store, name, file, stdout_fd, opts, err);
 }

@@ -150,7 +150,7 @@ int isofs_image_push(isofs_store *store, const char *name, const char *refstr, c
 		return error_set(err, EINVAL, "invalid reference '%s': a push names a tag, not a digest", refstr);
 	if ((r = store_tmpdir_create(store, "push", &tmp)) < 0)
 		return error_errno(err, r, "store %s: temporary directory", store->path);
-	if ((r = oci_layout_write(store, name, tmp.fd, ref.tag, err)) < 0)
+	if ((r = oci_layout_write(store, name, tmp.fd, ref.tag, NULL, err)) < 0)
 		return r;
 	if ((r = registry_client_new(&ref, opts, true, &c, err)) < 0)
 		return r;

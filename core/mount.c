@@ -202,6 +202,9 @@ static int start_daemon(struct ovl_serve_config *cfg, int sandbox_fd, int lock_f
 		return 0;
 	if (n > 1 && buf[0] == 'E') {
 		buf[n] = '\0';
+		/* the server's reason, which names the mountpoint when it is about it */
+		if (strstr(buf + 1, cfg->mountpoint))
+			return error_set(err, EIO, "%s", buf + 1);
 		return error_set(err, EIO, "mounting on %s: %s", cfg->mountpoint, buf + 1);
 	}
 	return error_set(err, EIO, "mounting on %s: the overlay server died (see its log)", cfg->mountpoint);
@@ -219,6 +222,7 @@ int isofs_mount(isofs_store *store, const char *image, const char *mountpoint, c
 	struct view_lowers lowers = { .n = 0 };
 	struct ovl_serve_config cfg = { .userxattr = -1, .writeback = false };
 	struct stat st;
+	bool created = false; /* the sandbox is this mount's: it goes if the mount fails */
 	int r;
 
 	if (!image) {
@@ -267,6 +271,7 @@ int isofs_mount(isofs_store *store, const char *image, const char *mountpoint, c
 			r = isofs_sandbox_create(store, name, image, err);
 			if (r < 0)
 				goto out;
+			created = true;
 			r = isofs_sandbox_get(store, name, &sb, err);
 		} else if (r < 0) {
 			r = isofs_sandbox_get(store, name, &sb, err); /* for the message */
@@ -333,6 +338,14 @@ out:
 	view_lowers_free(&lowers);
 	isofs_image_info_free(&img);
 	isofs_sandbox_info_free(&sb);
+	if (r < 0 && created) {
+		/* nothing left behind: the error says why, the sandbox made for the mount goes */
+		closep(&log_fd);
+		closep(&lock_fd);
+		closep(&sfd);
+		log_fd = lock_fd = sfd = -EBADF;
+		(void) isofs_sandbox_remove(store, name, true, NULL);
+	}
 	return r;
 }
 

@@ -200,11 +200,12 @@ static int output_commit(struct output *o, const char *file, isofs_error *err)
 	return 0;
 }
 
-int isofs_image_export_oci(isofs_store *store, const char *name, const char *file, int stdout_fd,
-			   const char *ref_name, isofs_error *err)
+int oci_archive_export(isofs_store *store, const char *name, const char *file, int stdout_fd,
+		       const isofs_export_options *opts, isofs_error *err)
 {
 	_cleanup_tmpdir_ store_tmpdir layout = { .fd = -EBADF };
 	struct output out __attribute__((cleanup(output_discard))) = { .fd = -EBADF };
+	const char *ref_name = opts && opts->ref_name ? opts->ref_name : name;
 	int r = archive_lib_load(err);
 
 	if (r < 0)
@@ -213,7 +214,7 @@ int isofs_image_export_oci(isofs_store *store, const char *name, const char *fil
 	if (r < 0)
 		return error_errno(err, r, "store %s: temporary directory", store->path);
 	/* the image first: a missing one fails before FILE is touched */
-	r = oci_layout_write(store, name, layout.fd, ref_name ? ref_name : name, err);
+	r = oci_layout_write(store, name, layout.fd, ref_name, opts, err);
 	if (r == 0)
 		r = output_open(file, stdout_fd, &out, err);
 	if (r == 0)
@@ -223,4 +224,12 @@ int isofs_image_export_oci(isofs_store *store, const char *name, const char *fil
 	if (r < 0 && err && !err->code)
 		r = error_errno(err, r, "exporting image '%s'", name);
 	return r;
+}
+
+int isofs_image_export_oci(isofs_store *store, const char *name, const char *file, int stdout_fd,
+			   const char *ref_name, isofs_error *err)
+{
+	isofs_export_options o = { .format = "oci", .ref_name = ref_name };
+
+	return oci_archive_export(store, name, file, stdout_fd, &o, err);
 }

@@ -295,7 +295,8 @@ static int write_small_file(int dirfd, const char *name, const char *text, isofs
 	return r < 0 ? error_errno(err, -r, "OCI layout: %s", name) : 0;
 }
 
-int oci_layout_write(isofs_store *store, const char *image, int dirfd, const char *ref_name, isofs_error *err)
+int oci_layout_write(isofs_store *store, const char *image, int dirfd, const char *ref_name,
+		     const isofs_export_options *progress, isofs_error *err)
 {
 	struct held_chain h __attribute__((cleanup(held_chain_release))) = { .nholds = 0 };
 	struct layer_desc layers[LAYERS_MAX];
@@ -322,6 +323,13 @@ int oci_layout_write(isofs_store *store, const char *image, int dirfd, const cha
 		return blobs_fd;
 	for (int i = h.chain.n - 1; i >= 0; i--) {
 		_cleanup_oci_blob_ struct oci_blob blob = { .fd = -EBADF };
+		char stage[64];
+
+		if (progress && progress->progress) {
+			isofs_progress p = { .entries = (uint64_t) (h.chain.n - 1 - i), .stage = stage };
+			snprintf(stage, sizeof(stage), "layer %d of %d", h.chain.n - i, h.chain.n);
+			progress->progress(&p, progress->userdata);
+		}
 
 		r = oci_blob_begin(blobs_fd, true, &blob, err);
 		if (r == 0)

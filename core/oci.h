@@ -47,8 +47,14 @@ int oci_layout_import(isofs_store *store, const char *name, int layout_fd, const
  * whiteouts and opaque directories as ".wh." entries, owners as the image
  * shows them), its config (the image's container config, diff_ids, history)
  * and manifest, index.json naming it `ref_name` when not NULL.  The same
- * image gives the same bytes every time.
+ * image gives the same bytes every time.  `progress` (may be NULL): a stage
+ * per layer to its callback.
  */
-int oci_layout_write(isofs_store *store, const char *image, int dirfd, const char *ref_name, isofs_error *err);
+int oci_layout_write(isofs_store *store, const char *image, int dirfd, const char *ref_name,
+		     const isofs_export_options *progress, isofs_error *err);
+
+/* isofs_image_export_with() for the oci format: the layout written to a store temp dir, then tarred. */
+int oci_archive_export(isofs_store *store, const char *name, const char *file, int stdout_fd,
+		       const isofs_export_options *opts, isofs_error *err);
 
 #endif

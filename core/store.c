@@ -16,6 +16,7 @@
 #include "error.h"
 #include "fd-util.h"
 #include "fs-util.h"
+#include "store-probe.h"
 #include "log.h"
 
 int isofs_store_default_path(char **ret_path, isofs_error *err)
@@ -178,6 +179,12 @@ int isofs_store_open(const char *path, isofs_store **ret_store, isofs_error *err
 	r = store_lock(s);
 	if (r < 0)
 		return error_errno(err, r, "store %s: lock", s->path);
+	/* under the lock: no other command's cleaning takes the probe's temp dir */
+	r = store_probe(s->dirfd, s->tmp_fd, s->path, err);
+	if (r < 0) {
+		store_unlock(s);
+		return r;
+	}
 	r = store_clean_stale(s);
 	store_unlock(s);
 	if (r < 0)

@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "fs-util.h"
 #include "overlay.h"
 #include "userns.h"
 
@@ -61,6 +62,44 @@ static int upper_stat_override(struct ovl_fs *fs, enum stat_override kind)
 	return 0;
 }
 
+/*
+ * fuse_session_mount(), with what libfuse (or the fusermount3 it runs) says
+ * on stderr when it fails kept in `why` (its last line: "fuse: device not
+ * found or open failed", "fusermount3: …") as well as passed on to stderr
+ * (the daemon's log).  Before the server has threads: stderr is ours to swap.
+ */
+static int mount_saying_why(struct fuse_session *se, const char *mountpoint, char *why, size_t size)
+{
+	char buf[4096];
+	int p[2], saved, r;
+	ssize_t n;
+
+	if (pipe2(p, O_CLOEXEC | O_NONBLOCK) < 0 || (saved = fcntl(STDERR_FILENO, F_DUPFD_CLOEXEC, 3)) < 0)
+		return fuse_session_mount(se, mountpoint);
+	(void) dup2(p[1], STDERR_FILENO);
+	close(p[1]);
+	r = fuse_session_mount(se, mountpoint);
+	(void) dup2(saved, STDERR_FILENO);
+	close(saved);
+	n = read(p[0], buf, sizeof(buf) - 1);
+	close(p[0]);
+	if (n > 0) {
+		char *last;
+		buf[n] = '\0';
+		(void) write_all(STDERR_FILENO, buf, (size_t) n);
+		while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
+			buf[--n] = '\0';
+		last = strrchr(buf, '\n');
+		last = last ? last + 1 : buf;
+		if (size > 0) {
+			size_t k = strnlen(last, size - 1);
+			memcpy(why, last, k);
+			why[k] = '\0';
+		}
+	}
+	return r;
+}
+
 int ovl_serve(const struct ovl_serve_config *cfg)
 {
 	struct ovl_fs fs = { 0 };
@@ -68,6 +107,7 @@ int ovl_serve(const struct ovl_serve_config *cfg)
 	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
 	struct fuse_session *se = NULL;
 	struct fuse_loop_config *loop = NULL;
+	char why[256] = "";
 	char optbuf[4200];
 	int r;
 
@@ -134,8 +174,9 @@ int ovl_serve(const struct ovl_serve_config *cfg)
 		r = -EINVAL;
 		goto out;
 	}
-	if (fuse_session_mount(se, cfg->mountpoint) != 0) {
-		snprintf(cfg->errbuf, cfg->errlen, "cannot mount on '%s'", cfg->mountpoint);
+	if (mount_saying_why(se, cfg->mountpoint, why, sizeof(why)) != 0) {
+		snprintf(cfg->errbuf, cfg->errlen, "cannot mount on '%s': %s", cfg->mountpoint,
+			 why[0] ? why : "libfuse gave no reason");
 		r = -EIO;
 		goto out_destroy;
 	}

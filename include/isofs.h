@@ -112,6 +112,7 @@ typedef struct isofs_progress {
 	uint64_t bytes_done;       /* bytes of the source consumed */
 	uint64_t bytes_total;      /* 0 when unknown (a pipe, a directory) */
 	uint64_t entries;
+	const char *stage;         /* what a long step is doing ("Retrieving Packages"), or NULL */
 } isofs_progress;
 
 typedef void (*isofs_progress_fn)(const isofs_progress *progress, void *userdata);
@@ -186,6 +187,15 @@ int isofs_image_export(isofs_store *store, const char *name, const char *file, i
  */
 int isofs_image_export_oci(isofs_store *store, const char *name, const char *file, int stdout_fd,
 			   const char *ref_name, isofs_error *err);
+/* Both, with a progress callback (bytes and entries written; for oci, a stage per layer). */
+typedef struct isofs_export_options {
+	const char *format;          /* "tar" (NULL) or "oci" */
+	const char *ref_name;        /* oci: as isofs_image_export_oci's */
+	isofs_progress_fn progress;  /* may be NULL; called often, rate-limit it */
+	void *userdata;
+} isofs_export_options;
+int isofs_image_export_with(isofs_store *store, const char *name, const char *file, int stdout_fd,
+			    const isofs_export_options *opts, isofs_error *err);
 
 /*
  * What an image's config (an OCI image's, or the nearest image below it that

@@ -63,10 +63,20 @@ wait_until 300 eval 'iso image ls >/dev/null; tmp_is_empty'
 ok "... and its temporary directory is cleaned by a later command" tmp_is_empty
 nok "... and no image was made" test -e "$STORE/images/killed"
 
-ISOFS_TEST_TIMEOUT=900 run iso image bootstrap deb --debian bookworm
-is "$RUN_RC" 0 "bootstrap --debian bookworm succeeds"
-[ "$RUN_RC" -eq 0 ] || diag "$RUN_ERR"
-is "$RUN_OUT" "bootstrapped image 'deb': Debian bookworm (minbase)" "the summary line"
+if [ "$TOOL" = debootstrap ]; then
+	# on a terminal (script(1)'s pty): debootstrap's stages, a line each, then the summary
+	ISOFS_TEST_TIMEOUT=900 run script -qefc "'$ISOFS_BIN' --store '$STORE' image bootstrap deb --debian bookworm" /dev/null
+	is "$RUN_RC" 0 "bootstrap --debian bookworm succeeds"
+	[ "$RUN_RC" -eq 0 ] || diag "$RUN_ERR"
+	like "$RUN_OUT" 'debootstrap: Retrieving InRelease' "on a terminal, debootstrap's stages show as they come"
+	like "$RUN_OUT" 'debootstrap: (Installing|Configuring) ' "... to the last ones"
+	like "$RUN_OUT" "bootstrapped image 'deb': Debian bookworm \\(minbase\\)" "the summary line"
+else
+	ISOFS_TEST_TIMEOUT=900 run iso image bootstrap deb --debian bookworm
+	is "$RUN_RC" 0 "bootstrap --debian bookworm succeeds"
+	[ "$RUN_RC" -eq 0 ] || diag "$RUN_ERR"
+	is "$RUN_OUT" "bootstrapped image 'deb': Debian bookworm (minbase)" "the summary line"
+fi
 R=$STORE/images/deb/rootfs
 like "$(cat "$R/etc/debian_version" 2>&1)" '^12\.' "etc/debian_version says 12.x"
 installed=$(iso run deb -- dpkg -l 2>/dev/null | grep -c '^ii')
