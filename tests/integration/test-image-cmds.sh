@@ -34,10 +34,10 @@ is "$("$PYTHON" -c '
 import json
 for i in json.load(open("ls.json")):
     print(i["name"], sorted(i), i["files"], i["source"], i["parent"])' | sed "s|$T|T|")" \
-	"Mid ['created', 'files', 'name', 'parent', 'size', 'source'] 4 tar:a.tar None
-alpha ['created', 'files', 'name', 'parent', 'size', 'source'] 4 dir:T/a None
-zeta ['created', 'files', 'name', 'parent', 'size', 'source'] 304 tar:many.tar None" \
-	"ls --json: sorted by name; keys name,size,files,created,source,parent; files, source, parent"
+	"Mid ['created', 'created_unix', 'files', 'name', 'parent', 'size', 'source'] 4 tar:a.tar None
+alpha ['created', 'created_unix', 'files', 'name', 'parent', 'size', 'source'] 4 dir:T/a None
+zeta ['created', 'created_unix', 'files', 'name', 'parent', 'size', 'source'] 304 tar:many.tar None" \
+	"ls --json: sorted by name; keys name,size,files,created,created_unix,source,parent; files, source, parent"
 created_ok=$("$PYTHON" -c '
 import json, sys, datetime
 lo, hi = int(sys.argv[1]), int(sys.argv[2])

@@ -170,51 +170,23 @@ like "$ISO_LIST" 'srv/moved/a/b/f\|regular file' "(the renamed directory keeps i
 unlike "$ISO_LIST" 'srv/gone|srv/del|srv/tree|opt/old|opt/rep/sub' "(the deleted and renamed paths are gone in the sandbox)"
 
 if command -v podman >/dev/null && command -v runc >/dev/null; then
-	# A private podman (storage.conf, containers.conf) as test-podman.sh drives it; vfs: layers applied
-	# by podman itself, whiteouts and all.  Short paths for its sockets (at most 107 bytes).
-	R=$(mktemp -d /tmp/pm.XXXXXX) || bail_out "mktemp failed"
-	mkdir -p "$R/run" "$R/tmp" "$R/xdg" "$T/graph"
-	chmod 0700 "$R/xdg"
-	printf '[storage]\ndriver = "vfs"\ngraphroot = "%s"\nrunroot = "%s"\n' "$T/graph" "$R/run" >"$T/storage.conf"
-	cat >"$T/containers.conf" <<-EOT
-		[containers]
-		default_ulimits = ["nofile=1024:1024", "nproc=4096:4096"]
-		netns = "none"
-		[engine]
-		runtime = "runc"
-		cgroup_manager = "cgroupfs"
-		events_logger = "file"
-		tmp_dir = "$R/tmp"
-	EOT
-	pm() {
-		CONTAINERS_STORAGE_CONF=$T/storage.conf CONTAINERS_CONF=$T/containers.conf XDG_RUNTIME_DIR=$R/xdg \
-			CONTAINERS_REGISTRIES_CONF=/dev/null timeout -k 10 "${ISOFS_PODMAN_TIMEOUT:-180}" podman "$@"
-	}
-	pm_cleanup() {
-		pm rm -fa >/dev/null 2>&1
-		pm rmi -fa >/dev/null 2>&1
-		# rootless: the store holds subordinate ids; the pause process holds podman's namespaces
-		[ "$IS_ROOT" -eq 1 ] || pm unshare rm -rf "$T/graph" "$R/run" >/dev/null 2>&1
-		pm system migrate >/dev/null 2>&1
-		local p
-		p=$(cat "$R/xdg/libpod/tmp/pause.pid" 2>/dev/null) && kill -9 "$p" 2>/dev/null
-		rm -rf "$R"
-	}
-	at_cleanup pm_cleanup
+	# a private podman (lib-podman.sh), the vfs driver: it applies the layers itself, whiteouts and all
+	. "$(dirname "$0")/lib-podman.sh"
+	conf p vfs
 
-	run pm load -q -i "$T/out.tar"
+	run pm p load -q -i "$T/out.tar"
 	is "$RUN_RC" 0 "podman load reads the archive" || diag "$RUN_ERR"
 	like "$RUN_OUT" 'localhost/img3:latest' "... as localhost/img3"
-	run pm run --pull=never --rm localhost/img3 sh -c "$LIST"
+	run pm p run --pull=never --rm localhost/img3 sh -c "$LIST"
 	is "$RUN_RC" 0 "podman run lists the image" || diag "$RUN_ERR"
 	is "$RUN_OUT" "$ISO_LIST" "podman shows what isofs shows: names, types, modes, owners, contents, hard links"
 
 	LIST4='cd / && find opt srv -exec stat -c "%n|%F|%a|%u:%g" {} + | sort; find opt -type f -exec md5sum {} + | sort'
 	run iso image export img4 "$T/img4.tar" --format oci
 	is "$RUN_RC" 0 "export the four-layer image" || diag "$RUN_ERR"
-	run pm load -q -i "$T/img4.tar"
+	run pm p load -q -i "$T/img4.tar"
 	is "$RUN_RC" 0 "podman loads it" || diag "$RUN_ERR"
-	run pm run --pull=never --rm localhost/img4 sh -c "$LIST4"
+	run pm p run --pull=never --rm localhost/img4 sh -c "$LIST4"
 	PM4=$RUN_OUT
 	run iso run img4 -- sh -c "$LIST4"
 	like "$RUN_OUT" 'opt/moved2/a2/b/f\|regular file' "(isofs shows the twice renamed directory whole)"
@@ -222,9 +194,9 @@ if command -v podman >/dev/null && command -v runc >/dev/null; then
 
 	run iso image export img2 "$T/ref.tar" --format oci --ref example.org/dev/env:v1
 	is "$RUN_RC" 0 "export --ref" || diag "$RUN_ERR"
-	run pm load -q -i "$T/ref.tar"
+	run pm p load -q -i "$T/ref.tar"
 	like "$RUN_OUT" 'example.org/dev/env:v1' "podman load names it as --ref says"
-	run pm run --pull=never --rm example.org/dev/env:v1 sh -c 'ls -d /srv/tree/a/b /srv/gone/sub /opt/rep/sub/old; cat /srv/del'
+	run pm p run --pull=never --rm example.org/dev/env:v1 sh -c 'ls -d /srv/tree/a/b /srv/gone/sub /opt/rep/sub/old; cat /srv/del'
 	is "$RUN_OUT" "/opt/rep/sub/old
 /srv/gone/sub
 /srv/tree/a/b
