@@ -65,6 +65,22 @@ run iso run -u nosuch img id
 is "$RUN_RC" 125 "-u with a name the image lacks: refused"
 like "$RUN_ERR" "user 'nosuch' is not in the image's /etc/passwd" "... named"
 
+# ---- exec into a container image's sandbox: its Env, WorkingDir and User apply ----
+iso run --user 0 --sandbox sb sh -c 'touch /tmp/up; until [ -e /tmp/stop ]; do sleep 0.1; done' >/dev/null 2>&1 &
+bg_track $!
+if wait_until 20 iso exec sb -- test -e /tmp/up; then
+	run iso exec sb -- sh -c 'echo "$GREETING $(pwd) $(id -u):$(id -g)"'
+	is "$RUN_OUT" "hello /data 1000:1000" "exec: the image's Env, WorkingDir and User, as podman exec"
+	run iso exec -u root -w / -e GREETING=bye sb -- sh -c 'echo "$GREETING $(pwd) $(id -un)"'
+	is "$RUN_OUT" "bye / root" "exec -u NAME -w -e: they win"
+	run env ISOFS_T_VAR=passed "$ISOFS_BIN" --store "$STORE" exec -e ISOFS_T_VAR sb -- sh -c 'echo "$ISOFS_T_VAR"'
+	is "$RUN_OUT" "passed" "exec -e VAR: the caller's value"
+	iso exec -u 0 sb -- touch /tmp/stop
+	wait_until 20 eval '! iso exec sb -- true 2>/dev/null'
+else
+	fail "exec: the sandbox's first command did not start"
+fi
+
 # ---- a plain directory: copy-on-write, never written in place ----
 mkdir -p "$T/dir/bin" && cp /bin/busybox "$T/dir/bin/" && ln -s busybox "$T/dir/bin/sh" && echo orig >"$T/dir/f"
 before=$(cd "$T/dir" && find . -printf '%P %y %m %s %T@\n' | sort && cat f)
