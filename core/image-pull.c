@@ -354,7 +354,7 @@ int isofs_image_pull(isofs_store *store, const char *name, const char *refstr, c
 	registry_ref_format(&ref, full, sizeof(full));
 	if (asprintf(&source, "registry:%s%s%s", full, ref.digest[0] ? "" : "@", ref.digest[0] ? "" : digest) < 0)
 		return error_set(err, ENOMEM, "out of memory");
-	r = oci_layout_import(store, image, tmp.fd, ref_name, source, opts ? &opts->import : NULL, &stats, err);
+	r = oci_layout_import(store, image, tmp.fd, ref_name, source, true, opts ? &opts->import : NULL, &stats, err);
 	if (r < 0)
 		return r;
 	if (ret_name && !(*ret_name = strdup(image)))

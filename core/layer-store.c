@@ -112,7 +112,7 @@ int layer_store_begin(isofs_store *store, store_tmpdir *ret_tmp, int *ret_rootfd
 }
 
 int layer_store_commit(isofs_store *store, const char *diff_id, store_tmpdir *tmp, int rootfd,
-		       const isofs_import_stats *stats, int *ret_held_fd, isofs_error *err)
+		       const isofs_import_stats *stats, bool synced, int *ret_held_fd, isofs_error *err)
 {
 	_cleanup_json_ cJSON *j = cJSON_CreateObject();
 	_cleanup_free_ char *text = NULL;
@@ -136,7 +136,7 @@ int layer_store_commit(isofs_store *store, const char *diff_id, store_tmpdir *tm
 	if (r < 0)
 		return error_errno(err, r, "layer %s: writing %s", diff_id, LAYER_META);
 	/* Durable before it becomes visible: a crash leaves no half layer under its digest. */
-	if (syncfs(rootfd) < 0)
+	if (synced ? fsync(tmp->fd) < 0 : syncfs(rootfd) < 0)
 		return error_errno(err, errno, "layer %s: sync", diff_id);
 
 	r = store_lock(store);

@@ -40,10 +40,12 @@ int layer_store_begin(isofs_store *store, store_tmpdir *ret_tmp, int *ret_rootfd
  * Publishes the layer built in `tmp` as `diff_id` and holds it (ret_held_fd).
  * Another import that published the same layer meanwhile wins: this one is
  * dropped, theirs held.  The caller has verified that the tar it was built
- * from has that digest.
+ * from has that digest.  `synced`: the caller has made its file system
+ * durable since the layer was written (one syncfs for several layers);
+ * otherwise it is done here, before the layer becomes visible.
  */
 int layer_store_commit(isofs_store *store, const char *diff_id, store_tmpdir *tmp, int rootfd,
-		       const isofs_import_stats *stats, int *ret_held_fd, isofs_error *err);
+		       const isofs_import_stats *stats, bool synced, int *ret_held_fd, isofs_error *err);
 
 /* Removes every layer no image lists and nobody holds (after an image removal). */
 int layer_store_collect(isofs_store *store, isofs_error *err);

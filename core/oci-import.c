@@ -42,6 +42,7 @@ struct plan_layer {
 
 struct plan {
 	int dirfd;
+	bool blobs_verified; /* a registry pull: each blob's digest checked as it came */
 	cJSON *config; /* the whole config blob */
 	char config_digest[DIGEST_STRING_MAX];
 	char manifest_digest[DIGEST_STRING_MAX];
@@ -509,6 +510,26 @@ static int plan_docker_archive(struct plan *p, const cJSON *manifest, const char
 
 /* ---- the import ------------------------------------------------------------ */
 
+/* A layer extracted, not yet published. */
+struct new_layer {
+	store_tmpdir tmp;
+	int rootfd;
+	isofs_import_stats stats;
+};
+struct new_layers {
+	struct new_layer *v;
+	size_t n;
+};
+
+static void new_layers_free(struct new_layers *l)
+{
+	for (size_t i = 0; l->v && i < l->n; i++) {
+		store_tmpdir_discard(&l->v[i].tmp);
+		closep(&l->v[i].rootfd);
+	}
+	free(l->v);
+}
+
 static void holds_close(int *holds, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
@@ -522,14 +543,20 @@ static int plan_import(isofs_store *store, const char *name, const struct plan *
 	_cleanup_close_ int rootfd = -EBADF;
 	_cleanup_free_ int *holds = calloc(p->n + 1, sizeof(int));
 	_cleanup_free_ const char **diff_ids = calloc(p->n + 1, sizeof(char *));
+	_cleanup_(new_layers_free) struct new_layers nl = { .n = p->n, .v = calloc(p->n + 1, sizeof(*nl.v)) };
+	struct new_layer *new_layers = nl.v;
 	struct oci_progress progress = { .opts = opts };
 	isofs_import_stats stats = { 0 };
 	size_t nheld = 0;
 	bool *have = NULL;
 	int r;
 
-	if (!holds || !diff_ids || !(have = calloc(p->n + 1, sizeof(bool))))
+	if (!holds || !diff_ids || !new_layers || !(have = calloc(p->n + 1, sizeof(bool))))
 		return error_set(err, ENOMEM, "out of memory");
+	for (size_t i = 0; i < p->n; i++) {
+		new_layers[i].tmp.fd = -EBADF;
+		new_layers[i].rootfd = -EBADF;
+	}
 	/* The name first: a taken one fails before any work. */
 	r = image_begin(store, name, &tmp, &rootfd, err);
 	for (size_t i = 0; r == 0 && i < p->n; i++) {
@@ -547,13 +574,14 @@ static int plan_import(isofs_store *store, const char *name, const struct plan *
 				progress.progress.bytes_total += (uint64_t) st.st_size;
 		}
 	}
+	/* Every missing layer extracted first, made durable at once (one syncfs), then published. */
 	for (size_t i = 0; r == 0 && i < p->n; i++) {
 		const struct plan_layer *pl = &p->layers[i];
 		char what[128];
 		struct oci_blob blob = {
 			.what = what,
 			.media_type = pl->media_type,
-			.digest = *pl->digest ? pl->digest : NULL,
+			.digest = *pl->digest && !p->blobs_verified ? pl->digest : NULL,
 			.size = pl->size,
 			.diff_id = pl->diff_id,
 		};
@@ -568,10 +596,22 @@ static int plan_import(isofs_store *store, const char *name, const struct plan *
 			break;
 		}
 		blob.fd = fd;
-		isofs_import_stats layer_stats = { 0 };
-		r = oci_layer_import(store, &blob, &progress, &layer_stats, &holds[nheld], err);
+		r = oci_layer_extract(store, &blob, &progress, &new_layers[i].stats, &new_layers[i].tmp,
+				      &new_layers[i].rootfd, err);
+	}
+	for (size_t i = 0; r == 0 && i < p->n; i++)
+		if (!have[i] && new_layers[i].rootfd >= 0) {
+			if (syncfs(new_layers[i].rootfd) < 0)
+				r = error_errno(err, errno, "layers: sync");
+			break;
+		}
+	for (size_t i = 0; r == 0 && i < p->n; i++) {
+		if (have[i])
+			continue;
+		r = layer_store_commit(store, p->layers[i].diff_id, &new_layers[i].tmp, new_layers[i].rootfd,
+				       &new_layers[i].stats, true, &holds[nheld], err);
 		if (r == 0) {
-			image_stats_add(&stats, &layer_stats);
+			image_stats_add(&stats, &new_layers[i].stats);
 			nheld++;
 		}
 	}
@@ -628,7 +668,11 @@ int oci_source_import(isofs_store *store, const char *name, int dirfd, enum oci_
 }
 
 int oci_layout_import(isofs_store *store, const char *name, int layout_fd, const char *ref, const char *source,
-		      const isofs_import_options *opts, isofs_import_stats *ret_stats, isofs_error *err)
+		      bool blobs_verified, const isofs_import_options *opts, isofs_import_stats *ret_stats,
+		      isofs_error *err)
 {
-	return oci_source_import(store, name, layout_fd, OCI_SOURCE_LAYOUT, ref, source, opts, ret_stats, err);
+	_cleanup_(plan_free) struct plan p = { .dirfd = layout_fd, .blobs_verified = blobs_verified };
+	int r = plan_oci_layout(&p, ref, err);
+
+	return r < 0 ? r : plan_import(store, name, &p, source, opts, ret_stats, err);
 }

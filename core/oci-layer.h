@@ -32,11 +32,14 @@ struct oci_progress {
 };
 
 /*
- * Imports `blob` as layer blob->diff_id and holds it (ret_held_fd), its
- * entries' counts in `stats`.  On any failure (a digest or size
- * mismatch, a corrupt stream, a hostile entry) nothing is left in the store.
+ * Extracts `blob` into a new layer in the making (layer-store.h: `ret_tmp`,
+ * `ret_rootfd`), its entries' counts in `stats`; both digests and the size
+ * checked (blob->digest NULL: that one is not computed — a blob the caller has
+ * verified, or whose digest is unknown).  On any failure nothing is left.
+ * The caller publishes it with layer_store_commit().
  */
-int oci_layer_import(isofs_store *store, const struct oci_blob *blob, struct oci_progress *progress,
-		     isofs_import_stats *stats, int *ret_held_fd, isofs_error *err);
+struct store_tmpdir;
+int oci_layer_extract(isofs_store *store, const struct oci_blob *blob, struct oci_progress *progress,
+		      isofs_import_stats *stats, struct store_tmpdir *ret_tmp, int *ret_rootfd, isofs_error *err);
 
 #endif

@@ -36,10 +36,13 @@
  * the only one, else -EINVAL with the list), each layer a layer of the store
  * shared by digest (layer-store.h) — a layer the store has already is neither
  * read nor required in blobs/ — and the image config kept.  `source` is what
- * `image inspect` shows as the origin.
+ * `image inspect` shows as the origin.  `blobs_verified`: the layer blobs
+ * were checked against their digests as they were written (a registry pull);
+ * their diff_ids and sizes still are.
  */
 int oci_layout_import(isofs_store *store, const char *name, int layout_fd, const char *ref, const char *source,
-		      const isofs_import_options *opts, isofs_import_stats *ret_stats, isofs_error *err);
+		      bool blobs_verified, const isofs_import_options *opts, isofs_import_stats *ret_stats,
+		      isofs_error *err);
 
 /*
  * Writes image IMAGE into the empty directory `dirfd` as an OCI image
