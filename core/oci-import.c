@@ -546,12 +546,12 @@ static int plan_import(isofs_store *store, const char *name, const struct plan *
 	_cleanup_(new_layers_free) struct new_layers nl = { .n = p->n, .v = calloc(p->n + 1, sizeof(*nl.v)) };
 	struct new_layer *new_layers = nl.v;
 	struct oci_progress progress = { .opts = opts };
+	_cleanup_free_ bool *have = calloc(p->n + 1, sizeof(bool));
 	isofs_import_stats stats = { 0 };
 	size_t nheld = 0;
-	bool *have = NULL;
 	int r;
 
-	if (!holds || !diff_ids || !new_layers || !(have = calloc(p->n + 1, sizeof(bool))))
+	if (!holds || !diff_ids || !new_layers || !have)
 		return error_set(err, ENOMEM, "out of memory");
 	for (size_t i = 0; i < p->n; i++) {
 		new_layers[i].tmp.fd = -EBADF;
@@ -627,7 +627,6 @@ static int plan_import(isofs_store *store, const char *name, const struct plan *
 		r = image_commit(store, name, source, NULL, &tmp, rootfd, &stats, &oci, err);
 	}
 	holds_close(holds, nheld);
-	free(have);
 	if (r < 0) {
 		/* Layers this import added and no image lists go again. */
 		(void) layer_store_collect(store, NULL);
