@@ -255,17 +255,14 @@ static int parse_args(int argc, char **argv, struct run_args *a)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	int c, r, dashdash = -1, npos;
+	int c, r;
 
-	/* Options come first; the command follows "--", or the target (podman's way: IMAGE CMD…). */
-	for (int i = 1; i < argc; i++)
-		if (strcmp(argv[i], "--") == 0) {
-			dashdash = i;
-			break;
-		}
-	if (dashdash < 0)
-		dashdash = argc;
-	while ((c = getopt_long(dashdash, argv, "+e:w:u:v:tih", opts, NULL)) != -1) {
+	/*
+	 * Options come first (getopt stops at the first word that is not one);
+	 * then the target (none with --sandbox), an optional "--", and the command,
+	 * whose own "--" and options are its own.
+	 */
+	while ((c = getopt_long(argc, argv, "+e:w:u:v:tih", opts, NULL)) != -1) {
 		switch (c) {
 		case 'e':
 			if ((r = env_list_add_option(&a->env, optarg, "run ")) != 0)
@@ -306,21 +303,17 @@ static int parse_args(int argc, char **argv, struct run_args *a)
 				return r;
 		}
 	}
-	npos = dashdash - optind;
-	if (dashdash == argc && npos > 0) {
-		/* no "--": the first word is the target (none with --sandbox), the rest the command */
-		int ntarget = a->sa.so.sandbox ? 0 : 1;
+	{
+		int ntarget = a->sa.so.sandbox || optind >= argc ? 0 : 1;
 		r = cli_session_target(ntarget, argv + optind, &a->sa, "run ");
 		if (r != 0)
 			return r;
-		a->argv = npos > ntarget ? argv + optind + ntarget : NULL;
-	} else {
-		r = cli_session_target(npos, argv + optind, &a->sa, "run ");
-		if (r != 0)
-			return r;
-		if (dashdash < argc && dashdash + 1 >= argc)
-			return cli_usage_error("run ", "missing the command after '--'");
-		a->argv = dashdash < argc ? argv + dashdash + 1 : NULL;
+		optind += ntarget;
+		if (optind < argc && strcmp(argv[optind], "--") == 0) {
+			if (++optind >= argc)
+				return cli_usage_error("run ", "missing the command after '--'");
+		}
+		a->argv = optind < argc ? argv + optind : NULL;
 	}
 	if (a->tty && a->json)
 		return cli_usage_error("run ", "--tty and --json do not go together");
@@ -482,7 +475,7 @@ int cmd_run(const struct cli_globals *g, int argc, char **argv)
 			      : 125;
 
 	r = apply_image_defaults(store, &a, termenv[0] ? termenv : NULL, &err);
-	if (r < 0 && !a.argv) {
+	if (r == -EINVAL && !a.argv) {
 		isofs_store_close(store);
 		return cli_usage_error("run ", "%s", err.message); /* no command, none from the image */
 	}

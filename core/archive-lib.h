@@ -71,6 +71,8 @@
 	X(archive_read_next_header2) \
 	X(archive_read_open) \
 	X(archive_read_support_filter_all) \
+	X(archive_read_support_filter_gzip) \
+	X(archive_read_support_filter_zstd) \
 	X(archive_read_support_format_raw) \
 	X(archive_read_support_format_tar) \
 	X(archive_set_error) \
@@ -153,6 +155,8 @@ int archive_lib_load(isofs_error *err);
 #define archive_read_next_header2 archive_lib.archive_read_next_header2
 #define archive_read_open archive_lib.archive_read_open
 #define archive_read_support_filter_all archive_lib.archive_read_support_filter_all
+#define archive_read_support_filter_gzip archive_lib.archive_read_support_filter_gzip
+#define archive_read_support_filter_zstd archive_lib.archive_read_support_filter_zstd
 #define archive_read_support_format_raw archive_lib.archive_read_support_format_raw
 #define archive_read_support_format_tar archive_lib.archive_read_support_format_tar
 #define archive_set_error archive_lib.archive_set_error

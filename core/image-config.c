@@ -55,6 +55,7 @@ static int strv_append(char ***v, size_t *n, const cJSON *list)
 	if (!bigger)
 		return -ENOMEM;
 	*v = bigger;
+	(*v)[*n] = NULL; /* terminated whatever follows: an empty list, an error half way */
 	cJSON_ArrayForEach(s, list) {
 		if (!cJSON_IsString(s))
 			return -EBADMSG;

@@ -120,15 +120,25 @@ static cJSON *meta_to_json(const isofs_image_info *info, const struct image_oci 
 	if (stats)
 		cJSON_AddItemToObject(j, "import", stats);
 	if (oci) {
+		/* all of it or nothing: an image listing fewer layers than it has would lose them */
 		cJSON *layers = cJSON_AddArrayToObject(j, "layers");
-		for (size_t i = 0; layers && i < oci->nlayers; i++)
-			cJSON_AddItemToArray(layers, cJSON_CreateString(oci->layers[i]));
-		if (oci->config)
-			cJSON_AddItemToObject(j, "config", cJSON_Duplicate(oci->config, true));
-		if (oci->manifest_digest)
-			cJSON_AddStringToObject(j, "manifest_digest", oci->manifest_digest);
-		if (oci->config_digest)
-			cJSON_AddStringToObject(j, "config_digest", oci->config_digest);
+		bool ok = layers != NULL;
+		for (size_t i = 0; ok && i < oci->nlayers; i++) {
+			cJSON *l = cJSON_CreateString(oci->layers[i]);
+			ok = l && cJSON_AddItemToArray(layers, l);
+		}
+		if (ok && oci->config) {
+			cJSON *c = cJSON_Duplicate(oci->config, true);
+			ok = c && cJSON_AddItemToObject(j, "config", c);
+		}
+		if (ok && oci->manifest_digest)
+			ok = cJSON_AddStringToObject(j, "manifest_digest", oci->manifest_digest) != NULL;
+		if (ok && oci->config_digest)
+			ok = cJSON_AddStringToObject(j, "config_digest", oci->config_digest) != NULL;
+		if (!ok) {
+			cJSON_Delete(j);
+			return NULL;
+		}
 	}
 	return j;
 }

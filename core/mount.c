@@ -344,7 +344,8 @@ out:
 		closep(&lock_fd);
 		closep(&sfd);
 		log_fd = lock_fd = sfd = -EBADF;
-		(void) isofs_sandbox_remove(store, name, true, NULL);
+		/* not forced: a sandbox another command took meanwhile is theirs, and stays */
+		(void) isofs_sandbox_remove(store, name, false, NULL);
 	}
 	return r;
 }

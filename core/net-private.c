@@ -34,7 +34,7 @@ static void __attribute__((noreturn)) exec_slirp(pid_t target, int ready_fd, int
 int net_private_start(pid_t target, int *ret_exit_fd, char *errbuf, size_t errlen)
 {
 	_cleanup_close_ int ready_r = -EBADF, ready_w = -EBADF, exit_r = -EBADF, exit_w = -EBADF;
-	int ready[2], ex[2], status = 0;
+	int ready[2], ex[2], status = 0, r;
 	struct pollfd pfd;
 	char c = 0;
 	pid_t pid;
@@ -58,9 +58,10 @@ int net_private_start(pid_t target, int *ret_exit_fd, char *errbuf, size_t errle
 	exit_r = -EBADF;
 
 	pfd = (struct pollfd){ .fd = ready_r, .events = POLLIN };
-	while (poll(&pfd, 1, NET_PRIVATE_READY_TIMEOUT_MS) < 0 && errno == EINTR)
+	while ((r = poll(&pfd, 1, NET_PRIVATE_READY_TIMEOUT_MS)) < 0 && errno == EINTR)
 		;
-	if (read(ready_r, &c, 1) == 1 && c == '1') {
+	/* read only what is there: a slirp4netns that neither answers nor exits is killed, not waited for */
+	if (r > 0 && read(ready_r, &c, 1) == 1 && c == '1') {
 		*ret_exit_fd = TAKE_FD(exit_w);
 		return 0; /* it lives on, reaped by nobody until the manager exits: harmless */
 	}

@@ -405,16 +405,23 @@ static int plan_dir_transport(struct plan *p, isofs_error *err)
 {
 	_cleanup_json_ cJSON *manifest = NULL;
 	_cleanup_close_ int fd = source_open(p->dirfd, "manifest.json", err);
+	_cleanup_free_ char *text = NULL;
+	size_t len;
 	int r;
 
 	if (fd < 0)
 		return fd;
-	r = digest_fd(fd, p->manifest_digest, err);
+	/* one read: the digest recorded is the one of the bytes parsed */
+	r = read_fd_all(fd, OCI_JSON_MAX, &text, &len);
+	if (r < 0)
+		return r == -EFBIG ? error_set(err, EFBIG, "manifest.json is larger than %u bytes", OCI_JSON_MAX)
+				   : error_errno(err, r, "manifest.json");
+	r = digest_buffer(text, len, p->manifest_digest, err);
 	if (r < 0)
 		return r;
-	r = read_json_file(p->dirfd, "manifest.json", NULL, -1, "manifest.json", &manifest, err);
-	if (r < 0)
-		return r;
+	manifest = cJSON_ParseWithLength(text, len);
+	if (!manifest)
+		return error_set(err, EBADMSG, "manifest.json is not valid JSON");
 	return plan_from_manifest(p, manifest, NULL, false, err);
 }
 

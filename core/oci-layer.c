@@ -265,7 +265,9 @@ static int extract(const struct oci_blob *blob, int rootfd, struct oci_progress 
 		return error_set(err, ENOMEM, "out of memory");
 	lr->blob_a = blob_a;
 	lr->tar_a = tar_a;
-	archive_read_support_filter_all(blob_a);
+	/* OCI layers are tar, gzip or zstd: no other decompressor (some run external programs) sees hostile bytes */
+	archive_read_support_filter_gzip(blob_a);
+	archive_read_support_filter_zstd(blob_a);
 	archive_read_support_format_raw(blob_a);
 	archive_read_support_format_tar(tar_a);
 	if (archive_read_open(blob_a, lr, NULL, blob_read, NULL) != ARCHIVE_OK ||

@@ -248,7 +248,7 @@ static int session_publish(isofs_store *store, const isofs_session_options *o, c
 		.sandbox = o->sandbox,
 		.image = o->image ? o->image : sandbox_image,
 		.mountpoint = p->mountpoint,
-		.ephemeral = o->image != NULL,
+		.ephemeral = s->ephemeral.name[0] != '\0',
 		.init = s->init,
 	};
 	int r = s->init > 0 ? process_start_time(s->init, &e.init_start) : -ESRCH;

@@ -89,9 +89,10 @@ int store_probe(int store_fd, int tmp_fd, const char *store_path, isofs_error *e
 			const char *fs = dfd >= 0 ? fs_name(dfd) : "its file system";
 			(void) rm_rf_at(tmp_fd, name);
 			return error_set(err, r == -EPERM || r == -EOPNOTSUPP || r == -ENOTSUP ? EOPNOTSUPP : -r,
-					 "store %s: %s cannot %s (%s); put the store on ext4, xfs, btrfs or tmpfs "
+					 "store %s: %s cannot %s (%s); put the store on ext4, xfs or btrfs%s "
 					 "(--store DIR, or ISOFS_STORE)",
-					 store_path, fs, what, strerror(-r));
+					 store_path, fs, what, strerror(-r),
+					 geteuid() == 0 ? ", or tmpfs" : " (tmpfs: Linux 6.6 or later)");
 		}
 	}
 	(void) rm_rf_at(tmp_fd, name);

@@ -74,8 +74,13 @@ static int mount_saying_why(struct fuse_session *se, const char *mountpoint, cha
 	int p[2], saved, r;
 	ssize_t n;
 
-	if (pipe2(p, O_CLOEXEC | O_NONBLOCK) < 0 || (saved = fcntl(STDERR_FILENO, F_DUPFD_CLOEXEC, 3)) < 0)
+	if (pipe2(p, O_CLOEXEC | O_NONBLOCK) < 0)
 		return fuse_session_mount(se, mountpoint);
+	if ((saved = fcntl(STDERR_FILENO, F_DUPFD_CLOEXEC, 3)) < 0) {
+		close(p[0]);
+		close(p[1]);
+		return fuse_session_mount(se, mountpoint);
+	}
 	(void) dup2(p[1], STDERR_FILENO);
 	close(p[1]);
 	r = fuse_session_mount(se, mountpoint);

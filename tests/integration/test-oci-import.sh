@@ -59,6 +59,29 @@ is "$RUN_OUT" "hello /data 1000:1000 /usr/sbin:/usr/bin:/sbin:/bin" "a given com
 run iso run --user 0 --workdir / --env GREETING=bye layout -- sh -c 'echo "$GREETING $(pwd) $(id -u)"'
 is "$RUN_OUT" "bye / 0" "--env, --workdir, --user win over the config"
 
+# ---- a config with empty lists: nothing from them, no crash ----
+cp -a "$T/layout" "$T/empty"
+"$PYTHON" - "$T/empty" <<'PY' || bail_out "cannot rewrite the config"
+import hashlib, json, os, sys
+d = sys.argv[1]
+index = json.load(open(f"{d}/index.json"))
+mdesc = index["manifests"][0]
+man = json.load(open(f"{d}/blobs/sha256/{mdesc['digest'][7:]}"))
+cfg = json.load(open(f"{d}/blobs/sha256/{man['config']['digest'][7:]}"))
+cfg["config"] = {"Env": [], "Entrypoint": [], "Cmd": ["/bin/sh", "-c", "echo empty lists: ${PATH:+a PATH}"]}
+def put(data):
+    h = hashlib.sha256(data).hexdigest()
+    open(f"{d}/blobs/sha256/{h}", "wb").write(data)
+    return {"digest": "sha256:" + h, "size": len(data)}
+man["config"].update(put(json.dumps(cfg).encode()))
+mdesc.update(put(json.dumps(man).encode()))
+json.dump(index, open(f"{d}/index.json", "w"))
+PY
+run iso image import empty "$T/empty"
+run iso run empty
+is "$RUN_OUT" "empty lists: a PATH" "a config with Env [] and Entrypoint []: Cmd runs, with the default PATH"
+run iso image rm empty
+
 # ---- the other forms: the same view, nothing stored twice ----
 FIRST_SUMMARY=$(iso image inspect layout | "$PYTHON" -c 'import json,sys; print(json.load(sys.stdin)["import"]["entries"])')
 run iso image import docker "$T/docker.tar"

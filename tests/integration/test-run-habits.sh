@@ -17,11 +17,17 @@ run iso run --user 0 img echo hello world
 is "$RUN_OUT" "hello world" "run IMAGE CMD ARG… without --"
 run iso run --user 0 img sh -c 'echo $0 $1' a -x
 is "$RUN_OUT" "a -x" "options after the command are the command's"
+run iso run --user 0 img echo a -- b
+is "$RUN_OUT" "a -- b" "a '--' after the command is the command's"
+run iso run --user 0 img -- echo -- c
+is "$RUN_OUT" "-- c" "IMAGE -- CMD: the first '--' after the target ends isofs's words, the next is the command's"
 run iso run --user 0 --sandbox nosuch echo x
 expect_refused "--sandbox NAME CMD: the sandbox must exist" 125
 run iso sandbox create sb img
 run iso run --user 0 --sandbox sb echo in the sandbox
 is "$RUN_OUT" "in the sandbox" "--sandbox NAME CMD… without --: every word is the command"
+run iso run --user 0 --sandbox sb echo x -- y
+is "$RUN_OUT" "x -- y" "--sandbox NAME CMD … -- …: the '--' is the command's"
 
 # ---- environment ----
 export ISOFS_T_VAR="from the caller" ISOFS_T_OTHER=other
