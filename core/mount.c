@@ -130,7 +130,7 @@ run_daemon(struct ovl_serve_config *cfg, struct daemon_ctx *d, int lock_fd, int 
 	char errbuf[512] = "";
 	int r;
 
-	(void) lock_fd; /* held open: the sandbox is served */
+	/* lock_fd is held open: the sandbox is served (closed early only if it never is) */
 	setsid();
 	if (chdir("/") < 0)
 		_exit(1);
@@ -155,8 +155,16 @@ run_daemon(struct ovl_serve_config *cfg, struct daemon_ctx *d, int lock_fd, int 
 	log_info("overlay server %d: %s%s", (int) getpid(), r < 0 ? "ended: " : "unmounted, exiting",
 		 r < 0 ? (errbuf[0] ? errbuf : strerror(-r)) : "");
 	if (d->status_fd >= 0) {
-		/* never got ready: tell the caller why */
+		/*
+		 * Never got ready: let go of the sandbox first (its record, its
+		 * lock), then tell the caller why, so that the caller finds the
+		 * sandbox free and can remove one it made for this mount.
+		 */
 		char text[600];
+		if (d->sandbox_fd >= 0)
+			(void) unlinkat(d->sandbox_fd, SANDBOX_MOUNT, 0);
+		if (lock_fd >= 0)
+			close(lock_fd);
 		snprintf(text, sizeof(text), "E%s", errbuf[0] ? errbuf : strerror(-r));
 		(void) write_all(d->status_fd, text, strlen(text));
 	} else if (r < 0) {
