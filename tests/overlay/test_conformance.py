@@ -1499,7 +1499,7 @@ def _run_case(c, tap, base):
         for kind, layers in ((ref, lk), ("isofs", li)) if ref == "kernel" else (("isofs", li),):
             lines += [f"{kind} upper: {x}" for x in c.upper_check(layers.upper, MODE)]
         report(tap, c, "on-disk", lines)
-    if not c.cross:
+    if not c.cross or SERVE_ONLY:
         return
     # cross: each upper through both implementations; restack: each upper as a lower layer
     ar = {}
@@ -1541,11 +1541,19 @@ def _run_case(c, tap, base):
                    H.diff_snapshots(snaps[owner], s, owner, f"{kind} restacked"))
 
 
+# --serve-only: the result, tree, work dir and on-disk checks, not the remounts (cross, restack).  The
+# variants that change only how the server serves (writeback, a small fd cache, file handles) use it:
+# the upper is written by the same copy-up code under every option, and the full runs remount it.
+SERVE_ONLY = False
+
+
 def main(argv):
-    global MODE
+    global MODE, SERVE_ONLY
     MODE, rest = H.parse_mode(argv[1:])
+    SERVE_ONLY = "--serve-only" in rest
+    rest = [a for a in rest if a != "--serve-only"]
     H.reexec_rootless(MODE, [argv[0]] + (["--list"] if "--list" in rest else []) +
-                      [a for a in rest if a != "--list"])
+                      (["--serve-only"] if SERVE_ONLY else []) + [a for a in rest if a != "--list"])
     if "--list" in rest:
         for c in CASES:
             print(c.name, "-", c.desc)
