@@ -37,6 +37,9 @@ static int open_layer(const char *path, struct ovl_layer *l, char *errbuf, size_
 	return l->path ? 0 : -ENOMEM;
 }
 
+/* The shared whiteout's name in the work dir ("#" + hex: ovl_work_name()'s names, never this one). */
+#define SHARED_WHITEOUT "#whiteout"
+
 /* What a server that died mid-copy-up left in the work dir is never finished: it goes. */
 static int empty_work_dir(int workfd)
 {
@@ -64,6 +67,7 @@ int ovl_fs_init(struct ovl_fs *fs, const char *const *lowers, int nlowers, const
 	for (int i = 0; i < fs->nlayers; i++)
 		fs->layers[i].fd = -1;
 	fs->workfd = -1;
+	pthread_mutex_init(&fs->whiteout_lock, NULL);
 	fs->userxattr = userxattr;
 	fs->xns = userxattr ? LAYER_XNS_USER : LAYER_XNS_TRUSTED;
 	fs->xprefix = layer_xattr_prefix(fs->xns);
@@ -131,8 +135,12 @@ void ovl_fs_destroy(struct ovl_fs *fs)
 		free(fs->layers[i].path);
 	}
 	free(fs->layers);
-	if (fs->workfd >= 0)
+	if (fs->workfd >= 0) {
+		if (fs->whiteout_made) /* the work dir is left empty, as every copy-up leaves it */
+			(void) unlinkat(fs->workfd, SHARED_WHITEOUT, 0);
 		close(fs->workfd);
+	}
+	fs->workfd = -1;
 	fs->layers = NULL;
 }
 
@@ -159,13 +167,68 @@ void ovl_work_name(char *buf, size_t size)
 	snprintf(buf, size, "#%lx.%lx", (unsigned long) getpid(), atomic_fetch_add(&counter, 1));
 }
 
+/*
+ * Whiteouts share one inode, as the kernel's have since Linux 5.8: a link is
+ * cheaper than a new inode (on ext4, no inode to allocate and journal).  When
+ * the file system refuses the link (too many, or links not supported), a new
+ * shared one, else a whiteout of its own.
+ */
+static int whiteout_link(struct ovl_fs *fs, int dirfd, const char *name)
+{
+	int r = -ENOTSUP;
+
+	pthread_mutex_lock(&fs->whiteout_lock);
+	for (int tries = 0; tries < 2 && !fs->whiteout_unshared; tries++) {
+		if (!fs->whiteout_made) {
+			(void) unlinkat(fs->workfd, SHARED_WHITEOUT, 0);
+			if (mknodat(fs->workfd, SHARED_WHITEOUT, S_IFCHR | 0, makedev(0, 0)) < 0) {
+				r = -errno;
+				break;
+			}
+			fs->whiteout_made = true;
+		}
+		if (linkat(fs->workfd, SHARED_WHITEOUT, dirfd, name, 0) == 0) {
+			r = 0;
+			break;
+		}
+		r = -errno;
+		if (r == -EMLINK) { /* this one is full: another */
+			fs->whiteout_made = false;
+			continue;
+		}
+		if (r == -EPERM || r == -EACCES || r == -ENOTSUP || r == -EXDEV || r == -ENOSYS) {
+			fs->whiteout_unshared = true;
+			r = -ENOTSUP;
+		}
+		break; /* EEXIST, or an error a new inode would meet too */
+	}
+	pthread_mutex_unlock(&fs->whiteout_lock);
+	return r;
+}
+
+int ovl_make_work_whiteout(struct ovl_fs *fs, const char *tmp)
+{
+	int r = whiteout_link(fs, fs->workfd, tmp);
+
+	if (r != -ENOTSUP && r != -EMLINK)
+		return r;
+	return mknodat(fs->workfd, tmp, S_IFCHR | 0, makedev(0, 0)) < 0 ? -errno : 0;
+}
+
 int ovl_make_whiteout(struct ovl_fs *fs, int dirfd, const char *name)
 {
 	char tmp[64];
+	int r;
 
+	/* A free name (a lower one being removed) takes the link at once. */
+	r = whiteout_link(fs, dirfd, name);
+	if (r != -EEXIST && r != -ENOTSUP && r != -EMLINK)
+		return r;
+	/* Over what the name holds: made aside, then renamed over it in one step. */
 	ovl_work_name(tmp, sizeof(tmp));
-	if (mknodat(fs->workfd, tmp, S_IFCHR | 0, makedev(0, 0)) < 0)
-		return -errno;
+	r = ovl_make_work_whiteout(fs, tmp);
+	if (r < 0)
+		return r;
 	if (renameat(fs->workfd, tmp, dirfd, name) < 0) {
 		int e = errno;
 		(void) unlinkat(fs->workfd, tmp, 0);

@@ -36,6 +36,7 @@ static const char usage[] =
 	"  timeout=SECONDS    kernel entry/attribute cache (default 86400)\n"
 	"  writeback=0|1      the kernel's writeback cache (default 0)\n"
 	"  threads=N          serving threads at most (default 16)\n"
+	"  spin=USEC          after a reply, look for the next request this long before sleeping (default 50; 0: never)\n"
 	"  dircache=N         directory fds kept open at most (default: a quarter of the fd limit);\n"
 	"                     closed ones are reopened when used again\n"
 	"  ro                 a read-only view (with upperdir: the upper is the top lower)\n"
@@ -60,6 +61,7 @@ struct overlay_opts {
 	int writeback;
 	int open_handles;
 	int threads;
+	int spin_us; /* -1: unset */
 	long dircache;
 	bool foreground, debug;
 	char *mountpoint;
@@ -159,6 +161,13 @@ static int parse_o(struct overlay_opts *o, char *s)
 		}
 		else if (KEY("threads") && val)
 			o->threads = atoi(val);
+		else if (KEY("spin") && val) {
+			char *end;
+			long us = strtol(val, &end, 10);
+			if (*end || end == val || us < 0 || us > 1000000)
+				return fprintf(stderr, "isofs-overlay: spin=%s: microseconds, 0 to 1000000\n", val), -EINVAL;
+			o->spin_us = (int) us;
+		}
 		else if (KEY("dircache") && val) {
 			char *end;
 			o->dircache = strtol(val, &end, 10);
@@ -242,7 +251,7 @@ int main(int argc, char **argv)
 		{ "debug", no_argument, NULL, 'd' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct overlay_opts o = { .timeout = 86400, .writeback = 0, .threads = 16 };
+	struct overlay_opts o = { .timeout = 86400, .writeback = 0, .threads = 16, .spin_us = -1 };
 	char **lowers = NULL, errbuf[512] = "";
 	int nlowers = 0, c, r;
 	char *upper_as_lower = NULL;
@@ -368,6 +377,7 @@ int main(int argc, char **argv)
 		.writeback = o.writeback != 0,
 		.open_handles = o.open_handles != 0,
 		.threads = (unsigned) (o.threads > 0 ? o.threads : 16),
+		.spin_us = o.spin_us < 0 ? 0 : o.spin_us == 0 ? -1 : o.spin_us,
 		.dircache = (size_t) o.dircache,
 		.fuse_opts = o.fuse_opts,
 		.uidmapping = o.have_uidmap ? &o.uidmap : NULL,

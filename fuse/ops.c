@@ -769,10 +769,9 @@ static int ovl_do_remove(struct ovl_fs *fs, struct ovl_node *parent, const char 
 		 */
 		ovl_work_name(tmp, sizeof(tmp));
 		if (f.in_lower) {
-			if (mknodat(fs->workfd, tmp, S_IFCHR, makedev(0, 0)) < 0) {
-				r = -errno;
+			r = ovl_make_work_whiteout(fs, tmp);
+			if (r < 0)
 				goto out;
-			}
 			r = renameat2(fs->workfd, tmp, pfd, name, RENAME_EXCHANGE) < 0 ? -errno : 0;
 		} else {
 			r = renameat(pfd, name, fs->workfd, tmp) < 0 ? -errno : 0;

@@ -120,6 +120,10 @@ struct ovl_fs {
 	struct ovl_layer *layers; /* [0] upper, [1..nlayers-1] lowers */
 	int nlayers;
 	int workfd;               /* O_PATH of workdir/work, -1 read-only */
+	/* One whiteout inode in the work dir, linked where whiteouts go (layer.c) */
+	pthread_mutex_t whiteout_lock;
+	bool whiteout_made;       /* it is there (under whiteout_lock) */
+	bool whiteout_unshared;   /* links refused here: every whiteout a new inode (under whiteout_lock) */
 	bool read_only;
 	bool userxattr;
 	enum layer_xns xns;       /* where the layers' metadata lives */
@@ -169,6 +173,8 @@ bool ovl_is_layer_metadata(const char *name);
 uint64_t ovl_present_ino(const struct ovl_fs *fs, int layer, ino_t ino);
 /* A whiteout `name` in `dirfd`, made atomically (in workdir, then renamed in; replaces what is there). */
 int ovl_make_whiteout(struct ovl_fs *fs, int dirfd, const char *name);
+/* A whiteout at work/tmp, a name of ovl_work_name() (to be renamed over something). */
+int ovl_make_work_whiteout(struct ovl_fs *fs, const char *tmp);
 /*
  * A ".wh.NAME" marker of `name` in the upper directory dirfd (containers/
  * storage's or fuse-overlayfs's form) turned into the kernel's: a 0/0 whiteout

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-#define FUSE_USE_VERSION 312 /* fuse_session_loop_mt() taking a fuse_loop_cfg_create() config */
+#define FUSE_USE_VERSION 312
 #include "serve.h"
 
 #include <errno.h>
@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "fs-util.h"
+#include "loop.h"
 #include "overlay.h"
 #include "userns.h"
 
@@ -35,6 +36,16 @@ static void server_process_setup(void)
 		(void) setrlimit(RLIMIT_NOFILE, &rl);
 	}
 	(void) umask(0);
+}
+
+static unsigned serve_threads(const struct ovl_serve_config *cfg)
+{
+	return cfg->threads ? cfg->threads : OVL_SERVE_THREADS;
+}
+
+static unsigned serve_spin_us(const struct ovl_serve_config *cfg)
+{
+	return cfg->spin_us < 0 ? 0 : cfg->spin_us ? (unsigned) cfg->spin_us : OVL_SERVE_SPIN_US;
 }
 
 /*
@@ -111,7 +122,7 @@ int ovl_serve(const struct ovl_serve_config *cfg)
 	struct idmap map;
 	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
 	struct fuse_session *se = NULL;
-	struct fuse_loop_config *loop = NULL;
+	struct ovl_loop *loop = NULL;
 	char why[256] = "";
 	char optbuf[4200];
 	int r;
@@ -202,18 +213,11 @@ int ovl_serve(const struct ovl_serve_config *cfg)
 		r = -EIO;
 		goto out_unmount;
 	}
-	loop = fuse_loop_cfg_create();
-	if (!loop) {
-		r = -ENOMEM;
+	r = ovl_loop_new(se, serve_threads(cfg), serve_spin_us(cfg), &loop);
+	if (r < 0)
 		goto out_signals;
-	}
-	fuse_loop_cfg_set_clone_fd(loop, 0);
-	fuse_loop_cfg_set_max_threads(loop, cfg->threads ? cfg->threads : OVL_SERVE_THREADS);
-	/* Keep idle workers: a thread (and its splice pipe) per request costs more than the request. */
-	fuse_loop_cfg_set_idle_threads(loop, cfg->threads ? cfg->threads : OVL_SERVE_THREADS);
-	r = fuse_session_loop_mt(se, loop);
-	r = r < 0 ? r : r > 0 ? -EINTR : 0;
-	fuse_loop_cfg_destroy(loop);
+	r = ovl_loop_run(loop);
+	ovl_loop_free(loop);
 out_signals:
 	fuse_remove_signal_handlers(se);
 out_unmount:
@@ -232,7 +236,7 @@ out:
 struct ovl_background {
 	struct ovl_fs fs;
 	struct fuse_session *se;
-	struct fuse_loop_config *loop;
+	struct ovl_loop *loop;
 	pthread_t thread;
 	bool running;
 };
@@ -240,14 +244,13 @@ struct ovl_background {
 static void *serve_thread(void *arg)
 {
 	struct ovl_background *bg = arg;
-	(void) fuse_session_loop_mt(bg->se, bg->loop);
+	(void) ovl_loop_run(bg->loop);
 	return NULL;
 }
 
 static void background_free(struct ovl_background *bg)
 {
-	if (bg->loop)
-		fuse_loop_cfg_destroy(bg->loop);
+	ovl_loop_free(bg->loop);
 	if (bg->se)
 		fuse_session_destroy(bg->se);
 	if (bg->fs.root)
@@ -304,14 +307,9 @@ int ovl_serve_start(const struct ovl_serve_config *cfg, int fuse_fd, enum ovl_ow
 		r = -EIO;
 		goto fail;
 	}
-	bg->loop = fuse_loop_cfg_create();
-	if (!bg->loop) {
-		r = -ENOMEM;
+	r = ovl_loop_new(bg->se, serve_threads(cfg), serve_spin_us(cfg), &bg->loop);
+	if (r < 0)
 		goto fail;
-	}
-	fuse_loop_cfg_set_clone_fd(bg->loop, 0);
-	fuse_loop_cfg_set_max_threads(bg->loop, cfg->threads ? cfg->threads : OVL_SERVE_THREADS);
-	fuse_loop_cfg_set_idle_threads(bg->loop, cfg->threads ? cfg->threads : OVL_SERVE_THREADS);
 	r = -pthread_create(&bg->thread, NULL, serve_thread, bg);
 	if (r < 0)
 		goto fail;
@@ -337,7 +335,7 @@ void ovl_serve_stop(struct ovl_background *bg)
 		 * sandbox's mount namespace.  Should something keep it alive, give up
 		 * after a while rather than hang (the threads end with the process).
 		 */
-		fuse_session_exit(bg->se);
+		ovl_loop_stop(bg->loop);
 		clock_gettime(CLOCK_REALTIME, &deadline);
 		deadline.tv_sec += 10;
 		if (pthread_timedjoin_np(bg->thread, NULL, &deadline) != 0)

@@ -15,6 +15,8 @@
  * server (isofs-overlay, isofs mount, a run's own server).
  */
 #define OVL_SERVE_THREADS 16
+/* How long a thread looks for the next request after a reply before it sleeps (fuse/loop.c). */
+#define OVL_SERVE_SPIN_US 50
 
 struct ovl_serve_config {
 	const char *const *lowers; /* top first */
@@ -27,6 +29,7 @@ struct ovl_serve_config {
 	bool writeback;
 	bool open_handles;         /* answer OPEN with handles even when the kernel could do without */
 	unsigned threads;          /* 0: OVL_SERVE_THREADS */
+	int spin_us;               /* 0: OVL_SERVE_SPIN_US, < 0: none */
 	size_t dircache;           /* directory fds kept open at most; 0: a quarter of RLIMIT_NOFILE */
 	const char *fuse_opts;     /* more FUSE mount options, comma-separated, or NULL */
 	/* fuse-overlayfs's id options: stored ids shifted (uidmapping=, gidmapping=), one owner shown (squash_to_*) */

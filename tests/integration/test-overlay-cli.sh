@@ -37,7 +37,7 @@ unmount "$T/m"
 
 # bad input: one line, non-zero, nothing mounted
 for bad in "lowerdir=$T/nope" "lowerdir=$T/L1,upperdir=$T/u" "lowerdir=$T/L1,bogus=1" "upperdir=$T/u,workdir=$T/w" \
-	"lowerdir=$T/L1,open_handles=2"; do
+	"lowerdir=$T/L1,open_handles=2" "lowerdir=$T/L1,spin=abc" "lowerdir=$T/L1,spin=-1"; do
 	run timeout 30 "$OVL" -o "$bad" "$T/m"
 	isnt "$RUN_RC" 0 "refused: -o $bad"
 	is "$RUN_ERR_LINES" 1 "... with one line"
@@ -46,6 +46,12 @@ for bad in "lowerdir=$T/nope" "lowerdir=$T/L1,upperdir=$T/u" "lowerdir=$T/L1,bog
 done
 run timeout 30 "$OVL" -o "lowerdir=$T/L1"
 is "$RUN_RC" 2 "a missing mountpoint is a usage error"
+
+# spin=0: every serving thread sleeps between requests; the view is the same
+run timeout 30 "$OVL" -o "lowerdir=$T/L1:$T/L2,upperdir=$T/u,workdir=$T/w,spin=0" "$T/m"
+is "$RUN_RC" 0 "spin=0: mounted"
+is "$(cat "$T/m/d/a")" top "... and serving"
+unmount "$T/m"
 
 if [ "$IS_ROOT" -eq 1 ]; then
 	# as fuse-overlayfs: other users (a container's) reach the view, setuid programs work; unless told otherwise

@@ -384,6 +384,29 @@ def c_unlink_lower(m, o):
     o.do("rmdir file-less name", os.rmdir, o.p("file"))
 
 
+def whiteouts_shared(upper, mode):
+    """An on-disk check: the whiteouts share one inode (the kernel's have since 5.8: no inode per removal)."""
+    inos = {}
+    for dirpath, dirnames, filenames in os.walk(upper):
+        for n in dirnames + filenames:
+            st = os.lstat(os.path.join(dirpath, n))
+            if stat.S_ISCHR(st.st_mode) and st.st_rdev == 0:
+                inos.setdefault(st.st_ino, []).append(os.path.relpath(os.path.join(dirpath, n), upper))
+    n = sum(len(v) for v in inos.values())
+    if n < 3:
+        return [f"expected at least 3 whiteouts, found {n}"]
+    return [] if len(inos) == 1 else [f"{n} whiteouts on {len(inos)} inodes: {sorted(inos.values())}"]
+
+
+@case("whiteouts of unlink, rmdir and rm -r share one inode", upper=whiteouts_shared)
+def c_wh_shared(m, o):
+    o.do("unlink file", os.unlink, o.p("file"))
+    o.do("unlink dir/a", os.unlink, o.p("dir/a"))
+    o.do("rmdir emptydir", os.rmdir, o.p("emptydir"))
+    o.do("rm -r other", rm_r, o.p("other"))
+    o.ls("ls .", "")
+
+
 @case("rmdir of lower directories: whiteouts, ENOTEMPTY, rm -r",
       upper=upper_is(emptydir="whiteout", other="whiteout", dir=None))
 def c_rmdir_lower(m, o):

@@ -1,0 +1,192 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The serving loop, in place of libfuse's multi-threaded one for what that
+ * cannot do: keep a thread looking for the next request for a moment after a
+ * reply.  A sequential workload (tar, rm -r, a build) sends one request at a
+ * time; with every server thread asleep, each request first wakes one, and on
+ * a virtual machine whose idle CPUs halt that wake-up costs more than the
+ * request (bench/run's "round trip" row).
+ *
+ * Sleeping workers block in read(2) on the connection, where the kernel wakes
+ * one of them per request; the looking worker polls it without blocking.  As
+ * in libfuse's loop, workers can be cancelled only while they wait, and are
+ * once the session has ended.
+ */
+#define FUSE_USE_VERSION 312
+#include "loop.h"
+
+#include <errno.h>
+#include <fuse_lowlevel.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <poll.h>
+#include <time.h>
+#include <unistd.h>
+
+
+struct ovl_loop {
+	struct fuse_session *se;
+	int fd;        /* the connection */
+	unsigned max_threads, spin_us;
+	pthread_mutex_t lock; /* threads[], nthreads */
+	pthread_t *threads;   /* the workers started besides the one running ovl_loop_run() */
+	unsigned nthreads;
+	atomic_uint workers, busy;
+	atomic_bool spinner;  /* one worker at a time looks ahead */
+	atomic_int error;
+};
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t) ts.tv_sec * 1000000000u + (uint64_t) ts.tv_nsec;
+}
+
+static void *worker_main(void *arg);
+
+/* One more worker while all are busy: a slow request (a copy-up) must not hold up the others. */
+static void worker_add(struct ovl_loop *loop)
+{
+	sigset_t all, old;
+	pthread_t t;
+
+	pthread_mutex_lock(&loop->lock);
+	/* none after the end: ovl_loop_run() joins what the list holds then */
+	if (fuse_session_exited(loop->se) || loop->nthreads + 1 >= loop->max_threads ||
+	    atomic_load(&loop->busy) < atomic_load(&loop->workers)) {
+		pthread_mutex_unlock(&loop->lock);
+		return;
+	}
+	/* Signals go to the thread that ran ovl_loop_run() (libfuse's handlers end the session there). */
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	atomic_fetch_add(&loop->workers, 1);
+	if (pthread_create(&t, NULL, worker_main, loop) == 0)
+		loop->threads[loop->nthreads++] = t;
+	else
+		atomic_fetch_sub(&loop->workers, 1); /* serve with those there are */
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	pthread_mutex_unlock(&loop->lock);
+}
+
+static void buf_free(void *arg)
+{
+	free(((struct fuse_buf *) arg)->mem);
+}
+
+/* After a reply: the next request, without sleeping for it, if it comes within spin_us. */
+static void look_ahead(struct ovl_loop *loop)
+{
+	uint64_t until = now_ns() + loop->spin_us * 1000ull;
+	struct pollfd p = { .fd = loop->fd, .events = POLLIN };
+
+	while (!fuse_session_exited(loop->se) && poll(&p, 1, 0) == 0 && now_ns() < until)
+		;
+}
+
+static void *worker_main(void *arg)
+{
+	struct ovl_loop *loop = arg;
+	struct fuse_buf buf = { .mem = NULL };
+
+	/* Disabled until the end, the thread's exit included: libfuse's destructor of its pipe closes fds. */
+	pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, NULL);
+	pthread_cleanup_push(buf_free, &buf);
+	while (!fuse_session_exited(loop->se)) {
+		int r;
+
+		pthread_setcancelstate(PTHREAD_CANCEL_ENABLE, NULL);
+		r = fuse_session_receive_buf(loop->se, &buf);
+		pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, NULL);
+		if (r == 0) /* the connection ended (libfuse has ended the session) */
+			break;
+		if (r == -EINTR || r == -ENOENT || r == -EAGAIN) /* a signal; a request interrupted before it was read */
+			continue;
+		if (r < 0) {
+			atomic_store(&loop->error, r);
+			fuse_session_exit(loop->se);
+			break;
+		}
+		if (atomic_fetch_add(&loop->busy, 1) + 1 >= atomic_load(&loop->workers))
+			worker_add(loop);
+		fuse_session_process_buf(loop->se, &buf);
+		atomic_fetch_sub(&loop->busy, 1);
+		/* the next request is likely on its way: look for it a moment, if no other worker does */
+		if (loop->spin_us && !atomic_exchange(&loop->spinner, true)) {
+			look_ahead(loop);
+			atomic_store(&loop->spinner, false);
+		}
+	}
+	pthread_cleanup_pop(1);
+	return NULL;
+}
+
+int ovl_loop_new(struct fuse_session *se, unsigned max_threads, unsigned spin_us, struct ovl_loop **ret)
+{
+	struct ovl_loop *loop = calloc(1, sizeof(*loop));
+
+	if (!loop)
+		return -ENOMEM;
+	loop->se = se;
+	loop->fd = fuse_session_fd(se);
+	loop->max_threads = max_threads ? max_threads : 1;
+	loop->spin_us = spin_us;
+	loop->threads = calloc(loop->max_threads, sizeof(*loop->threads));
+	pthread_mutex_init(&loop->lock, NULL);
+	if (!loop->threads) {
+		ovl_loop_free(loop);
+		return -ENOMEM;
+	}
+	*ret = loop;
+	return 0;
+}
+
+int ovl_loop_run(struct ovl_loop *loop)
+{
+	int cancel_state;
+
+	pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &cancel_state);
+	atomic_store(&loop->workers, 1);
+	(void) worker_main(loop);
+	pthread_setcancelstate(cancel_state, NULL);
+	/*
+	 * The session has ended: no worker is added any more.  Those asleep in a
+	 * read wait for a request that will not come (unless the connection
+	 * ended too): cancelled there.  The list is read afresh for workers
+	 * added meanwhile.
+	 */
+	for (unsigned i = 0;; i++) {
+		pthread_t t;
+
+		pthread_mutex_lock(&loop->lock);
+		if (i >= loop->nthreads) {
+			loop->nthreads = 0;
+			pthread_mutex_unlock(&loop->lock);
+			break;
+		}
+		t = loop->threads[i];
+		pthread_mutex_unlock(&loop->lock);
+		pthread_cancel(t);
+		pthread_join(t, NULL);
+	}
+	return atomic_load(&loop->error);
+}
+
+void ovl_loop_stop(struct ovl_loop *loop)
+{
+	fuse_session_exit(loop->se);
+}
+
+void ovl_loop_free(struct ovl_loop *loop)
+{
+	if (!loop)
+		return;
+	pthread_mutex_destroy(&loop->lock);
+	free(loop->threads);
+	free(loop);
+}
