@@ -77,8 +77,45 @@ static int absolute_path(const char *path, char **ret)
 struct daemon_ctx {
 	int status_fd;     /* to the caller: "OK" or the error */
 	int sandbox_fd;    /* for mount.json; -1 for a read-only image view */
+	int tmp_fd;        /* the store's tmp/, for a view's lock */
+	int view_lock_fd;  /* a read-only image view's lock, held until the server exits; -1 */
 	const char *mountpoint;
 };
+
+/*
+ * A read-only image view has no sandbox, so no record: its server holds
+ * STORE/tmp/view-MAJOR-MINOR (a locked directory, which store_clean_stale
+ * leaves alone while held) until it exits, and `isofs umount` waits for that,
+ * as it waits for a sandbox's lock: the image is free once umount returns.
+ */
+static int view_lock_name(const char *mountpoint, char *buf, size_t size)
+{
+	unsigned major, minor;
+	char type[64];
+	int r = mountinfo_top(mountpoint, &major, &minor, type, sizeof(type));
+
+	if (r < 0)
+		return r;
+	snprintf(buf, size, "view-%u-%u", major, minor);
+	return 0;
+}
+
+static int view_lock_take(int tmp_fd, const char *mountpoint)
+{
+	char name[64];
+	int fd;
+
+	if (view_lock_name(mountpoint, name, sizeof(name)) < 0)
+		return -1;
+	if (mkdirat(tmp_fd, name, 0700) < 0 && errno != EEXIST)
+		return -1;
+	fd = openat(tmp_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
 
 static int daemon_ready(void *userdata)
 {
@@ -88,6 +125,8 @@ static int daemon_ready(void *userdata)
 		int r = mount_record_write(d->sandbox_fd, d->mountpoint);
 		if (r < 0)
 			return r;
+	} else if (d->tmp_fd >= 0) {
+		d->view_lock_fd = view_lock_take(d->tmp_fd, d->mountpoint); /* best effort: else umount does not wait */
 	}
 	log_info("overlay server %d: serving %s", (int) getpid(), d->mountpoint);
 	(void) write_all(d->status_fd, "OK", 2);
@@ -172,13 +211,21 @@ run_daemon(struct ovl_serve_config *cfg, struct daemon_ctx *d, int lock_fd, int 
 	}
 	if (d->sandbox_fd >= 0)
 		(void) unlinkat(d->sandbox_fd, SANDBOX_MOUNT, 0);
+	if (d->view_lock_fd >= 0) {
+		/* every other fd (the image's holds among them) let go before the lock umount waits on */
+		if (d->view_lock_fd > 3)
+			(void) close_range(3, (unsigned) d->view_lock_fd - 1, 0);
+		(void) close_range((unsigned) d->view_lock_fd + 1, ~0U, 0);
+	}
 	_exit(r < 0 ? 1 : 0);
 }
 
 /* Forks the server (detached: a grandchild), waits until it has mounted or failed. */
-static int start_daemon(struct ovl_serve_config *cfg, int sandbox_fd, int lock_fd, int log_fd, isofs_error *err)
+static int start_daemon(struct ovl_serve_config *cfg, int sandbox_fd, int tmp_fd, int lock_fd, int log_fd,
+			isofs_error *err)
 {
-	struct daemon_ctx d = { .sandbox_fd = sandbox_fd, .mountpoint = cfg->mountpoint };
+	struct daemon_ctx d = { .sandbox_fd = sandbox_fd, .tmp_fd = tmp_fd, .view_lock_fd = -1,
+				.mountpoint = cfg->mountpoint };
 	char buf[600];
 	int pipefd[2], status;
 	ssize_t n;
@@ -337,7 +384,7 @@ int isofs_mount(isofs_store *store, const char *image, const char *mountpoint, c
 	if (sandbox_name)
 		log_debug("overlay server of sandbox '%s': its log %s/sandboxes/%s/%s", sandbox_name, store->path,
 			  sandbox_name, SANDBOX_LOG);
-	r = start_daemon(&cfg, sfd, lock_fd, log_fd, err);
+	r = start_daemon(&cfg, sfd, store->tmp_fd, lock_fd, log_fd, err);
 	if (r < 0)
 		goto out;
 	if (ret_sandbox)
@@ -533,6 +580,11 @@ int isofs_umount(isofs_store *store, const char *mountpoint, isofs_error *err)
 		return error_set(err, EINVAL, "'%s' is not mounted", mountpoint);
 	}
 	if (mounted) {
+		char view[64];
+
+		/* a read-only image view: its server's lock, to wait for below */
+		if (!recorded && view_lock_name(mp, view, sizeof(view)) == 0)
+			lock_fd = openat(store->tmp_fd, view, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 		/* A dead server (killed) leaves a mount that only fails: detach it. */
 		r = unmount_path(mp, !alive);
 		if (r == -EBUSY)
@@ -543,6 +595,11 @@ int isofs_umount(isofs_store *store, const char *mountpoint, isofs_error *err)
 			r = 0;
 		if (r < 0)
 			goto out;
+		if (!recorded && lock_fd >= 0) {
+			/* gone with its server (a copy of the mount elsewhere may keep it: then not waited for) */
+			if (wait_unlocked(lock_fd, SERVER_EXIT_MS) == 0)
+				(void) unlinkat(store->tmp_fd, view, AT_REMOVEDIR);
+		}
 	}
 	if (alive) {
 		/*

@@ -60,14 +60,15 @@ int ovl_fs_init(struct ovl_fs *fs, const char *const *lowers, int nlowers, const
 {
 	int r;
 
+	fs->workfd = -1;
+	fs->whiteout_fd = -1;
+	pthread_mutex_init(&fs->whiteout_lock, NULL);
 	fs->nlayers = nlowers + 1;
 	fs->layers = calloc((size_t) fs->nlayers, sizeof(*fs->layers));
 	if (!fs->layers)
 		return -ENOMEM;
 	for (int i = 0; i < fs->nlayers; i++)
 		fs->layers[i].fd = -1;
-	fs->workfd = -1;
-	pthread_mutex_init(&fs->whiteout_lock, NULL);
 	fs->userxattr = userxattr;
 	fs->xns = userxattr ? LAYER_XNS_USER : LAYER_XNS_TRUSTED;
 	fs->xprefix = layer_xattr_prefix(fs->xns);
@@ -127,6 +128,8 @@ int ovl_fs_init(struct ovl_fs *fs, const char *const *lowers, int nlowers, const
 	return 0;
 }
 
+static void shared_whiteout_drop_locked(struct ovl_fs *fs);
+
 void ovl_fs_destroy(struct ovl_fs *fs)
 {
 	for (int i = 0; fs->layers && i < fs->nlayers; i++) {
@@ -136,10 +139,10 @@ void ovl_fs_destroy(struct ovl_fs *fs)
 	}
 	free(fs->layers);
 	if (fs->workfd >= 0) {
-		if (fs->whiteout_made) /* the work dir is left empty, as every copy-up leaves it */
-			(void) unlinkat(fs->workfd, SHARED_WHITEOUT, 0);
+		shared_whiteout_drop_locked(fs); /* the work dir is left empty, as every copy-up leaves it */
 		close(fs->workfd);
 	}
+	pthread_mutex_destroy(&fs->whiteout_lock);
 	fs->workfd = -1;
 	fs->layers = NULL;
 }
@@ -169,38 +172,73 @@ void ovl_work_name(char *buf, size_t size)
 
 /*
  * Whiteouts share one inode, as the kernel's have since Linux 5.8: a link is
- * cheaper than a new inode (on ext4, no inode to allocate and journal).  When
- * the file system refuses the link (too many, or links not supported), a new
- * shared one, else a whiteout of its own.
+ * cheaper than a new inode (on ext4, no inode to allocate and journal).  The
+ * inode is linked through the fd it was made with, never by its name: what
+ * the work dir holds under that name could have been replaced.  A new one when
+ * the link count is full or the name is gone; a whiteout of its own each time
+ * where the file system refuses links (found by a trial link when it is made).
  */
+static int shared_whiteout_link_locked(struct ovl_fs *fs, int dirfd, const char *name)
+{
+	char path[64];
+
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fs->whiteout_fd);
+	return linkat(AT_FDCWD, path, dirfd, name, AT_SYMLINK_FOLLOW) < 0 ? -errno : 0;
+}
+
+static void shared_whiteout_drop_locked(struct ovl_fs *fs)
+{
+	if (fs->whiteout_made) {
+		close(fs->whiteout_fd);
+		(void) unlinkat(fs->workfd, SHARED_WHITEOUT, 0);
+	}
+	fs->whiteout_made = false;
+	fs->whiteout_fd = -1;
+}
+
+static int shared_whiteout_make_locked(struct ovl_fs *fs)
+{
+	struct stat st;
+	int fd, r;
+
+	(void) unlinkat(fs->workfd, SHARED_WHITEOUT, 0);
+	if (mknodat(fs->workfd, SHARED_WHITEOUT, S_IFCHR | 0, makedev(0, 0)) < 0)
+		return errno == EEXIST ? -EBUSY : -errno; /* EEXIST would read as "the target is taken" */
+	fd = openat(fs->workfd, SHARED_WHITEOUT, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0 || fstat(fd, &st) < 0 || !layer_is_whiteout(&st)) {
+		r = fd < 0 ? -errno : -EBUSY;
+		if (fd >= 0)
+			close(fd);
+		(void) unlinkat(fs->workfd, SHARED_WHITEOUT, 0);
+		return r;
+	}
+	fs->whiteout_fd = fd;
+	fs->whiteout_made = true;
+	/* the trial link, in the work dir: whether this file system (and /proc) lets us link at all */
+	(void) unlinkat(fs->workfd, SHARED_WHITEOUT ".trial", 0);
+	r = shared_whiteout_link_locked(fs, fs->workfd, SHARED_WHITEOUT ".trial");
+	(void) unlinkat(fs->workfd, SHARED_WHITEOUT ".trial", 0);
+	if (r < 0) {
+		shared_whiteout_drop_locked(fs);
+		fs->whiteout_unshared = true;
+		return -ENOTSUP;
+	}
+	return 0;
+}
+
+/* 0, -ENOTSUP (no sharing here: make one), or the link's error (-EEXIST: the name is taken). */
 static int whiteout_link(struct ovl_fs *fs, int dirfd, const char *name)
 {
 	int r = -ENOTSUP;
 
 	pthread_mutex_lock(&fs->whiteout_lock);
 	for (int tries = 0; tries < 2 && !fs->whiteout_unshared; tries++) {
-		if (!fs->whiteout_made) {
-			(void) unlinkat(fs->workfd, SHARED_WHITEOUT, 0);
-			if (mknodat(fs->workfd, SHARED_WHITEOUT, S_IFCHR | 0, makedev(0, 0)) < 0) {
-				r = -errno;
-				break;
-			}
-			fs->whiteout_made = true;
-		}
-		if (linkat(fs->workfd, SHARED_WHITEOUT, dirfd, name, 0) == 0) {
-			r = 0;
+		if (!fs->whiteout_made && (r = shared_whiteout_make_locked(fs)) < 0)
 			break;
-		}
-		r = -errno;
-		if (r == -EMLINK) { /* this one is full: another */
-			fs->whiteout_made = false;
-			continue;
-		}
-		if (r == -EPERM || r == -EACCES || r == -ENOTSUP || r == -EXDEV || r == -ENOSYS) {
-			fs->whiteout_unshared = true;
-			r = -ENOTSUP;
-		}
-		break; /* EEXIST, or an error a new inode would meet too */
+		r = shared_whiteout_link_locked(fs, dirfd, name);
+		if (r != -EMLINK && r != -ENOENT)
+			break;
+		shared_whiteout_drop_locked(fs); /* full, or its name removed (no link to a file with none): another */
 	}
 	pthread_mutex_unlock(&fs->whiteout_lock);
 	return r;

@@ -9,8 +9,10 @@
  *
  * Sleeping workers block in read(2) on the connection, where the kernel wakes
  * one of them per request; the looking worker polls it without blocking.  As
- * in libfuse's loop, workers can be cancelled only while they wait, and are
- * once the session has ended.
+ * in libfuse's loop, the thread that runs ovl_loop_run() serves nothing: it
+ * takes the signals (libfuse's handlers end the session) and waits for the
+ * end, which any worker leaving announces; then it cancels the workers still
+ * waiting for a request (they can be cancelled only there) and joins them.
  */
 #define FUSE_USE_VERSION 312
 #include "loop.h"
@@ -24,6 +26,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <poll.h>
+#include <semaphore.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -33,8 +36,9 @@ struct ovl_loop {
 	int fd;        /* the connection */
 	unsigned max_threads, spin_us;
 	pthread_mutex_t lock; /* threads[], nthreads */
-	pthread_t *threads;   /* the workers started besides the one running ovl_loop_run() */
+	pthread_t *threads;   /* the workers started */
 	unsigned nthreads;
+	sem_t finished;       /* posted by each worker leaving, and by ovl_loop_stop() */
 	atomic_uint workers, busy;
 	atomic_bool spinner;  /* one worker at a time looks ahead */
 	atomic_int error;
@@ -49,28 +53,34 @@ static uint64_t now_ns(void)
 
 static void *worker_main(void *arg);
 
-/* One more worker while all are busy: a slow request (a copy-up) must not hold up the others. */
-static void worker_add(struct ovl_loop *loop)
+/* Under loop->lock; none after the end: ovl_loop_run() joins what the list holds then. */
+static int worker_start_locked(struct ovl_loop *loop)
 {
 	sigset_t all, old;
 	pthread_t t;
+	int r;
 
-	pthread_mutex_lock(&loop->lock);
-	/* none after the end: ovl_loop_run() joins what the list holds then */
-	if (fuse_session_exited(loop->se) || loop->nthreads + 1 >= loop->max_threads ||
-	    atomic_load(&loop->busy) < atomic_load(&loop->workers)) {
-		pthread_mutex_unlock(&loop->lock);
-		return;
-	}
-	/* Signals go to the thread that ran ovl_loop_run() (libfuse's handlers end the session there). */
+	if (fuse_session_exited(loop->se) || loop->nthreads >= loop->max_threads)
+		return -EAGAIN;
+	/* Signals go to the thread that runs ovl_loop_run() (libfuse's handlers end the session there). */
 	sigfillset(&all);
 	pthread_sigmask(SIG_BLOCK, &all, &old);
 	atomic_fetch_add(&loop->workers, 1);
-	if (pthread_create(&t, NULL, worker_main, loop) == 0)
+	r = -pthread_create(&t, NULL, worker_main, loop);
+	if (r == 0)
 		loop->threads[loop->nthreads++] = t;
 	else
-		atomic_fetch_sub(&loop->workers, 1); /* serve with those there are */
+		atomic_fetch_sub(&loop->workers, 1);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	return r;
+}
+
+/* One more worker while all are busy: a slow request (a copy-up) must not hold up the others. */
+static void worker_add(struct ovl_loop *loop)
+{
+	pthread_mutex_lock(&loop->lock);
+	if (atomic_load(&loop->busy) >= atomic_load(&loop->workers))
+		(void) worker_start_locked(loop); /* if it cannot, serve with those there are */
 	pthread_mutex_unlock(&loop->lock);
 }
 
@@ -123,6 +133,7 @@ static void *worker_main(void *arg)
 		}
 	}
 	pthread_cleanup_pop(1);
+	sem_post(&loop->finished); /* the session has ended (or this worker could not go on): the waiter looks */
 	return NULL;
 }
 
@@ -138,6 +149,7 @@ int ovl_loop_new(struct fuse_session *se, unsigned max_threads, unsigned spin_us
 	loop->spin_us = spin_us;
 	loop->threads = calloc(loop->max_threads, sizeof(*loop->threads));
 	pthread_mutex_init(&loop->lock, NULL);
+	sem_init(&loop->finished, 0, 0);
 	if (!loop->threads) {
 		ovl_loop_free(loop);
 		return -ENOMEM;
@@ -148,12 +160,21 @@ int ovl_loop_new(struct fuse_session *se, unsigned max_threads, unsigned spin_us
 
 int ovl_loop_run(struct ovl_loop *loop)
 {
-	int cancel_state;
+	int r;
 
-	pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &cancel_state);
-	atomic_store(&loop->workers, 1);
-	(void) worker_main(loop);
-	pthread_setcancelstate(cancel_state, NULL);
+	pthread_mutex_lock(&loop->lock);
+	r = worker_start_locked(loop);
+	pthread_mutex_unlock(&loop->lock);
+	if (r < 0)
+		return r;
+	/* A signal interrupts the wait (EINTR); the timeout covers one that came just before it began. */
+	while (!fuse_session_exited(loop->se)) {
+		struct timespec deadline;
+
+		clock_gettime(CLOCK_REALTIME, &deadline);
+		deadline.tv_sec += 1;
+		(void) sem_timedwait(&loop->finished, &deadline);
+	}
 	/*
 	 * The session has ended: no worker is added any more.  Those asleep in a
 	 * read wait for a request that will not come (unless the connection
@@ -180,6 +201,7 @@ int ovl_loop_run(struct ovl_loop *loop)
 void ovl_loop_stop(struct ovl_loop *loop)
 {
 	fuse_session_exit(loop->se);
+	sem_post(&loop->finished);
 }
 
 void ovl_loop_free(struct ovl_loop *loop)
@@ -187,6 +209,7 @@ void ovl_loop_free(struct ovl_loop *loop)
 	if (!loop)
 		return;
 	pthread_mutex_destroy(&loop->lock);
+	sem_destroy(&loop->finished);
 	free(loop->threads);
 	free(loop);
 }

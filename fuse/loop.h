@@ -14,9 +14,13 @@ struct ovl_loop;
  * requests (docs/performance.md).
  */
 int ovl_loop_new(struct fuse_session *se, unsigned max_threads, unsigned spin_us, struct ovl_loop **ret);
-/* Serves until the connection ends or the session is told to exit; 0 or -errno. */
+/*
+ * Serves (from threads of its own) until the connection ends, a worker meets
+ * an error, or the session is told to exit; 0 or -errno.  The calling thread
+ * takes the signals meanwhile.
+ */
 int ovl_loop_run(struct ovl_loop *loop);
-/* From any thread (or after a signal): the session exits and every worker wakes to see it. */
+/* From any thread: the session exits and ovl_loop_run() returns, once the workers are gone. */
 void ovl_loop_stop(struct ovl_loop *loop);
 void ovl_loop_free(struct ovl_loop *loop);
 

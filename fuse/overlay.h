@@ -122,7 +122,8 @@ struct ovl_fs {
 	int workfd;               /* O_PATH of workdir/work, -1 read-only */
 	/* One whiteout inode in the work dir, linked where whiteouts go (layer.c) */
 	pthread_mutex_t whiteout_lock;
-	bool whiteout_made;       /* it is there (under whiteout_lock) */
+	bool whiteout_made;       /* it is there, whiteout_fd its O_PATH fd (under whiteout_lock) */
+	int whiteout_fd;
 	bool whiteout_unshared;   /* links refused here: every whiteout a new inode (under whiteout_lock) */
 	bool read_only;
 	bool userxattr;
