@@ -178,7 +178,7 @@ int ovl_upper_dir(struct ovl_fs *fs, struct ovl_node *dir, struct ovl_dirpin *re
 	if (fs->read_only)
 		return -EROFS;
 	pthread_mutex_lock(&fs->lock);
-	has = dir->has_upper;
+	has = ovl_dir(dir)->has_upper;
 	dead = dir->dead;
 	pthread_mutex_unlock(&fs->lock);
 	if (has)
@@ -193,13 +193,13 @@ int ovl_upper_dir(struct ovl_fs *fs, struct ovl_node *dir, struct ovl_dirpin *re
 	if (pfd < 0)
 		return pfd;
 
-	pthread_mutex_lock(&dir->copyup_lock);
+	pthread_mutex_lock(ovl_copyup_lock(fs, dir));
 	pthread_mutex_lock(&fs->lock);
-	has = dir->has_upper;
-	srclayer = dir->nlower ? dir->lowers[0].layer : OVL_UPPER;
+	has = ovl_dir(dir)->has_upper;
+	srclayer = ovl_dir(dir)->nlower ? ovl_dir(dir)->lowers[0].layer : OVL_UPPER;
 	pthread_mutex_unlock(&fs->lock);
 	if (has) {
-		pthread_mutex_unlock(&dir->copyup_lock);
+		pthread_mutex_unlock(ovl_copyup_lock(fs, dir));
 		return ovl_dir_pin(fs, dir, OVL_UPPER, ret);
 	}
 	srcfd = ovl_dir_pin(fs, dir, OVL_TOP, &spin);
@@ -238,18 +238,18 @@ int ovl_upper_dir(struct ovl_fs *fs, struct ovl_node *dir, struct ovl_dirpin *re
 	restore_times(pfd, &pst);
 	pthread_mutex_lock(&fs->lock);
 	ovl_node_rekey_locked(fs, dir, ust.st_dev, ust.st_ino);
-	dir->has_upper = true;
-	fd = ovl_dfd_install_locked(fs, &dir->upper, fd);
+	ovl_dir(dir)->has_upper = true;
+	fd = ovl_dfd_install_locked(fs, &ovl_dir(dir)->upper, fd);
 	pthread_mutex_unlock(&fs->lock);
 	if (fd >= 0)
 		close(fd);
 	r = 0;
 out:
-	pthread_mutex_unlock(&dir->copyup_lock);
+	pthread_mutex_unlock(ovl_copyup_lock(fs, dir));
 	if (r < 0)
 		return r;
 	/* Now merged, its link count reads 1 (as in the kernel): what the kernel cached is stale. */
-	if (dir->nlower)
+	if (ovl_dir(dir)->nlower)
 		notify_attrs_changed(fs, dir);
 	return ovl_dir_pin(fs, dir, OVL_UPPER, ret);
 }
@@ -282,7 +282,7 @@ int ovl_copy_up(struct ovl_fs *fs, struct ovl_node *node, bool truncate)
 	if (pfd < 0)
 		return pfd;
 
-	pthread_mutex_lock(&node->copyup_lock);
+	pthread_mutex_lock(ovl_copyup_lock(fs, node));
 	pthread_mutex_lock(&fs->lock);
 	layer = node->layer;
 	pthread_mutex_unlock(&fs->lock);
@@ -351,7 +351,7 @@ int ovl_copy_up(struct ovl_fs *fs, struct ovl_node *node, bool truncate)
 	pthread_mutex_unlock(&fs->lock);
 	split = st.st_nlink > 1;
 out:
-	pthread_mutex_unlock(&node->copyup_lock);
+	pthread_mutex_unlock(ovl_copyup_lock(fs, node));
 	if (split) {
 		/* a copy of its own now: link count 1, its own inode number */
 		ovl_dir_listing_drop(fs, parent); /* its d_ino changed with st_ino */
@@ -424,9 +424,9 @@ int ovl_copy_up_orphan(struct ovl_fs *fs, struct ovl_node *node)
 {
 	int r;
 
-	pthread_mutex_lock(&node->copyup_lock);
+	pthread_mutex_lock(ovl_copyup_lock(fs, node));
 	r = copy_up_orphan(fs, node);
-	pthread_mutex_unlock(&node->copyup_lock);
+	pthread_mutex_unlock(ovl_copyup_lock(fs, node));
 	return r;
 }
 

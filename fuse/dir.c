@@ -112,7 +112,7 @@ int ovl_dir_read(struct ovl_fs *fs, struct ovl_node *dir, bool with_dots, struct
 		if (r == 0)
 			r = dirlist_add(&out, "..", parent_ino, S_IFDIR, &unused);
 	}
-	/* node->lowers already stops at an opaque directory */
+	/* ovl_dir(node)->lowers already stops at an opaque directory */
 	for (int i = 0; r == 0 && i < n; i++)
 		r = read_layer(fs, layers[i].layer, layers[i].fd, &seen, &hidden, &out);
 	for (int i = 0; i < n; i++)
@@ -163,10 +163,10 @@ int ovl_dir_listing_get(struct ovl_fs *fs, struct ovl_node *dir, struct ovl_dirl
 	int r;
 
 	pthread_mutex_lock(&fs->lock);
-	l = dir->listing;
+	l = ovl_dir(dir)->listing;
 	if (l)
 		l->refs++;
-	gen = dir->listing_gen;
+	gen = ovl_dir(dir)->listing_gen;
 	pthread_mutex_unlock(&fs->lock);
 	if (l) {
 		*ret = l;
@@ -182,8 +182,8 @@ int ovl_dir_listing_get(struct ovl_fs *fs, struct ovl_node *dir, struct ovl_dirl
 	}
 	l->refs = 1;
 	pthread_mutex_lock(&fs->lock);
-	if (!dir->listing && dir->listing_gen == gen) {
-		dir->listing = l; /* not changed while we read: worth keeping */
+	if (!ovl_dir(dir)->listing && ovl_dir(dir)->listing_gen == gen) {
+		ovl_dir(dir)->listing = l; /* not changed while we read: worth keeping */
 		l->refs++;
 	}
 	pthread_mutex_unlock(&fs->lock);
@@ -209,9 +209,9 @@ void ovl_dir_listing_drop(struct ovl_fs *fs, struct ovl_node *dir)
 	struct ovl_dirlist *l;
 
 	pthread_mutex_lock(&fs->lock);
-	l = dir->listing;
-	dir->listing = NULL;
-	dir->listing_gen++;
+	l = ovl_dir(dir)->listing;
+	ovl_dir(dir)->listing = NULL;
+	ovl_dir(dir)->listing_gen++;
 	pthread_mutex_unlock(&fs->lock);
 	if (l)
 		ovl_dir_listing_put(fs, l);
@@ -234,9 +234,9 @@ void ovl_dir_listing_uncache(struct ovl_fs *fs, struct ovl_node *dir, struct ovl
 	bool mine;
 
 	pthread_mutex_lock(&fs->lock);
-	mine = dir->listing == l;
+	mine = ovl_dir(dir)->listing == l;
 	if (mine)
-		dir->listing = NULL; /* same generation: nothing changed */
+		ovl_dir(dir)->listing = NULL; /* same generation: nothing changed */
 	pthread_mutex_unlock(&fs->lock);
 	if (mine)
 		ovl_dir_listing_put(fs, l);

@@ -232,8 +232,8 @@ static int reopen_upper(struct ovl_fs *fs, struct ovl_node *node)
 
 	pthread_rwlock_rdlock(&fs->rename_lock);
 	pthread_mutex_lock(&fs->lock);
-	for (n = node; n->upper.fd < 0; n = n->aliases->parent) {
-		if (n->dead || !n->aliases || !n->has_upper) {
+	for (n = node; ovl_dir(n)->upper.fd < 0; n = n->aliases->parent) {
+		if (n->dead || !n->aliases || !ovl_dir(n)->has_upper) {
 			r = -ENOENT;
 			break;
 		}
@@ -253,18 +253,18 @@ static int reopen_upper(struct ovl_fs *fs, struct ovl_node *node)
 		strcpy(chain[i].name, n->aliases->name);
 		n->refs++; /* held across the walk, whatever happens to their names */
 	}
-	n->upper.pins++;
+	ovl_dir(n)->upper.pins++;
 	n->refs++;
 	pthread_mutex_unlock(&fs->lock);
 
 	struct ovl_node *anc = n;
 	for (i = 0; i < depth && r == 0; i++) {
-		r = open_step(fs, &n->upper, chain[i].name, &chain[i].node->upper, chain[i].node);
+		r = open_step(fs, &ovl_dir(n)->upper, chain[i].name, &ovl_dir(chain[i].node)->upper, chain[i].node);
 		n = chain[i].node;
 	}
 	pthread_mutex_lock(&fs->lock);
 	if (r == 0)
-		unpin_locked(fs, &n->upper);
+		unpin_locked(fs, &ovl_dir(n)->upper);
 	for (i = 0; i < depth; i++)
 		ovl_node_unref_locked(fs, chain[i].node);
 	ovl_node_unref_locked(fs, anc);
@@ -278,12 +278,12 @@ static int reopen_upper(struct ovl_fs *fs, struct ovl_node *node)
 static struct ovl_dfd *part_locked(struct ovl_node *dir, int layer, struct ovl_loc **ret_loc)
 {
 	*ret_loc = NULL;
-	if (layer == OVL_UPPER || (layer == OVL_TOP && dir->has_upper))
-		return dir->has_upper ? &dir->upper : NULL;
-	for (int i = 0; i < dir->nlower; i++)
-		if (layer == OVL_TOP || dir->lowers[i].layer == layer) {
-			*ret_loc = dir->lowers[i].loc;
-			return &dir->lowers[i].loc->dfd;
+	if (layer == OVL_UPPER || (layer == OVL_TOP && ovl_dir(dir)->has_upper))
+		return ovl_dir(dir)->has_upper ? &ovl_dir(dir)->upper : NULL;
+	for (int i = 0; i < ovl_dir(dir)->nlower; i++)
+		if (layer == OVL_TOP || ovl_dir(dir)->lowers[i].layer == layer) {
+			*ret_loc = ovl_dir(dir)->lowers[i].loc;
+			return &ovl_dir(dir)->lowers[i].loc->dfd;
 		}
 	return NULL;
 }
@@ -343,10 +343,10 @@ int ovl_dir_pin_all(struct ovl_fs *fs, struct ovl_node *dir, struct layer_dir *r
 
 	*ret_n = 0;
 	pthread_mutex_lock(&fs->lock);
-	if (dir->has_upper)
+	if (ovl_dir(dir)->has_upper)
 		layers[n++] = OVL_UPPER;
-	for (int i = 0; i < dir->nlower && n < OVL_MAX_LAYERS + 1; i++)
-		layers[n++] = dir->lowers[i].layer;
+	for (int i = 0; i < ovl_dir(dir)->nlower && n < OVL_MAX_LAYERS + 1; i++)
+		layers[n++] = ovl_dir(dir)->lowers[i].layer;
 	pthread_mutex_unlock(&fs->lock);
 	for (int i = 0; i < n; i++) {
 		r = ovl_dir_pin(fs, dir, layers[i], &pins[i]);

@@ -63,6 +63,8 @@ int ovl_fs_init(struct ovl_fs *fs, const char *const *lowers, int nlowers, const
 	fs->workfd = -1;
 	fs->whiteout_fd = -1;
 	pthread_mutex_init(&fs->whiteout_lock, NULL);
+	for (int i = 0; i < OVL_COPYUP_LOCKS; i++)
+		pthread_mutex_init(&fs->copyup_locks[i], NULL);
 	fs->nlayers = nlowers + 1;
 	fs->layers = calloc((size_t) fs->nlayers, sizeof(*fs->layers));
 	if (!fs->layers)
@@ -143,6 +145,8 @@ void ovl_fs_destroy(struct ovl_fs *fs)
 		close(fs->workfd);
 	}
 	pthread_mutex_destroy(&fs->whiteout_lock);
+	for (int i = 0; i < OVL_COPYUP_LOCKS; i++)
+		pthread_mutex_destroy(&fs->copyup_locks[i]);
 	fs->workfd = -1;
 	fs->layers = NULL;
 }

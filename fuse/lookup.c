@@ -105,7 +105,7 @@ int ovl_lookup_name(struct ovl_fs *fs, struct ovl_node *parent, const char *name
 		ovl_dir_unpin(&pins[i]);
 	/* a node's parts never change: its locations stay the node's while it lives (the caller holds it) */
 	for (int i = 0, k = 0; i < n; i++)
-		plocs[i] = parents[i].layer == OVL_UPPER ? NULL : parent->lowers[k++].loc;
+		plocs[i] = parents[i].layer == OVL_UPPER ? NULL : ovl_dir(parent)->lowers[k++].loc;
 	f->layer = lf.layer;
 	f->st = lf.st;
 	f->opaque = lf.opaque;
@@ -150,6 +150,26 @@ static uint64_t origin_ino(struct ovl_fs *fs, const struct ovl_found *f, int par
 	return layer_get_origin(f->upper_fd, parentfd, name, fs->xns);
 }
 
+/* A new directory node takes what its lookup found: the redirect, and its parts' fds into the cache. */
+static void dir_take_parts_locked(struct ovl_fs *fs, struct ovl_dir *d, struct ovl_found *f)
+{
+	d->has_upper = f->upper_fd >= 0;
+	d->opaque = f->opaque;
+	d->redirect = f->redirect;
+	f->redirect = NULL;
+	/* the fds just opened go into the cache (which may close older ones) */
+	if (f->upper_fd >= 0)
+		f->upper_fd = ovl_dfd_install_locked(fs, &d->upper, f->upper_fd);
+	for (int i = 0; i < f->nlower; i++) {
+		d->lowers[i] = (struct ovl_lower){ f->lowers[i].layer, f->locs[i] };
+		f->lowers[i].fd = ovl_dfd_install_locked(fs, &f->locs[i]->dfd, f->lowers[i].fd);
+		if (f->lowers[i].fd >= 0)
+			close(f->lowers[i].fd); /* a location is its node's own: cannot be open yet */
+	}
+	d->nlower = f->nlower;
+	f->nlower = 0;
+}
+
 int ovl_node_for_found(struct ovl_fs *fs, struct ovl_node *parent, const char *name, struct ovl_found *f,
 		       struct ovl_node **ret_node)
 {
@@ -188,8 +208,9 @@ int ovl_node_for_found(struct ovl_fs *fs, struct ovl_node *parent, const char *n
 		if (r == 0)
 			node->nlookup++;
 		/* the same upper directory (found by its key): a closed slot takes the fd just opened */
-		if (node->has_upper && node->upper.fd < 0 && f->upper_fd >= 0 && f->layer == OVL_UPPER) {
-			extra = ovl_dfd_install_locked(fs, &node->upper, f->upper_fd);
+		if (S_ISDIR(node->type) && ovl_dir(node)->has_upper && ovl_dir(node)->upper.fd < 0 && f->upper_fd >= 0 &&
+		    f->layer == OVL_UPPER) {
+			extra = ovl_dfd_install_locked(fs, &ovl_dir(node)->upper, f->upper_fd);
 			f->upper_fd = extra;
 		}
 		pthread_mutex_unlock(&fs->lock);
@@ -199,7 +220,14 @@ int ovl_node_for_found(struct ovl_fs *fs, struct ovl_node *parent, const char *n
 		*ret_node = node;
 		return 0;
 	}
-	node = calloc(1, sizeof(*node));
+	node = ovl_node_alloc(f->st.st_mode);
+	if (node && S_ISDIR(node->type) && f->nlower) {
+		ovl_dir(node)->lowers = malloc(sizeof(*ovl_dir(node)->lowers) * (size_t) f->nlower);
+		if (!ovl_dir(node)->lowers) {
+			free(node);
+			node = NULL;
+		}
+	}
 	if (!node) {
 		pthread_mutex_unlock(&fs->lock);
 		ovl_found_release(fs, f);
@@ -208,44 +236,18 @@ int ovl_node_for_found(struct ovl_fs *fs, struct ovl_node *parent, const char *n
 	node->key_dev = f->st.st_dev;
 	node->key_ino = f->st.st_ino;
 	node->ino = origin ? origin : ovl_present_ino(fs, f->layer, f->st.st_ino);
-	node->type = f->st.st_mode & S_IFMT;
 	node->layer = f->layer;
-	node->has_upper = f->upper_fd >= 0;
-	node->upper.fd = -1;
-	node->orphan_fd = -1;
-	node->opaque = f->opaque;
-	node->redirect = f->redirect;
-	f->redirect = NULL;
-	if (f->nlower) {
-		node->lowers = malloc(sizeof(*node->lowers) * (size_t) f->nlower);
-		if (!node->lowers) {
-			pthread_mutex_unlock(&fs->lock);
-			free(node);
-			ovl_found_release(fs, f);
-			return -ENOMEM;
-		}
-	}
 	r = ovl_node_add_alias_locked(node, parent, name);
 	if (r < 0) {
 		pthread_mutex_unlock(&fs->lock);
-		free(node->lowers);
+		if (S_ISDIR(node->type))
+			free(ovl_dir(node)->lowers);
 		free(node);
 		ovl_found_release(fs, f);
 		return r;
 	}
-	pthread_mutex_init(&node->copyup_lock, NULL);
-	/* the fds just opened go into the cache (which may close older ones) */
-	if (f->upper_fd >= 0) {
-		f->upper_fd = ovl_dfd_install_locked(fs, &node->upper, f->upper_fd);
-	}
-	for (int i = 0; i < f->nlower; i++) {
-		node->lowers[i] = (struct ovl_lower){ f->lowers[i].layer, f->locs[i] };
-		f->lowers[i].fd = ovl_dfd_install_locked(fs, &f->locs[i]->dfd, f->lowers[i].fd);
-		if (f->lowers[i].fd >= 0)
-			close(f->lowers[i].fd); /* a location is its node's own: cannot be open yet */
-	}
-	node->nlower = f->nlower;
-	f->nlower = 0;
+	if (S_ISDIR(node->type))
+		dir_take_parts_locked(fs, ovl_dir(node), f);
 	node->nlookup = 1;
 	ovl_node_insert_locked(fs, node);
 	pthread_mutex_unlock(&fs->lock);
@@ -266,7 +268,7 @@ int ovl_getattr_node(struct ovl_fs *fs, struct ovl_node *node, int fd, struct st
 	ofd = node->orphan_fd;
 	dead_lower = node->dead && node->layer != OVL_UPPER;
 	/* where the object shown lives: a directory's top part */
-	layer = !S_ISDIR(node->type) ? node->layer : node->has_upper ? OVL_UPPER : node->nlower ? node->lowers[0].layer : OVL_UPPER;
+	layer = !S_ISDIR(node->type) ? node->layer : ovl_dir(node)->has_upper ? OVL_UPPER : ovl_dir(node)->nlower ? ovl_dir(node)->lowers[0].layer : OVL_UPPER;
 	pthread_mutex_unlock(&fs->lock);
 	if (fd < 0 && !S_ISDIR(node->type) && ovl_node_first_alias(fs, node, &parent, name, sizeof(name)) < 0)
 		fd = ofd; /* no name left, still open: the real object through the fd kept at removal */
@@ -277,7 +279,7 @@ int ovl_getattr_node(struct ovl_fs *fs, struct ovl_node *node, int fd, struct st
 	} else if (S_ISDIR(node->type)) {
 		pthread_mutex_lock(&fs->lock);
 		/* like the kernel: a directory merged from several layers has no meaningful link count */
-		merged = node->has_upper + node->nlower > 1;
+		merged = ovl_dir(node)->has_upper + ovl_dir(node)->nlower > 1;
 		pthread_mutex_unlock(&fs->lock);
 		dfd = ovl_dir_pin(fs, node, OVL_TOP, &pin);
 		if (dfd < 0 || fstat(dfd, st) < 0)

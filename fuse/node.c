@@ -161,24 +161,50 @@ void ovl_node_unref_locked(struct ovl_fs *fs, struct ovl_node *node)
 	node_maybe_free_locked(fs, node);
 }
 
+struct ovl_node *ovl_node_alloc(mode_t type)
+{
+	struct ovl_node *node = calloc(1, S_ISDIR(type) ? sizeof(struct ovl_dir_node) : sizeof(struct ovl_node));
+
+	if (!node)
+		return NULL;
+	node->type = type & S_IFMT;
+	node->orphan_fd = -1;
+	if (S_ISDIR(type))
+		ovl_dir(node)->upper.fd = -1;
+	return node;
+}
+
+void ovl_node_release_parts_locked(struct ovl_fs *fs, struct ovl_node *node)
+{
+	if (node->orphan_fd >= 0)
+		close(node->orphan_fd);
+	node->orphan_fd = -1;
+	if (S_ISDIR(node->type)) {
+		struct ovl_dir *d = ovl_dir(node);
+
+		ovl_dfd_release_locked(fs, &d->upper);
+		for (int i = 0; i < d->nlower; i++)
+			ovl_loc_unref_locked(fs, d->lowers[i].loc);
+		d->nlower = 0;
+		free(d->lowers);
+		d->lowers = NULL;
+		free(d->redirect);
+		d->redirect = NULL;
+		if (d->listing && --d->listing->refs == 0) {
+			ovl_dirlist_free(d->listing);
+			free(d->listing);
+		}
+		d->listing = NULL;
+	}
+}
+
 static void node_free_locked(struct ovl_fs *fs, struct ovl_node *node)
 {
 	struct ovl_alias *a = node->aliases;
 
 	hash_remove_locked(fs, node);
 	node->aliases = NULL;
-	ovl_dfd_release_locked(fs, &node->upper);
-	if (node->orphan_fd >= 0)
-		close(node->orphan_fd);
-	for (int i = 0; i < node->nlower; i++)
-		ovl_loc_unref_locked(fs, node->lowers[i].loc);
-	free(node->lowers);
-	free(node->redirect);
-	if (node->listing && --node->listing->refs == 0) {
-		ovl_dirlist_free(node->listing);
-		free(node->listing);
-	}
-	pthread_mutex_destroy(&node->copyup_lock);
+	ovl_node_release_parts_locked(fs, node);
 	free(node);
 	/* Parents may go with their last child. */
 	while (a) {
@@ -208,8 +234,8 @@ void ovl_node_set_dead_locked(struct ovl_fs *fs, struct ovl_node *node)
 {
 	node->dead = true;
 	/* Open handles (a cwd) may still stat or list it, and nothing could reopen it by a name now. */
-	if (S_ISDIR(node->type) && node->has_upper && node->upper.fd >= 0)
-		ovl_dfd_hold_locked(fs, &node->upper);
+	if (S_ISDIR(node->type) && ovl_dir(node)->has_upper && ovl_dir(node)->upper.fd >= 0)
+		ovl_dfd_hold_locked(fs, &ovl_dir(node)->upper);
 }
 
 uint64_t ovl_node_ino(struct ovl_fs *fs, struct ovl_node *node)

@@ -837,14 +837,14 @@ static int lower_path(struct ovl_fs *fs, struct ovl_node *node, char *buf, size_
 		return 0;
 	}
 	pthread_mutex_lock(&fs->lock);
-	if (node->redirect && node->redirect[0] == '/') {
-		kind = strlen(node->redirect) < size ? 2 : -1;
+	if (ovl_dir(node)->redirect && ovl_dir(node)->redirect[0] == '/') {
+		kind = strlen(ovl_dir(node)->redirect) < size ? 2 : -1;
 		if (kind == 2)
-			strcpy(buf, node->redirect);
-	} else if (node->redirect) {
-		kind = strlen(node->redirect) < sizeof(name) ? 1 : -1;
+			strcpy(buf, ovl_dir(node)->redirect);
+	} else if (ovl_dir(node)->redirect) {
+		kind = strlen(ovl_dir(node)->redirect) < sizeof(name) ? 1 : -1;
 		if (kind == 1)
-			strcpy(name, node->redirect);
+			strcpy(name, ovl_dir(node)->redirect);
 	}
 	pthread_mutex_unlock(&fs->lock);
 	if (kind < 0)
@@ -882,10 +882,10 @@ static int set_redirect(struct ovl_fs *fs, struct ovl_node *dir, bool samedir)
 	char *copy;
 	int fd, r;
 
-	if (!dir->nlower)
+	if (!ovl_dir(dir)->nlower)
 		return 0;
 	pthread_mutex_lock(&fs->lock);
-	keep = dir->redirect && (samedir || dir->redirect[0] == '/');
+	keep = ovl_dir(dir)->redirect && (samedir || ovl_dir(dir)->redirect[0] == '/');
 	pthread_mutex_unlock(&fs->lock);
 	if (keep)
 		return 0;
@@ -907,8 +907,8 @@ static int set_redirect(struct ovl_fs *fs, struct ovl_node *dir, bool samedir)
 	if (!copy)
 		return -ENOMEM;
 	pthread_mutex_lock(&fs->lock);
-	free(dir->redirect);
-	dir->redirect = copy;
+	free(ovl_dir(dir)->redirect);
+	ovl_dir(dir)->redirect = copy;
 	pthread_mutex_unlock(&fs->lock);
 	return 0;
 }
@@ -1025,12 +1025,12 @@ static int ovl_do_rename(struct ovl_fs *fs, struct ovl_node *parent, const char 
 
 	if (exchange) {
 		/* Each directory without a lower part of its own must not merge with what lies below its new name. */
-		if (S_ISDIR(src->type) && !src->nlower && (df.in_lower || df.upper_whiteout)) {
+		if (S_ISDIR(src->type) && !ovl_dir(src)->nlower && (df.in_lower || df.upper_whiteout)) {
 			int fd = ovl_upper_dir(fs, src, &opin);
 			r = fd < 0 ? fd : layer_dir_set_opaque(fd, fs->xns);
 			ovl_dir_unpin(&opin);
 		}
-		if (r == 0 && S_ISDIR(dst->type) && !dst->nlower && (sf.in_lower || sf.upper_whiteout)) {
+		if (r == 0 && S_ISDIR(dst->type) && !ovl_dir(dst)->nlower && (sf.in_lower || sf.upper_whiteout)) {
 			int fd = ovl_upper_dir(fs, dst, &opin);
 			r = fd < 0 ? fd : layer_dir_set_opaque(fd, fs->xns);
 			ovl_dir_unpin(&opin);
@@ -1046,7 +1046,7 @@ static int ovl_do_rename(struct ovl_fs *fs, struct ovl_node *parent, const char 
 		bool dst_upper_dir = df.layer == OVL_UPPER && S_ISDIR(df.st.st_mode);
 
 		/* A directory without a lower part of its own must not merge with what lies below the new name. */
-		if (S_ISDIR(src->type) && !src->nlower && (df.in_lower || df.upper_whiteout)) {
+		if (S_ISDIR(src->type) && !ovl_dir(src)->nlower && (df.in_lower || df.upper_whiteout)) {
 			int sfd = ovl_upper_dir(fs, src, &opin);
 			r = sfd < 0 ? sfd : layer_dir_set_opaque(sfd, fs->xns);
 			ovl_dir_unpin(&opin);

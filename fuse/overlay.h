@@ -13,7 +13,8 @@
  * <prefix>X set through the view are stored escaped, as <prefix>overlay.X,
  * like the kernel does for nested overlays.
  *
- * Lock order: node->copyup_lock (copy-up of one node, parent before child)
+ * Lock order: a copy-up lock (ovl_copyup_lock(): one at a time, taken after
+ * the parents are copied up, so a stripe shared by two nodes never nests)
  * before ovl_fs.rename_lock before ovl_fs.lock.  ovl_fs.lock (the node table:
  * hash, lookup counts, aliases, backing fields, the directory fd cache and
  * its pins) is a leaf lock held only for in-memory updates, never across I/O
@@ -41,6 +42,8 @@
 struct fuse_session;
 
 #define OVL_UPPER 0 /* layer index of the upper layer; lowers are 1..n, top first */
+/* Striped copy-up locks: a mutex in every node would be 40 of its ~100 bytes; a copy-up holds one at a time. */
+#define OVL_COPYUP_LOCKS 64
 
 struct ovl_layer {
 	int fd;     /* O_PATH|O_DIRECTORY of the layer's root; -1 for a missing upper */
@@ -90,31 +93,50 @@ struct ovl_alias {
 	char name[];
 };
 
+/*
+ * What only a directory has, allocated with its node (struct ovl_dir_node)
+ * and reached by ovl_dir(): most nodes are files, and a walk of a tree keeps
+ * one node per entry, so a file's node carries none of it.
+ */
+struct ovl_dir {
+	/* its parts' fds are borrowed with ovl_dir_pin() */
+	struct ovl_dfd upper;
+	struct ovl_lower *lowers;    /* lower dirs merged below, top first */
+	char *redirect;              /* where its lower part lives ("/a/b"), set once renamed */
+	struct ovl_dirlist *listing; /* cached merged listing, NULL when none */
+	int nlower;
+	unsigned listing_gen;        /* bumped at every change of the entries */
+	bool has_upper;              /* has an upper part: reopened by its parent's upper part and its name */
+	bool opaque;
+};
+
 struct ovl_node {
 	struct ovl_node *hnext;  /* hash chain, keyed by (key_dev, key_ino) */
 	dev_t key_dev;           /* the visible real object */
 	ino_t key_ino;
 	uint64_t ino;            /* st_ino presented: stable across copy-up, but for a hard-linked lower file's copy */
 	uint64_t nlookup;        /* the kernel's references */
-	uint64_t refs;           /* children's aliases and borrowers in flight (dircache walks, pins); not open handles */
-	mode_t type;             /* S_IFMT bits */
+	struct ovl_alias *aliases;
+	uint32_t refs;           /* children's aliases and borrowers in flight (dircache walks, pins); not open handles */
 	int layer;               /* where the visible object lives */
 	unsigned copyup_gen;     /* bumped (atomic, under fs->lock) when the backing moves up; open handles reopen */
-	struct ovl_alias *aliases;
-	/* directories: their parts' fds are borrowed with ovl_dir_pin() */
-	bool has_upper;          /* has an upper part: reopened by its parent's upper part and its name */
-	struct ovl_dfd upper;
-	int nlower;
-	struct ovl_lower *lowers; /* lower dirs merged below, top first */
-	bool opaque;
-	char *redirect;          /* where its lower part lives ("/a/b"), set once renamed */
-	struct ovl_dirlist *listing; /* cached merged listing, NULL when none */
-	unsigned listing_gen;    /* bumped at every change of the entries */
-	bool dead;               /* removed; kept for open handles and lookups in flight */
 	int orphan_fd;           /* non-directory that lost its last name while in use: O_PATH (or, written, its copy), else -1 */
 	unsigned open_count;     /* open handles (under fs->lock): an orphan fd is needed only while one is open (or, no_open, always) */
-	pthread_mutex_t copyup_lock;
+	uint16_t type;           /* S_IFMT bits: fixed for the node's life */
+	bool dead;               /* removed; kept for open handles and lookups in flight */
 };
+/* 72 bytes, 80 with malloc's header: one per entry the kernel holds, so every field counts. */
+_Static_assert(sizeof(struct ovl_node) <= 72, "struct ovl_node grew");
+
+struct ovl_dir_node {
+	struct ovl_node node;
+	struct ovl_dir dir;
+};
+
+static inline struct ovl_dir *ovl_dir(struct ovl_node *node)
+{
+	return &((struct ovl_dir_node *) node)->dir; /* node is the first member */
+}
 
 struct ovl_fs {
 	struct ovl_layer *layers; /* [0] upper, [1..nlayers-1] lowers */
@@ -154,6 +176,8 @@ struct ovl_fs {
 
 	pthread_mutex_t lock;
 	pthread_rwlock_t rename_lock;
+	/* Copy-ups of one node are serialised by one of these, picked by ovl_copyup_lock(). */
+	pthread_mutex_t copyup_locks[OVL_COPYUP_LOCKS];
 	/* The directory fd cache (dircache.c), under lock. */
 	struct ovl_dfd lru;       /* list head */
 	size_t dircache_open;     /* fds in the LRU */
@@ -163,6 +187,12 @@ struct ovl_fs {
 	size_t nbuckets, nnodes;
 	struct ovl_node *root;
 };
+
+static inline pthread_mutex_t *ovl_copyup_lock(struct ovl_fs *fs, const struct ovl_node *node)
+{
+	uint64_t h = (uint64_t) (uintptr_t) node * 0x9E3779B97F4A7C15ull;
+	return &fs->copyup_locks[h >> 58]; /* the top 6 bits: OVL_COPYUP_LOCKS == 64 */
+}
 
 /* ---- layers (layer.c) ---- */
 int ovl_fs_init(struct ovl_fs *fs, const char *const *lowers, int nlowers, const char *upper, const char *work,
@@ -202,6 +232,10 @@ void ovl_node_unref_locked(struct ovl_fs *fs, struct ovl_node *node);
 void ovl_node_forget(struct ovl_fs *fs, struct ovl_node *node, uint64_t n);
 /* Under fs->lock: a directory node is removed; its upper fd, if open, is kept (held) until the node goes. */
 void ovl_node_set_dead_locked(struct ovl_fs *fs, struct ovl_node *node);
+/* A zeroed node of this type (a directory's with its struct ovl_dir), no fds; NULL when out of memory. */
+struct ovl_node *ovl_node_alloc(mode_t type);
+/* Closes and frees what the node holds (orphan fd, a directory's parts and listing), not the node. */
+void ovl_node_release_parts_locked(struct ovl_fs *fs, struct ovl_node *node);
 /* The st_ino it presents (a copy-up may change it under fs->lock while others read it). */
 uint64_t ovl_node_ino(struct ovl_fs *fs, struct ovl_node *node);
 /* The first alias's parent and name (copied), for reaching a non-directory. */

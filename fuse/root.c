@@ -55,38 +55,34 @@ int ovl_root_init(struct ovl_fs *fs)
 		rootlocs_free(fs);
 		return r;
 	}
-	root = calloc(1, sizeof(*root));
+	root = ovl_node_alloc(S_IFDIR);
 	if (!root) {
 		rootlocs_free(fs);
 		return -ENOMEM;
 	}
-	pthread_mutex_init(&root->copyup_lock, NULL);
-	root->type = S_IFDIR;
-	root->upper.fd = -1;
-	root->upper.held = true;
-	root->orphan_fd = -1;
+	ovl_dir(root)->upper.held = true;
 	root->layer = top;
-	root->lowers = calloc((size_t) fs->nlayers, sizeof(*root->lowers));
-	if (!root->lowers)
+	ovl_dir(root)->lowers = calloc((size_t) fs->nlayers, sizeof(*ovl_dir(root)->lowers));
+	if (!ovl_dir(root)->lowers)
 		goto fail;
 	if (!fs->read_only) {
 		int fd = fcntl(fs->layers[OVL_UPPER].fd, F_DUPFD_CLOEXEC, 3);
 		if (fd < 0)
 			goto fail;
-		root->has_upper = true;
-		root->upper.fd = fd; /* held: never evicted */
+		ovl_dir(root)->has_upper = true;
+		ovl_dir(root)->upper.fd = fd; /* held: never evicted */
 		r = layer_dir_is_opaque(fd, fs->xns);
-		root->opaque = r > 0;
+		ovl_dir(root)->opaque = r > 0;
 	}
-	for (int i = 1; i < fs->nlayers && !root->opaque; i++) {
+	for (int i = 1; i < fs->nlayers && !ovl_dir(root)->opaque; i++) {
 		struct ovl_loc *l = fs->rootlocs[i];
 
 		pthread_mutex_lock(&fs->lock);
 		l->refs++;
 		pthread_mutex_unlock(&fs->lock);
-		root->lowers[root->nlower].layer = i;
-		root->lowers[root->nlower].loc = l;
-		root->nlower++;
+		ovl_dir(root)->lowers[ovl_dir(root)->nlower].layer = i;
+		ovl_dir(root)->lowers[ovl_dir(root)->nlower].loc = l;
+		ovl_dir(root)->nlower++;
 		if (layer_dir_is_opaque(l->dfd.fd, fs->xns) > 0)
 			break;
 	}
@@ -103,11 +99,11 @@ int ovl_root_init(struct ovl_fs *fs)
 	return 0;
 fail:
 	r = errno ? -errno : -ENOMEM;
-	if (root->upper.fd >= 0)
-		close(root->upper.fd);
-	for (int i = 0; i < root->nlower; i++)
-		ovl_loc_unref_locked(fs, root->lowers[i].loc);
-	free(root->lowers);
+	if (ovl_dir(root)->upper.fd >= 0)
+		close(ovl_dir(root)->upper.fd);
+	for (int i = 0; i < ovl_dir(root)->nlower; i++)
+		ovl_loc_unref_locked(fs, ovl_dir(root)->lowers[i].loc);
+	free(ovl_dir(root)->lowers);
 	free(root);
 	rootlocs_free(fs);
 	return r;
@@ -124,17 +120,7 @@ void ovl_nodes_free(struct ovl_fs *fs)
 				n->aliases = a->next;
 				free(a);
 			}
-			ovl_dfd_release_locked(fs, &n->upper);
-			if (n->orphan_fd >= 0)
-				close(n->orphan_fd);
-			for (int i = 0; i < n->nlower; i++)
-				ovl_loc_unref_locked(fs, n->lowers[i].loc);
-			free(n->lowers);
-			free(n->redirect);
-			if (n->listing && --n->listing->refs == 0) {
-				ovl_dirlist_free(n->listing);
-				free(n->listing);
-			}
+			ovl_node_release_parts_locked(fs, n);
 			free(n);
 			n = next;
 		}

@@ -3,6 +3,7 @@
 #include "serve.h"
 
 #include <errno.h>
+#include <malloc.h>
 #include <fcntl.h>
 #include <fuse_lowlevel.h>
 #include <pthread.h>
@@ -148,6 +149,12 @@ int ovl_serve(const struct ovl_serve_config *cfg)
 	pthread_mutex_init(&fs.lock, NULL);
 	pthread_rwlock_init(&fs.rename_lock, NULL);
 	server_process_setup();
+	/*
+	 * A process of its own: two malloc arenas, not one per worker (up to
+	 * 8 per CPU).  Nodes are allocated under fs->lock anyway, and the
+	 * arenas' half-used pages were a tenth of the RSS after a walk.
+	 */
+	(void) mallopt(M_ARENA_MAX, 2);
 	ovl_dircache_init(&fs, cfg->dircache); /* after the fd limit is raised: the budget follows it */
 
 	/*
