@@ -382,7 +382,7 @@ int write_all(int fd, const void *buf, size_t len)
 	return 0;
 }
 
-int write_file_atomic_at(int dirfd, const char *name, const void *data, size_t len, mode_t mode)
+static int write_file_replace(int dirfd, const char *name, const void *data, size_t len, mode_t mode, bool durable)
 {
 	char tmp[NAME_MAX + 1];
 	_cleanup_close_ int fd = -EBADF;
@@ -395,13 +395,23 @@ int write_file_atomic_at(int dirfd, const char *name, const void *data, size_t l
 	if (fd < 0)
 		return -errno;
 	r = write_all(fd, data, len);
-	if (r == 0 && fsync(fd) < 0)
+	if (r == 0 && durable && fsync(fd) < 0)
 		r = -errno;
 	if (r == 0 && renameat(dirfd, tmp, dirfd, name) < 0)
 		r = -errno;
 	if (r < 0)
 		(void) unlinkat(dirfd, tmp, 0);
 	return r;
+}
+
+int write_file_atomic_at(int dirfd, const char *name, const void *data, size_t len, mode_t mode)
+{
+	return write_file_replace(dirfd, name, data, len, mode, true);
+}
+
+int write_runtime_file_at(int dirfd, const char *name, const void *data, size_t len, mode_t mode)
+{
+	return write_file_replace(dirfd, name, data, len, mode, false);
 }
 
 int read_fd_all(int fd, size_t max, char **ret_data, size_t *ret_len)

@@ -20,6 +20,12 @@ int tree_usage_at(int dirfd, uint64_t *ret_bytes, uint64_t *ret_entries);
 
 /* Writes a whole file through a temporary name, fsync and rename: readers see the old or the new one. */
 int write_file_atomic_at(int dirfd, const char *name, const void *data, size_t len, mode_t mode);
+/*
+ * The same without the fsync, for state that means nothing after a reboot
+ * (who runs, what is mounted): the rename alone keeps readers from a torn
+ * file, and a flush of the disk's journal on every sandbox start is not paid.
+ */
+int write_runtime_file_at(int dirfd, const char *name, const void *data, size_t len, mode_t mode);
 
 /* The rest of fd (at most max bytes, -EFBIG beyond), NUL-terminated. */
 int read_fd_all(int fd, size_t max, char **ret_data, size_t *ret_len);

@@ -103,7 +103,7 @@ int mount_record_write(int sandbox_fd, const char *mountpoint)
 	s = cJSON_Print(j);
 	if (!s)
 		return -ENOMEM;
-	return write_file_atomic_at(sandbox_fd, SANDBOX_MOUNT, s, strlen(s), 0644);
+	return write_runtime_file_at(sandbox_fd, SANDBOX_MOUNT, s, strlen(s), 0644);
 }
 
 int mount_record_read(int sandbox_fd, struct mount_record *ret)

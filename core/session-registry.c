@@ -113,7 +113,7 @@ int registry_publish(isofs_store *store, struct registration *reg, const struct 
 	r = store_lock(store);
 	if (r < 0)
 		return r;
-	r = write_file_atomic_at(reg->dirfd, name, text, strlen(text), 0600);
+	r = write_runtime_file_at(reg->dirfd, name, text, strlen(text), 0600);
 	store_unlock(store);
 	return r;
 }

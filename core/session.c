@@ -385,7 +385,7 @@ int isofs_session_start(isofs_store *store, const isofs_session_options *o, isof
 		/* with its start time: a later process that gets the same pid is never mistaken for it */
 		if (sandbox_open_dir(store, o->sandbox, &dfd, NULL) == 0 && process_start_time(s->manager, &start) == 0) {
 			snprintf(pid, sizeof(pid), "%d %" PRIu64 "\n", (int) s->manager, start);
-			(void) write_file_atomic_at(dfd, SANDBOX_OWNER, pid, strlen(pid), 0644);
+			(void) write_runtime_file_at(dfd, SANDBOX_OWNER, pid, strlen(pid), 0644);
 		}
 	}
 	close(sv[1]);

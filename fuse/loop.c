@@ -51,6 +51,14 @@ static uint64_t now_ns(void)
 	return (uint64_t) ts.tv_sec * 1000000000u + (uint64_t) ts.tv_nsec;
 }
 
+/* The kernel's end of the connection is still there: /dev/fuse polls POLLERR once it is gone. */
+static bool connection_alive(int fd)
+{
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+
+	return !(poll(&p, 1, 0) == 1 && (p.revents & POLLERR));
+}
+
 static void *worker_main(void *arg);
 
 /* Under loop->lock; none after the end: ovl_loop_run() joins what the list holds then. */
@@ -177,10 +185,15 @@ int ovl_loop_run(struct ovl_loop *loop)
 	}
 	/*
 	 * The session has ended: no worker is added any more.  Those asleep in a
-	 * read wait for a request that will not come (unless the connection
-	 * ended too): cancelled there.  The list is read afresh for workers
+	 * read wait for a request that will not come, unless the connection
+	 * ended too (unmounted, aborted: the usual end), when every read fails
+	 * and each worker leaves by itself.  Only then are they not cancelled:
+	 * glibc loads libgcc_s at the first pthread_cancel(), half a millisecond
+	 * of every sandbox's teardown.  The list is read afresh for workers
 	 * added meanwhile.
 	 */
+	bool connected = connection_alive(loop->fd);
+
 	for (unsigned i = 0;; i++) {
 		pthread_t t;
 
@@ -192,7 +205,8 @@ int ovl_loop_run(struct ovl_loop *loop)
 		}
 		t = loop->threads[i];
 		pthread_mutex_unlock(&loop->lock);
-		pthread_cancel(t);
+		if (connected)
+			pthread_cancel(t);
 		pthread_join(t, NULL);
 	}
 	return atomic_load(&loop->error);
