@@ -4,6 +4,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <sys/file.h>
 #include <limits.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -412,6 +413,21 @@ int write_file_atomic_at(int dirfd, const char *name, const void *data, size_t l
 int write_runtime_file_at(int dirfd, const char *name, const void *data, size_t len, mode_t mode)
 {
 	return write_file_replace(dirfd, name, data, len, mode, false);
+}
+
+int lock_dir_at(int dirfd, const char *name, int *ret_fd)
+{
+	int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+
+	if (fd < 0)
+		return -errno;
+	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		int e = errno;
+		close(fd);
+		return -e;
+	}
+	*ret_fd = fd;
+	return 0;
 }
 
 int read_fd_all(int fd, size_t max, char **ret_data, size_t *ret_len)

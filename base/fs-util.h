@@ -27,6 +27,9 @@ int write_file_atomic_at(int dirfd, const char *name, const void *data, size_t l
  */
 int write_runtime_file_at(int dirfd, const char *name, const void *data, size_t len, mode_t mode);
 
+/* The directory name in dirfd, opened and locked (flock, exclusive, not waiting: -EWOULDBLOCK while held). */
+int lock_dir_at(int dirfd, const char *name, int *ret_fd);
+
 /* The rest of fd (at most max bytes, -EFBIG beyond), NUL-terminated. */
 int read_fd_all(int fd, size_t max, char **ret_data, size_t *ret_len);
 /* Reads a whole (small) file below dirfd into a NUL-terminated buffer. */

@@ -109,12 +109,7 @@ static int view_lock_take(int tmp_fd, const char *mountpoint)
 		return -1;
 	if (mkdirat(tmp_fd, name, 0700) < 0 && errno != EEXIST)
 		return -1;
-	fd = openat(tmp_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) < 0) {
-		close(fd);
-		return -1;
-	}
-	return fd;
+	return lock_dir_at(tmp_fd, name, &fd) < 0 ? -1 : fd;
 }
 
 static int daemon_ready(void *userdata)

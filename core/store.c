@@ -241,21 +241,6 @@ int store_clean_stale(isofs_store *store)
 	return -errno;
 }
 
-static int lock_dir(int dirfd, const char *name, int *ret_fd)
-{
-	int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-
-	if (fd < 0)
-		return -errno;
-	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
-		int e = errno;
-		close(fd);
-		return -e;
-	}
-	*ret_fd = fd;
-	return 0;
-}
-
 static void random_suffix(char *buf, size_t size)
 {
 	static const char chars[] = "abcdefghijklmnopqrstuvwxyz0123456789";
@@ -292,7 +277,7 @@ int store_tmpdir_create(isofs_store *store, const char *prefix, store_tmpdir *re
 				continue;
 			break;
 		}
-		r = lock_dir(store->tmp_fd, t.name, &t.fd);
+		r = lock_dir_at(store->tmp_fd, t.name, &t.fd);
 		if (r < 0)
 			(void) unlinkat(store->tmp_fd, t.name, AT_REMOVEDIR);
 		break;
@@ -332,7 +317,7 @@ int store_tmpdir_adopt(isofs_store *store, int fd, const char *name, store_tmpdi
 		return -ENAMETOOLONG;
 	if (renameat2(fd, name, store->tmp_fd, t.name, RENAME_NOREPLACE) < 0)
 		return -errno;
-	r = lock_dir(store->tmp_fd, t.name, &t.fd);
+	r = lock_dir_at(store->tmp_fd, t.name, &t.fd);
 	if (r < 0)
 		return r; /* unlocked: the next command cleans it */
 	*ret_tmp = t;
