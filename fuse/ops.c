@@ -1641,6 +1641,8 @@ static void ovl_init(void *userdata, struct fuse_conn_info *conn)
 
 	/* Locks stay in the kernel: one mount, one set of lock owners. */
 	conn->want &= ~(FUSE_CAP_POSIX_LOCKS | FUSE_CAP_FLOCK_LOCKS);
+	/* libfuse ends the session at INIT unless this equals the mount's max_read= */
+	conn->max_read = fs->max_read;
 	if (conn->capable & FUSE_CAP_SPLICE_READ)
 		conn->want |= FUSE_CAP_SPLICE_READ;
 	if (conn->capable & FUSE_CAP_SPLICE_WRITE)

@@ -173,6 +173,7 @@ struct ovl_fs {
 	bool no_open;             /* ... and files: no handles, I/O by node */
 	bool open_handles;        /* handles even when no_open is possible: the path older kernels take, testable */
 	bool debug;
+	unsigned max_read;        /* the max_read= mount option (0: none): INIT must answer the same */
 
 	pthread_mutex_t lock;
 	pthread_rwlock_t rename_lock;

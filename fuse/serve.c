@@ -39,6 +39,17 @@ static void server_process_setup(void)
 	(void) umask(0);
 }
 
+/* The value of the last max_read=N in a comma-separated option list; 0 without one. */
+static unsigned fuse_opts_max_read(const char *opts)
+{
+	unsigned v = 0;
+
+	for (const char *p = opts; p && *p; p = strchr(p, ',') ? strchr(p, ',') + 1 : NULL)
+		if (strncmp(p, "max_read=", 9) == 0)
+			v = (unsigned) strtoul(p + 9, NULL, 10);
+	return v;
+}
+
 static unsigned serve_threads(const struct ovl_serve_config *cfg)
 {
 	return cfg->threads ? cfg->threads : OVL_SERVE_THREADS;
@@ -190,6 +201,7 @@ int ovl_serve(const struct ovl_serve_config *cfg)
 		r = -ENOMEM;
 		goto out;
 	}
+	fs.max_read = fuse_opts_max_read(cfg->fuse_opts);
 	se = fuse_session_new(&args, &ovl_ops, sizeof(ovl_ops), &fs);
 	fs.se = se; /* for notifications: a copy-up changes attributes the kernel has cached */
 	if (!se) {

@@ -53,6 +53,13 @@ is "$RUN_RC" 0 "spin=0: mounted"
 is "$(cat "$T/m/d/a")" top "... and serving"
 unmount "$T/m"
 
+# max_read= (mount(8) and fuse-overlayfs users pass it): INIT answers the same limit, the view serves
+run timeout 30 "$OVL" -o "lowerdir=$T/L1:$T/L2,upperdir=$T/u,workdir=$T/w,max_read=65536" "$T/m"
+is "$RUN_RC" 0 "max_read=65536: mounted"
+is "$(cat "$T/m/d/a" 2>&1)" top "... and serving"
+like "$(awk -v p="$T/m" '$5 == p { print $NF }' /proc/self/mountinfo)" 'max_read=65536' "... with the limit"
+unmount "$T/m"
+
 if [ "$IS_ROOT" -eq 1 ]; then
 	# as fuse-overlayfs: other users (a container's) reach the view, setuid programs work; unless told otherwise
 	run timeout 30 "$OVL" -o "lowerdir=$T/L1:$T/L2,upperdir=$T/u,workdir=$T/w" "$T/m"
