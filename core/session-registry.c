@@ -13,6 +13,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "error.h"
@@ -226,6 +227,34 @@ static void entry_clean(isofs_store *store, int dirfd, const char *file, const s
 	store_unlock(store);
 }
 
+/*
+ * An entry that cannot be read, last written before this boot: a session the
+ * machine went down under (entries are renamed into place without an fsync,
+ * so a power cut can leave one empty).  No process of that boot runs.
+ */
+static void unreadable_clean(isofs_store *store, int dirfd, const char *file)
+{
+	struct timespec up, now;
+	struct stat st;
+
+	if (clock_gettime(CLOCK_BOOTTIME, &up) < 0 || clock_gettime(CLOCK_REALTIME, &now) < 0)
+		return;
+	if (store_lock(store) < 0)
+		return;
+	if (fstatat(dirfd, file, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode) &&
+	    st.st_mtim.tv_sec < now.tv_sec - up.tv_sec - 1) {
+		char sock[NAME_MAX + 1];
+		size_t n = strlen(file) - 5; /* is_entry_file(): "ID.json" */
+
+		(void) unlinkat(dirfd, file, 0);
+		if (n < sizeof(sock) - 5) {
+			snprintf(sock, sizeof(sock), "%.*s.sock", (int) n, file);
+			(void) unlinkat(dirfd, sock, 0); /* nobody listens on a socket bound before the boot */
+		}
+	}
+	store_unlock(store);
+}
+
 static bool is_entry_file(const char *name)
 {
 	size_t n = strlen(name);
@@ -289,8 +318,13 @@ static int for_each_live(isofs_store *store, int dirfd, int (*fn)(const struct e
 
 	for (size_t i = 0; r >= 0 && i < n; i++) {
 		struct entry e;
-		if (entry_read(dirfd, files[i], &e) < 0)
-			continue; /* half written by hand, or gone meanwhile */
+		r = entry_read(dirfd, files[i], &e);
+		if (r == -EBADMSG)
+			unreadable_clean(store, dirfd, files[i]);
+		if (r < 0) {
+			r = 0;
+			continue; /* written by hand, or gone meanwhile */
+		}
 		if (entry_alive(&e))
 			r = fn(&e, userdata);
 		else

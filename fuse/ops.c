@@ -137,6 +137,8 @@ static int do_lookup(struct ovl_fs *fs, struct ovl_node *parent, const char *nam
 	if (r < 0)
 		return r;
 	r = ovl_getattr_node(fs, node, -1, &st);
+	if (r == 0 && (st.st_mode & S_IFMT) != node->type)
+		r = -ESTALE; /* replaced from outside between the lookup and the stat: the kernel gets the node's type or nothing */
 	if (r < 0) {
 		ovl_node_forget(fs, node, 1);
 		return r;
@@ -743,6 +745,8 @@ static int ovl_do_remove(struct ovl_fs *fs, struct ovl_node *parent, const char 
 
 	pthread_mutex_lock(&fs->lock);
 	node = ovl_node_find_alias_locked(fs, f.st.st_dev, f.st.st_ino, parent, name);
+	if (node && node->type != (f.st.st_mode & S_IFMT))
+		node = NULL; /* a node of an inode number reused behind our back: not this object */
 	if (node)
 		node->refs++;
 	pthread_mutex_unlock(&fs->lock);
@@ -922,6 +926,8 @@ static struct ovl_node *node_ref_found(struct ovl_fs *fs, const struct ovl_found
 		return NULL;
 	pthread_mutex_lock(&fs->lock);
 	node = ovl_node_find_alias_locked(fs, f->st.st_dev, f->st.st_ino, parent, name);
+	if (node && node->type != (f->st.st_mode & S_IFMT))
+		node = NULL; /* a node of an inode number reused behind our back: not this object */
 	if (node)
 		node->refs++;
 	pthread_mutex_unlock(&fs->lock);

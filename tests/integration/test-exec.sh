@@ -203,6 +203,18 @@ ok "... and removed its record" test ! -e "$STORE/running/idle.json"
 run iso exec idle -- true
 expect_refused "exec into a killed session" 125
 
+# ---- a record the machine went down under (empty: renamed in without an fsync) -----------------
+: >"$STORE/running/lost.json"
+: >"$STORE/running/lost.sock"
+touch -d '2000-01-01' "$STORE/running/lost.json"
+: >"$STORE/running/fresh.json" # unreadable but of this boot: written by hand, left alone
+run iso ps --json
+is "$RUN_OUT" "[]" "ps lists no unreadable record"
+ok "... removes one written before this boot" test ! -e "$STORE/running/lost.json"
+ok "... with its socket" test ! -e "$STORE/running/lost.sock"
+ok "... and leaves one of this boot" test -e "$STORE/running/fresh.json"
+rm -f "$STORE/running/fresh.json"
+
 # ---- isofs mount of an existing sandbox needs no IMAGE -----------------------------------------
 mkdir -p "$T/mp"
 run iso mount --sandbox s1 "$T/mp"
