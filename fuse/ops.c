@@ -722,6 +722,24 @@ static void node_removed(struct ovl_fs *fs, struct ovl_node *node, struct ovl_no
 		close(ofd);
 }
 
+/* The live node of the object f found under parent/name, with a reference; NULL when the kernel holds none. */
+static struct ovl_node *node_ref_found(struct ovl_fs *fs, const struct ovl_found *f, struct ovl_node *parent,
+				       const char *name)
+{
+	struct ovl_node *node;
+
+	if (f->layer < 0)
+		return NULL;
+	pthread_mutex_lock(&fs->lock);
+	node = ovl_node_find_alias_locked(fs, f->st.st_dev, f->st.st_ino, parent, name);
+	if (node && node->type != (f->st.st_mode & S_IFMT))
+		node = NULL; /* a node of an inode number reused behind our back: not this object */
+	if (node)
+		node->refs++;
+	pthread_mutex_unlock(&fs->lock);
+	return node;
+}
+
 static int ovl_do_remove(struct ovl_fs *fs, struct ovl_node *parent, const char *name, bool dir)
 {
 	_cleanup_dirpin_ struct ovl_dirpin ppin = OVL_DIRPIN_INIT, npin = OVL_DIRPIN_INIT;
@@ -743,13 +761,7 @@ static int ovl_do_remove(struct ovl_fs *fs, struct ovl_node *parent, const char 
 	if (!dir && S_ISDIR(f.st.st_mode))
 		return -EISDIR;
 
-	pthread_mutex_lock(&fs->lock);
-	node = ovl_node_find_alias_locked(fs, f.st.st_dev, f.st.st_ino, parent, name);
-	if (node && node->type != (f.st.st_mode & S_IFMT))
-		node = NULL; /* a node of an inode number reused behind our back: not this object */
-	if (node)
-		node->refs++;
-	pthread_mutex_unlock(&fs->lock);
+	node = node_ref_found(fs, &f, parent, name);
 	if (dir) {
 		if (!node)
 			return -ENOENT; /* the kernel looks a directory up before rmdir */
@@ -915,23 +927,6 @@ static int set_redirect(struct ovl_fs *fs, struct ovl_node *dir, bool samedir)
 	ovl_dir(dir)->redirect = copy;
 	pthread_mutex_unlock(&fs->lock);
 	return 0;
-}
-
-static struct ovl_node *node_ref_found(struct ovl_fs *fs, const struct ovl_found *f, struct ovl_node *parent,
-				       const char *name)
-{
-	struct ovl_node *node;
-
-	if (f->layer < 0)
-		return NULL;
-	pthread_mutex_lock(&fs->lock);
-	node = ovl_node_find_alias_locked(fs, f->st.st_dev, f->st.st_ino, parent, name);
-	if (node && node->type != (f->st.st_mode & S_IFMT))
-		node = NULL; /* a node of an inode number reused behind our back: not this object */
-	if (node)
-		node->refs++;
-	pthread_mutex_unlock(&fs->lock);
-	return node;
 }
 
 static bool presents_origin(struct ovl_fs *fs, struct ovl_node *node)

@@ -99,11 +99,7 @@ int ovl_root_init(struct ovl_fs *fs)
 	return 0;
 fail:
 	r = errno ? -errno : -ENOMEM;
-	if (ovl_dir(root)->upper.fd >= 0)
-		close(ovl_dir(root)->upper.fd);
-	for (int i = 0; i < ovl_dir(root)->nlower; i++)
-		ovl_loc_unref_locked(fs, ovl_dir(root)->lowers[i].loc);
-	free(ovl_dir(root)->lowers);
+	ovl_node_release_parts_locked(fs, root);
 	free(root);
 	rootlocs_free(fs);
 	return r;
