@@ -144,6 +144,7 @@ void ovl_fs_destroy(struct ovl_fs *fs)
 		shared_whiteout_drop_locked(fs); /* the work dir is left empty, as every copy-up leaves it */
 		close(fs->workfd);
 	}
+	ovl_passthrough_destroy(fs);
 	pthread_mutex_destroy(&fs->whiteout_lock);
 	for (int i = 0; i < OVL_COPYUP_LOCKS; i++)
 		pthread_mutex_destroy(&fs->copyup_locks[i]);

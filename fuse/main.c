@@ -42,6 +42,8 @@ static const char usage[] =
 	"  ro                 a read-only view (with upperdir: the upper is the top lower)\n"
 	"  open_handles=0|1   answer OPEN with file handles even where the kernel can open files\n"
 	"                     without asking (default 0; older kernels always use handles)\n"
+	"  passthrough=0|1    the kernel reads and writes open upper files itself (root, Linux >= 6.9,\n"
+	"                     built with libfuse >= 3.16; default 0: every open then costs two requests)\n"
 	"fuse-overlayfs's options, as containers/storage passes them:\n"
 	"  uidmapping=IN:OUT:N[:IN:OUT:N…], gidmapping=…   stored ids IN.. shown as OUT..\n"
 	"  squash_to_root, squash_to_uid=N, squash_to_gid=N  every object shown with one owner\n"
@@ -60,6 +62,7 @@ struct overlay_opts {
 	double timeout;
 	int writeback;
 	int open_handles;
+	int passthrough;
 	int threads;
 	int spin_us; /* -1: unset */
 	long dircache;
@@ -158,6 +161,11 @@ static int parse_o(struct overlay_opts *o, char *s)
 			if (strcmp(val, "0") != 0 && strcmp(val, "1") != 0)
 				return fprintf(stderr, "isofs-overlay: open_handles=%s: 0 or 1\n", val), -EINVAL;
 			o->open_handles = val[0] == '1';
+		}
+		else if (KEY("passthrough") && val) {
+			if (strcmp(val, "0") != 0 && strcmp(val, "1") != 0)
+				return fprintf(stderr, "isofs-overlay: passthrough=%s: 0 or 1\n", val), -EINVAL;
+			o->passthrough = val[0] == '1';
 		}
 		else if (KEY("threads") && val)
 			o->threads = atoi(val);
@@ -290,7 +298,8 @@ int main(int argc, char **argv)
 			fputs(usage, stdout);
 			return 0;
 		case 'V':
-			printf("isofs-overlay %s\n", ISOFS_VERSION);
+			printf("isofs-overlay %s\nlibfuse %s (passthrough: %s)\n", ISOFS_VERSION, fuse_pkgversion(),
+			       ovl_passthrough_built() ? "built" : "not built");
 			return 0;
 		default:
 			fprintf(stderr, "isofs-overlay: bad option (see --help)\n");
@@ -376,6 +385,7 @@ int main(int argc, char **argv)
 		.timeout = o.timeout,
 		.writeback = o.writeback != 0,
 		.open_handles = o.open_handles != 0,
+		.passthrough = o.passthrough != 0,
 		.threads = (unsigned) (o.threads > 0 ? o.threads : 16),
 		.spin_us = o.spin_us < 0 ? 0 : o.spin_us == 0 ? -1 : o.spin_us,
 		.dircache = (size_t) o.dircache,

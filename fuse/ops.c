@@ -40,6 +40,7 @@ struct ovl_handle {
 	unsigned gen;  /* node->copyup_gen when fd was opened */
 	int layer;     /* fd's */
 	unsigned refs; /* the kernel's (until RELEASE) and each request's using it: the last one frees it */
+	int backing_id; /* > 0: the kernel does this open's I/O on fd itself (passthrough.c) */
 	pthread_mutex_t lock;
 };
 
@@ -630,11 +631,38 @@ static void ovl_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const
 	reply_entry_or_err(req, &e, r);
 }
 
-static void opened(struct ovl_fs *fs, struct ovl_node *node, int delta)
+/*
+ * A new handle counted among the node's opens (under fs->lock, with the
+ * decision whether the kernel does its I/O itself), and the reply's fields.
+ */
+static void handle_opened(fuse_req_t req, struct ovl_node *node, struct ovl_handle *h, struct fuse_file_info *fi)
 {
+	struct ovl_fs *fs = FS(req);
+
+	fi->fh = (uint64_t) (uintptr_t) h;
+	fi->keep_cache = 1; /* the layers change only through this daemon */
 	pthread_mutex_lock(&fs->lock);
-	node->open_count += (unsigned) delta;
+	/* the handle's layer, not the node's: a copy-up may have moved the node since h->fd was opened */
+	h->backing_id = ovl_passthrough_open_locked(fs, req, node, h->layer == OVL_UPPER ? h->fd : -1);
+	node->open_count++;
 	pthread_mutex_unlock(&fs->lock);
+	if (h->backing_id > 0)
+		ovl_passthrough_set(fi, h->backing_id);
+}
+
+/* The kernel's reference to a handle gone (RELEASE, or an open reply that did not arrive). */
+static void handle_closed(fuse_req_t req, struct ovl_node *node, struct ovl_handle *h)
+{
+	struct ovl_fs *fs = FS(req);
+	int id = 0;
+
+	pthread_mutex_lock(&fs->lock);
+	node->open_count--;
+	if (h->backing_id > 0)
+		id = ovl_passthrough_release_locked(fs, node);
+	pthread_mutex_unlock(&fs->lock);
+	ovl_passthrough_close(req, id);
+	handle_put(h);
 }
 
 static void ovl_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, struct fuse_file_info *fi)
@@ -669,12 +697,9 @@ static void ovl_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
-	fi->fh = (uint64_t) (uintptr_t) h;
-	fi->keep_cache = 1;
-	opened(fs, NODE(req, e.ino), 1);
+	handle_opened(req, NODE(req, e.ino), h, fi);
 	if (fuse_reply_create(req, &e, fi) == -ENOENT) {
-		opened(fs, NODE(req, e.ino), -1);
-		handle_put(h);
+		handle_closed(req, NODE(req, e.ino), h);
 		ovl_node_forget(fs, NODE(req, e.ino), 1);
 	}
 }
@@ -1157,13 +1182,9 @@ static void ovl_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
-	fi->fh = (uint64_t) (uintptr_t) h;
-	fi->keep_cache = 1; /* the layers change only through this daemon */
-	opened(fs, node, 1);
-	if (fuse_reply_open(req, fi) == -ENOENT) {
-		opened(fs, node, -1);
-		handle_put(h);
-	}
+	handle_opened(req, node, h, fi);
+	if (fuse_reply_open(req, fi) == -ENOENT)
+		handle_closed(req, node, h);
 }
 
 /*
@@ -1255,10 +1276,8 @@ static void ovl_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *f
 {
 	struct ovl_handle *h = (struct ovl_handle *) (uintptr_t) fi->fh;
 
-	if (h) {
-		opened(FS(req), NODE(req, ino), -1);
-		handle_put(h); /* the kernel's reference: requests still replying hold their own */
-	}
+	if (h)
+		handle_closed(req, NODE(req, ino), h); /* the kernel's reference: requests still replying hold their own */
 	fuse_reply_err(req, 0);
 }
 
@@ -1655,14 +1674,16 @@ static void ovl_init(void *userdata, struct fuse_conn_info *conn)
 	if (conn->capable & FUSE_CAP_CACHE_SYMLINKS)
 		conn->want |= FUSE_CAP_CACHE_SYMLINKS;
 	fs->no_opendir = (conn->capable & FUSE_CAP_NO_OPENDIR_SUPPORT) != 0;
-	fs->no_open = (conn->capable & FUSE_CAP_NO_OPEN_SUPPORT) && !fs->open_handles;
+	ovl_passthrough_init(fs, conn);
+	/* passthrough is set up in OPEN's reply: the kernel must ask */
+	fs->no_open = (conn->capable & FUSE_CAP_NO_OPEN_SUPPORT) && !fs->open_handles && !fs->passthrough;
 	/* An O_TRUNC left to an OPEN that is never sent would truncate nothing: the kernel sends SETATTR instead. */
 	if (fs->no_open)
 		conn->want &= ~FUSE_CAP_ATOMIC_O_TRUNC;
 	if (fs->no_opendir)
 		conn->want |= FUSE_CAP_NO_OPENDIR_SUPPORT;
 	conn->want &= ~FUSE_CAP_AUTO_INVAL_DATA; /* nobody else changes the layers */
-	if (fs->writeback && (conn->capable & FUSE_CAP_WRITEBACK_CACHE))
+	if (fs->writeback && !fs->passthrough && (conn->capable & FUSE_CAP_WRITEBACK_CACHE))
 		conn->want |= FUSE_CAP_WRITEBACK_CACHE;
 	else
 		fs->writeback = false;

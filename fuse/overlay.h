@@ -172,6 +172,8 @@ struct ovl_fs {
 	bool no_opendir;          /* the kernel opens directories without asking */
 	bool no_open;             /* ... and files: no handles, I/O by node */
 	bool open_handles;        /* handles even when no_open is possible: the path older kernels take, testable */
+	bool passthrough;         /* the kernel does I/O on open upper files itself (passthrough.c) */
+	struct ovl_backing *backings; /* passthrough's backing files, one per node with such opens (under lock) */
 	bool debug;
 	unsigned max_read;        /* the max_read= mount option (0: none): INIT must answer the same */
 
@@ -194,6 +196,28 @@ static inline pthread_mutex_t *ovl_copyup_lock(struct ovl_fs *fs, const struct o
 	uint64_t h = (uint64_t) (uintptr_t) node * 0x9E3779B97F4A7C15ull;
 	return &fs->copyup_locks[h >> 58]; /* the top 6 bits: OVL_COPYUP_LOCKS == 64 */
 }
+
+/* ---- passthrough (passthrough.c) ---- */
+struct fuse_conn_info;
+struct fuse_req;
+struct fuse_file_info;
+/* Built against a libfuse that has it (the kernel and privilege decide at INIT). */
+bool ovl_passthrough_built(void);
+/* At INIT: asks for it when fs->passthrough and the kernel offers it (else clears fs->passthrough). */
+void ovl_passthrough_init(struct ovl_fs *fs, struct fuse_conn_info *conn);
+/*
+ * Under fs->lock, with the node's open_count not yet counting this open: the
+ * backing id for an open of `node`, or 0 for an open the daemon serves.
+ * upper_fd is the open's fd when it is in the upper layer, else -1 (a node
+ * already passed through shares its backing file whatever the open's fd).
+ */
+int ovl_passthrough_open_locked(struct ovl_fs *fs, struct fuse_req *req, struct ovl_node *node, int upper_fd);
+/* Under fs->lock, for an open that had a backing id: the id to close once unlocked, or 0. */
+int ovl_passthrough_release_locked(struct ovl_fs *fs, const struct ovl_node *node);
+void ovl_passthrough_close(struct fuse_req *req, int id);
+/* The open's reply carries the backing id. */
+void ovl_passthrough_set(struct fuse_file_info *fi, int id);
+void ovl_passthrough_destroy(struct ovl_fs *fs);
 
 /* ---- layers (layer.c) ---- */
 int ovl_fs_init(struct ovl_fs *fs, const char *const *lowers, int nlowers, const char *upper, const char *work,

@@ -156,6 +156,7 @@ int ovl_serve(const struct ovl_serve_config *cfg)
 	fs.timeout = cfg->timeout > 0 ? cfg->timeout : 86400;
 	fs.writeback = cfg->writeback;
 	fs.open_handles = cfg->open_handles;
+	fs.passthrough = cfg->passthrough;
 	fs.debug = cfg->debug;
 	pthread_mutex_init(&fs.lock, NULL);
 	pthread_rwlock_init(&fs.rename_lock, NULL);
@@ -299,6 +300,7 @@ int ovl_serve_start(const struct ovl_serve_config *cfg, int fuse_fd, enum ovl_ow
 	bg->fs.squash_uid = bg->fs.squash_gid = -1;
 	bg->fs.timeout = cfg->timeout > 0 ? cfg->timeout : 86400;
 	bg->fs.writeback = cfg->writeback;
+	bg->fs.passthrough = cfg->passthrough;
 	pthread_mutex_init(&bg->fs.lock, NULL);
 	pthread_rwlock_init(&bg->fs.rename_lock, NULL);
 	server_process_setup();

@@ -28,6 +28,7 @@ struct ovl_serve_config {
 	double timeout;            /* entry/attr cache, seconds */
 	bool writeback;
 	bool open_handles;         /* answer OPEN with handles even when the kernel could do without */
+	bool passthrough;          /* the kernel does I/O on open upper files itself, where it can (root, libfuse >= 3.16) */
 	unsigned threads;          /* 0: OVL_SERVE_THREADS */
 	int spin_us;               /* 0: OVL_SERVE_SPIN_US, < 0: none */
 	size_t dircache;           /* directory fds kept open at most; 0: a quarter of RLIMIT_NOFILE */
