@@ -415,6 +415,40 @@ int write_runtime_file_at(int dirfd, const char *name, const void *data, size_t 
 	return write_file_replace(dirfd, name, data, len, mode, false);
 }
 
+int dir_contains(int outer, int inner)
+{
+	_cleanup_close_ int cur = -1;
+	struct stat o, st;
+
+	if (fstat(outer, &o) < 0 || fstat(inner, &st) < 0)
+		return -errno;
+	cur = fcntl(inner, F_DUPFD_CLOEXEC, 3);
+	if (cur < 0)
+		return -errno;
+	/* PATH_MAX bounds the depth of any directory a path names */
+	for (int depth = 0; depth < PATH_MAX / 2; depth++) {
+		struct stat pst;
+		int parent;
+
+		if (st.st_dev == o.st_dev && st.st_ino == o.st_ino)
+			return 1;
+		parent = openat(cur, "..", O_PATH | O_DIRECTORY | O_CLOEXEC);
+		if (parent < 0)
+			return -errno;
+		if (fstat(parent, &pst) < 0) {
+			int e = -errno;
+			close(parent);
+			return e;
+		}
+		close(cur);
+		cur = parent;
+		if (pst.st_dev == st.st_dev && pst.st_ino == st.st_ino)
+			return 0; /* the root: its ".." is itself */
+		st = pst;
+	}
+	return -ELOOP;
+}
+
 int lock_dir_at(int dirfd, const char *name, int *ret_fd)
 {
 	int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);

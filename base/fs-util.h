@@ -30,6 +30,12 @@ int write_runtime_file_at(int dirfd, const char *name, const void *data, size_t 
 /* The directory name in dirfd, opened and locked (flock, exclusive, not waiting: -EWOULDBLOCK while held). */
 int lock_dir_at(int dirfd, const char *name, int *ret_fd);
 
+/*
+ * Whether directory `outer` is directory `inner` or one of its ancestors
+ * (walking up from inner through "..", across mounts): 1, 0, or -errno.
+ */
+int dir_contains(int outer, int inner);
+
 /* The rest of fd (at most max bytes, -EFBIG beyond), NUL-terminated. */
 int read_fd_all(int fd, size_t max, char **ret_data, size_t *ret_len);
 /* Reads a whole (small) file below dirfd into a NUL-terminated buffer. */

@@ -55,6 +55,40 @@ static int empty_work_dir(int workfd)
 	return r < 0 ? r : errno ? -errno : 0;
 }
 
+/*
+ * As the kernel refuses them: a workdir and an upperdir one inside the other
+ * (emptying work/ would delete what the view shows, and copy-ups would land
+ * in the scratch space), and a lower layer inside either (changed under the
+ * view by its own writes).  A lower layer above them (lowerdir=/) is fine.
+ */
+static int layers_separate(struct ovl_fs *fs, const char *const *lowers, int nlowers, const char *upper,
+			   const char *work, int wfd, char *errbuf, size_t errlen)
+{
+	int ufd = fs->layers[OVL_UPPER].fd, r;
+
+	r = dir_contains(wfd, ufd);
+	if (r == 0)
+		r = dir_contains(ufd, wfd);
+	if (r != 0) {
+		snprintf(errbuf, errlen, r > 0 ? "workdir '%s' and upperdir '%s' must be separate subtrees"
+					       : "workdir '%s' and upperdir '%s': %s", work, upper, strerror(-r));
+		return r > 0 ? -EINVAL : r;
+	}
+	for (int i = 0; i < nlowers; i++) {
+		int lfd = fs->layers[i + 1].fd;
+
+		r = dir_contains(ufd, lfd);
+		if (r == 0)
+			r = dir_contains(wfd, lfd);
+		if (r != 0) {
+			snprintf(errbuf, errlen, r > 0 ? "lower layer '%s' is inside the upperdir or the workdir"
+						       : "lower layer '%s': %s", lowers[i], strerror(-r));
+			return r > 0 ? -ELOOP : r;
+		}
+	}
+	return 0;
+}
+
 int ovl_fs_init(struct ovl_fs *fs, const char *const *lowers, int nlowers, const char *upper, const char *work,
 		bool userxattr, char *errbuf, size_t errlen)
 {
@@ -101,6 +135,9 @@ int ovl_fs_init(struct ovl_fs *fs, const char *const *lowers, int nlowers, const
 			snprintf(errbuf, errlen, "workdir '%s' is not on the upper layer's file system", work);
 			return -EXDEV;
 		}
+		r = layers_separate(fs, lowers, nlowers, upper, work, wfd, errbuf, errlen);
+		if (r < 0)
+			return r;
 		/*
 		 * Like the kernel: our scratch space is workdir/work, emptied at every
 		 * mount.  Kernel overlayfs leaves it mode 0: made 0700 so that a

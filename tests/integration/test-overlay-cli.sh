@@ -37,7 +37,7 @@ unmount "$T/m"
 
 # bad input: one line, non-zero, nothing mounted
 for bad in "lowerdir=$T/nope" "lowerdir=$T/L1,upperdir=$T/u" "lowerdir=$T/L1,bogus=1" "upperdir=$T/u,workdir=$T/w" \
-	"lowerdir=$T/L1,open_handles=2" "lowerdir=$T/L1,spin=abc" "lowerdir=$T/L1,spin=-1"; do
+	"lowerdir=$T/L1,open_handles=2" "lowerdir=$T/L1,passthrough=yes" "lowerdir=$T/L1,spin=abc" "lowerdir=$T/L1,spin=-1"; do
 	run timeout 30 "$OVL" -o "$bad" "$T/m"
 	isnt "$RUN_RC" 0 "refused: -o $bad"
 	is "$RUN_ERR_LINES" 1 "... with one line"
@@ -46,6 +46,25 @@ for bad in "lowerdir=$T/nope" "lowerdir=$T/L1,upperdir=$T/u" "lowerdir=$T/L1,bog
 done
 run timeout 30 "$OVL" -o "lowerdir=$T/L1"
 is "$RUN_RC" 2 "a missing mountpoint is a usage error"
+
+# layers inside one another, as kernel overlayfs refuses them; nothing in them touched
+mkdir -p nest/u/w/work nest/w/u nest/u/l nest/w2
+echo keep >nest/u/w/work/f
+for bad in "lowerdir=$T/L1,upperdir=$T/nest/u,workdir=$T/nest/u/w" "lowerdir=$T/L1,upperdir=$T/nest/u,workdir=$T/nest/u" \
+	"lowerdir=$T/L1,upperdir=$T/nest/w/u,workdir=$T/nest/w" "lowerdir=$T/nest/u/l,upperdir=$T/nest/u,workdir=$T/nest/w2" \
+	"lowerdir=$T/L1:$T/nest/w2/work,upperdir=$T/nest/u,workdir=$T/nest/w2"; do
+	mkdir -p nest/w2/work
+	run timeout 30 "$OVL" -o "$bad" "$T/m"
+	isnt "$RUN_RC" 0 "refused: -o $bad"
+	is "$RUN_ERR_LINES" 1 "... with one line"
+	like "$RUN_ERR" 'separate subtrees|inside the upperdir or the workdir' "... naming the overlap"
+	nok "... and nothing mounted" mounted "$T/m"
+done
+is "$(cat nest/u/w/work/f)" keep "a workdir inside the upperdir is not emptied"
+mkdir -p nest/w2/up nest/w2/wk
+run timeout 30 "$OVL" -o "lowerdir=$T/nest,upperdir=$T/nest/w2/up,workdir=$T/nest/w2/wk" "$T/m"
+is "$RUN_RC" 0 "a lower layer above the upper and work dirs is fine"
+unmount "$T/m"
 
 # spin=0: every serving thread sleeps between requests; the view is the same
 run timeout 30 "$OVL" -o "lowerdir=$T/L1:$T/L2,upperdir=$T/u,workdir=$T/w,spin=0" "$T/m"

@@ -1375,7 +1375,7 @@ def big_fixture(d, mode):
         write_file(f"{d}/small/e{i:06d}", b"")
 
 
-@case(f"directories with {BIG_N} entries: lookup, create, delete O(1) per op", fixture=big_fixture, timeout=900,
+@case(f"directories with {BIG_N} entries: readdir, lookup, create, delete", fixture=big_fixture, timeout=900,
       cross=False, shared_lowers=True)
 def c_big_dir(m, o):
     def timed(fn, names):
@@ -1395,12 +1395,12 @@ def c_big_dir(m, o):
                   timed(lambda x: write_file(o.p(f"{d}/new{x}"), b""), names),
                   timed(lambda x: os.unlink(o.p(f"{d}/{x}")), names),
                   timed(lambda x: os.unlink(o.p(f"{d}/new{x}")), names))
-    ratios = [b / max(s, 1e-4) for s, b in zip(res["small"], res["huge"])]
+    # The times are for the log only: what an operation costs in a big directory is bench/run's to measure
+    # ("create+rm 20k in one dir"), side by side with the kernel's, not a test's to assert on a noisy machine.
     print(f"# {m.kind}: readdir {rd:.2f}s; 500 ops in 1k/100k dirs (lookup, create, unlink lower, unlink upper): "
           + ", ".join(f"{s:.3f}/{b:.3f}s" for s, b in zip(res["small"], res["huge"])), flush=True)
-    # O(1): per-op cost in a 100k directory within a small factor of a 1k one (absolute slack for noise)
-    o.note("O(1) per op", [r < 4 or b < 0.5 for r, b in zip(ratios, res["huge"])])
     o.note("count after", len(os.listdir(o.p("huge"))))
+    o.note("a sample of the names after", sorted(os.listdir(o.p("huge")))[::997])
 
 
 # ---- running ---------------------------------------------------------------------------
