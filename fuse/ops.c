@@ -24,6 +24,7 @@
 #include "fd-util.h"
 #include "fs-util.h"
 #include "overlay.h"
+#include "userns.h"
 
 #define FS(req) ((struct ovl_fs *) fuse_req_userdata(req))
 #define NODE(req, ino) ovl_node_get(FS(req), (ino))
@@ -1663,8 +1664,19 @@ static void ovl_init(void *userdata, struct fuse_conn_info *conn)
 	conn->want &= ~(FUSE_CAP_POSIX_LOCKS | FUSE_CAP_FLOCK_LOCKS);
 	/* libfuse ends the session at INIT unless this equals the mount's max_read= */
 	conn->max_read = fs->max_read;
-	if (conn->capable & FUSE_CAP_SPLICE_READ)
+	/*
+	 * Requests are spliced in only through a pipe as large as the largest
+	 * request (max_write + a page): larger than pipe-max-size, which only
+	 * CAP_SYS_RESOURCE may exceed.  Without it libfuse still grows every
+	 * worker's pipe to pipe-max-size before reading the request instead,
+	 * 256 pages per thread charged to the user's pipe-user-pages-soft:
+	 * a few servers of one user would leave all that user's pipes at their
+	 * minimum.  (libfuse asks for it by default: cleared, not just unasked.)
+	 */
+	if ((conn->capable & FUSE_CAP_SPLICE_READ) && geteuid() == 0 && userns_is_initial())
 		conn->want |= FUSE_CAP_SPLICE_READ;
+	else
+		conn->want &= ~FUSE_CAP_SPLICE_READ;
 	if (conn->capable & FUSE_CAP_SPLICE_WRITE)
 		conn->want |= FUSE_CAP_SPLICE_WRITE;
 	if (conn->capable & FUSE_CAP_READDIRPLUS)

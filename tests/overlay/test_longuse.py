@@ -83,6 +83,70 @@ def case_fds_flat(tap, mode, base):
         tap.ok(not deleted(after), f"{mode}: no removed file held open by the server", str(deleted(after)[:10]))
 
 
+def server_pipes(pid):
+    """The server's pipes (each once) and their capacities, read through /proc/PID/fd."""
+    import fcntl
+
+    sizes = {}
+    d = f"/proc/{pid}/fd"
+    for n in os.listdir(d):
+        try:
+            t = os.readlink(f"{d}/{n}")
+            if not t.startswith("pipe:") or t in sizes:
+                continue
+            fd = os.open(f"{d}/{n}", os.O_RDONLY | os.O_NONBLOCK)
+            try:
+                sizes[t] = fcntl.fcntl(fd, 1032)  # F_GETPIPE_SZ
+            finally:
+                os.close(fd)
+        except OSError:
+            continue
+    return sizes
+
+
+def case_pipe_budget(tap, mode, base):
+    """Many workers busy with metadata and small files: a rootless server's pipes stay at the default
+    64 KiB but one (each page of them is charged to the user's pipe-user-pages-soft, shared by all their
+    pipes: at 1 MiB per worker, four servers of 16 would leave every pipe of the user at its minimum)."""
+    if mode != "rootless":
+        tap.skip(f"{mode}: server pipes at their default size", "root may splice requests in: its pipes are "
+                 "sized for that and charged to no user's budget")
+        return
+    import threading
+
+    layers = H.Layers(base, [f"{base}/L"])
+    H.make_fixture(f"{base}/L", mode)
+    errors = []
+
+    def worker(root, k):
+        try:
+            for i in range(300):
+                p = f"{root}/w{k}-{i % 20}"
+                with open(p, "w") as f:
+                    f.write("x" * 100)
+                os.stat(p)
+                with open(f"{root}/file", "rb") as f:
+                    f.read()
+                os.listdir(f"{root}/dir")
+                os.unlink(p)
+        except OSError as e:
+            errors.append(f"worker {k}: {e}")
+
+    with H.Watchdog(300, "pipe budget"), H.IsofsMount(layers, mode) as m:
+        threads = [threading.Thread(target=worker, args=(m.p(""), k)) for k in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        sizes = server_pipes(m.proc.pid)
+    big = sorted(v for v in sizes.values() if v > 65536)
+    tap.ok(not errors, f"{mode}: 8 workers x 300 create/stat/read/list/unlink rounds", *errors[:5])
+    # one may be larger: libfuse receives INIT, before the server can say it will not splice requests in
+    tap.ok(len(big) <= 1 and sum(sizes.values()) <= (1 << 20) + 16 * 65536,
+           f"{mode}: the server's {len(sizes)} pipes take {sum(sizes.values()) // 1024} KiB in all, "
+           f"{len(big)} of them over 64 KiB", f"sizes: {sorted(sizes.values())}")
+
+
 def case_space_back(tap, mode, base):
     """A removed file's space comes back at once (within moments), not at unmount."""
     if H.IS_ROOT:
@@ -409,7 +473,7 @@ def case_handle_swap(tap, mode, base):
                f"({sum(r for r in res if isinstance(r, int))} reads): each read whole, of its file", *bad[:5])
 
 
-CASES = [case_fds_flat, case_space_back, case_many_dirs, case_concurrent_reopen, case_handle_swap]
+CASES = [case_fds_flat, case_pipe_budget, case_space_back, case_many_dirs, case_concurrent_reopen, case_handle_swap]
 
 
 def main(argv):
