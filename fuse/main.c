@@ -43,7 +43,7 @@ static const char usage[] =
 	"  open_handles=0|1   answer OPEN with file handles even where the kernel can open files\n"
 	"                     without asking (default 0; older kernels always use handles)\n"
 	"  passthrough=0|1    the kernel reads and writes open upper files itself (root, Linux >= 6.9,\n"
-	"                     built with libfuse >= 3.16; default 0: every open then costs two requests)\n"
+	"                     built with libfuse >= 3.16; default 0: with it, every open costs two requests)\n"
 	"fuse-overlayfs's options, as containers/storage passes them:\n"
 	"  uidmapping=IN:OUT:N[:IN:OUT:N…], gidmapping=…   stored ids IN.. shown as OUT..\n"
 	"  squash_to_root, squash_to_uid=N, squash_to_gid=N  every object shown with one owner\n"

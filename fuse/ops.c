@@ -639,12 +639,21 @@ static void ovl_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const
 static void handle_opened(fuse_req_t req, struct ovl_node *node, struct ovl_handle *h, struct fuse_file_info *fi)
 {
 	struct ovl_fs *fs = FS(req);
+	struct stat st;
+	bool upper;
 
 	fi->fh = (uint64_t) (uintptr_t) h;
 	fi->keep_cache = 1; /* the layers change only through this daemon */
+	/*
+	 * The handle's layer, not the node's: a copy-up may have moved the node
+	 * since h->fd was opened.  And its inode: a rename over the name it was
+	 * opened by could have given it another file, which as the backing file
+	 * would serve every later open of the node.
+	 */
+	upper = __atomic_load_n(&fs->passthrough, __ATOMIC_RELAXED) && h->layer == OVL_UPPER && fstat(h->fd, &st) == 0;
 	pthread_mutex_lock(&fs->lock);
-	/* the handle's layer, not the node's: a copy-up may have moved the node since h->fd was opened */
-	h->backing_id = ovl_passthrough_open_locked(fs, req, node, h->layer == OVL_UPPER ? h->fd : -1);
+	upper = upper && st.st_dev == node->key_dev && st.st_ino == node->key_ino;
+	h->backing_id = ovl_passthrough_open_locked(fs, req, node, upper ? h->fd : -1);
 	node->open_count++;
 	pthread_mutex_unlock(&fs->lock);
 	if (h->backing_id > 0)

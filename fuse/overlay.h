@@ -44,6 +44,8 @@ struct fuse_session;
 #define OVL_UPPER 0 /* layer index of the upper layer; lowers are 1..n, top first */
 /* Striped copy-up locks: a mutex in every node would be 40 of its ~100 bytes; a copy-up holds one at a time. */
 #define OVL_COPYUP_LOCKS 64
+/* Buckets of passthrough's backing files: 1 << this (passthrough.c). */
+#define OVL_BACKING_BITS 6
 
 struct ovl_layer {
 	int fd;     /* O_PATH|O_DIRECTORY of the layer's root; -1 for a missing upper */
@@ -173,7 +175,8 @@ struct ovl_fs {
 	bool no_open;             /* ... and files: no handles, I/O by node */
 	bool open_handles;        /* handles even when no_open is possible: the path older kernels take, testable */
 	bool passthrough;         /* the kernel does I/O on open upper files itself (passthrough.c) */
-	struct ovl_backing *backings; /* passthrough's backing files, one per node with such opens (under lock) */
+	/* passthrough's backing files, one per node with such opens, hashed by node (under lock) */
+	struct ovl_backing *backings[1 << OVL_BACKING_BITS];
 	bool debug;
 	unsigned max_read;        /* the max_read= mount option (0: none): INIT must answer the same */
 

@@ -16,8 +16,11 @@
 #define FUSE_USE_VERSION 34
 #include <errno.h>
 #include <fuse_lowlevel.h>
+#include <linux/capability.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "overlay.h"
@@ -39,11 +42,23 @@ bool ovl_passthrough_built(void)
 
 static struct ovl_backing **backing_slot_locked(struct ovl_fs *fs, const struct ovl_node *node)
 {
-	struct ovl_backing **b = &fs->backings;
+	uint64_t h = (uint64_t) (uintptr_t) node * 0x9E3779B97F4A7C15ull;
+	struct ovl_backing **b = &fs->backings[h >> (64 - OVL_BACKING_BITS)];
 
 	while (*b && (*b)->node != node)
 		b = &(*b)->next;
 	return b;
+}
+
+/* CAP_SYS_ADMIN in the effective set: what FUSE_DEV_IOC_BACKING_OPEN checks (with the namespace). */
+static bool has_sys_admin(void)
+{
+	struct __user_cap_header_struct hdr = { .version = _LINUX_CAPABILITY_VERSION_3 };
+	struct __user_cap_data_struct data[_LINUX_CAPABILITY_U32S_3] = { 0 };
+
+	if (syscall(SYS_capget, &hdr, data) < 0)
+		return false;
+	return data[CAP_TO_INDEX(CAP_SYS_ADMIN)].effective & CAP_TO_MASK(CAP_SYS_ADMIN);
 }
 
 int ovl_passthrough_open_locked(struct ovl_fs *fs, fuse_req_t req, struct ovl_node *node, int upper_fd)
@@ -62,10 +77,15 @@ int ovl_passthrough_open_locked(struct ovl_fs *fs, fuse_req_t req, struct ovl_no
 	b = calloc(1, sizeof(*b));
 	if (!b)
 		return 0;
+	/* an ioctl that registers the fd, no I/O: under fs->lock so that no other open of the node races it */
 	id = fuse_passthrough_open(req, upper_fd);
 	if (id <= 0) {
-		/* not root of the initial namespace, or an upper the kernel cannot stack on: never again */
-		fs->passthrough = false;
+		/*
+		 * INIT checked what it could (the kernel, CAP_SYS_ADMIN in the initial
+		 * namespace); what is left is an upper the kernel cannot stack on,
+		 * the same for every file: the daemon serves the rest.
+		 */
+		__atomic_store_n(&fs->passthrough, false, __ATOMIC_RELAXED); /* handle_opened() peeks unlocked */
 		if (fs->debug)
 			fprintf(stderr, "isofs-overlay: passthrough off: the kernel refused a backing file\n");
 		free(b);
@@ -109,10 +129,12 @@ void ovl_passthrough_init(struct ovl_fs *fs, struct fuse_conn_info *conn)
 
 	if (!fs->passthrough)
 		return;
-	if (!(conn->capable & FUSE_CAP_PASSTHROUGH))
+	if (fs->read_only)
+		off = "a read-only view has no upper files";
+	else if (!(conn->capable & FUSE_CAP_PASSTHROUGH))
 		off = "the kernel does not offer it (Linux >= 6.9, CONFIG_FUSE_PASSTHROUGH)";
-	else if (geteuid() != 0 || !userns_is_initial())
-		off = "the server is not root of the initial user namespace";
+	else if (!userns_is_initial() || !has_sys_admin())
+		off = "the server lacks CAP_SYS_ADMIN in the initial user namespace";
 	if (off) {
 		fs->passthrough = false;
 		if (fs->debug)
@@ -128,10 +150,12 @@ void ovl_passthrough_init(struct ovl_fs *fs, struct fuse_conn_info *conn)
 
 void ovl_passthrough_destroy(struct ovl_fs *fs)
 {
-	while (fs->backings) {
-		struct ovl_backing *b = fs->backings;
-		fs->backings = b->next;
-		free(b);
+	for (size_t i = 0; i < sizeof(fs->backings) / sizeof(fs->backings[0]); i++) {
+		while (fs->backings[i]) {
+			struct ovl_backing *b = fs->backings[i];
+			fs->backings[i] = b->next;
+			free(b);
+		}
 	}
 }
 

@@ -97,14 +97,15 @@ def case_upper_io(tap, mode, base):
     same1, writes1, reads1, state1 = results["1"]
     same0, writes0, reads0, _ = results["0"]
     tap.ok(same1 and same0, f"{mode}: with passthrough on and off, upper files read back as on kernel overlayfs")
-    if mode == "root" and "does not offer" in state1:
+    if mode == "root" and ("does not offer" in state1 or "refused" in state1):
+        # a kernel without it, or an upper on a stacked file system (a CI inside a container)
         tap.skip(f"{mode}: passthrough=1: the kernel did the I/O itself", state1)
     elif mode == "root":
         tap.ok(writes1 == 0 and reads1 == 0 and "passthrough on" in state1 and "passthrough off" not in state1,
                f"{mode}: passthrough=1: the kernel wrote and read the upper files itself "
                f"({writes1} WRITE, {reads1} READ requests; {state1})")
     else:
-        tap.ok(writes1 > 0 and "not root" in state1,
+        tap.ok(writes1 > 0 and "passthrough off" in state1,
                f"{mode}: passthrough=1 rootless: served by the daemon ({writes1} WRITE requests; {state1})")
     tap.ok(writes0 > 0 and reads0 > 0,
            f"{mode}: passthrough=0: the server received {writes0} WRITE and {reads0} READ requests")
