@@ -9,6 +9,7 @@
 #define ISOFS_SYSCALL_FILTER_H
 
 #include <linux/filter.h>
+#include <stdbool.h>
 
 #include "isofs.h"
 
@@ -23,6 +24,16 @@ struct syscall_filter {
  * docker's default profile does.  Fills err on failure.
  */
 int syscall_filter_build(const int *caps, int ncaps, struct syscall_filter *ret, isofs_error *err);
+
+/* The same, always compiled now by libseccomp (syscall-filter-rules.c). */
+int syscall_filter_compile(const int *caps, int ncaps, struct syscall_filter *ret, isofs_error *err);
+
+/* Whether keeping caps[0..ncaps-1] lets some refused call through: the default filter does not do then. */
+bool syscall_filter_unlocked_by(const int *caps, int ncaps);
+
+/* The default filter, compiled at build time (syscall-filter-gen). */
+extern const unsigned short syscall_filter_default_len;
+extern const struct sock_filter syscall_filter_default_insns[];
 
 /* Installs the filter on the calling thread; -errno.  no_new_privs must be set. */
 int syscall_filter_load(const struct syscall_filter *f);

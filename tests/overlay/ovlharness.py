@@ -1142,6 +1142,25 @@ def scratch(prefix):
         rm_tree(tmp)
 
 
+def run_cases(argv, cases, scratch_prefix, describe=""):
+    """The main of a script of cases `fn(tap, mode, base)`: --mode (root or rootless; rootless re-run as the test
+    user), names on the command line pick cases, each in its own directory of one scratch dir.  Exit status."""
+    mode, rest = parse_mode(argv[1:])
+    if mode == "userns":
+        sys.exit(f"{os.path.basename(argv[0])} runs in root or rootless mode")
+    reexec_rootless(mode, [argv[0]] + rest)
+    want = [a for a in rest if not a.startswith("-")]
+    install_cleanup()
+    tap = Tap()
+    tap.diag(f"mode {mode}, uid {os.getuid()}, {describe or 'isofs-overlay ' + overlay_bin()}")
+    with scratch(scratch_prefix) as tmp:
+        for c in cases:
+            if want and not any(w in c.__name__ for w in want):
+                continue
+            guarded(tap, c.__name__, c, tap, mode, tempfile.mkdtemp(prefix=c.__name__ + ".", dir=tmp))
+    return tap.finish()
+
+
 def guarded(tap, desc, fn, *args):
     """fn(*args): an exception fails `desc` (with its traceback) without ending the run; mounts go after."""
     try:

@@ -477,20 +477,7 @@ CASES = [case_fds_flat, case_pipe_budget, case_space_back, case_many_dirs, case_
 
 
 def main(argv):
-    mode, rest = H.parse_mode(argv[1:])
-    if mode == "userns":
-        sys.exit("test_longuse.py runs in root or rootless mode")
-    H.reexec_rootless(mode, [argv[0]] + rest)
-    want = [a for a in rest if not a.startswith("-")]
-    H.install_cleanup()
-    tap = H.Tap()
-    tap.diag(f"mode {mode}, uid {os.getuid()}, isofs-overlay {H.overlay_bin()}")
-    with H.scratch("isofs-ovl-long.") as tmp:
-        for c in CASES:
-            if want and not any(w in c.__name__ for w in want):
-                continue
-            H.guarded(tap, c.__name__, c, tap, mode, tempfile.mkdtemp(prefix=c.__name__ + ".", dir=tmp))
-    return tap.finish()
+    return H.run_cases(argv, CASES, "isofs-ovl-long.")
 
 
 if __name__ == "__main__":

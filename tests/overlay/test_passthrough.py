@@ -18,7 +18,6 @@ import os
 import re
 import subprocess
 import sys
-import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import ovlharness as H  # noqa: E402
@@ -150,24 +149,11 @@ CASES = [case_upper_io, case_mixed_opens]
 
 
 def main(argv):
-    mode, rest = H.parse_mode(argv[1:])
-    if mode == "userns":
-        sys.exit("test_passthrough.py runs in root or rootless mode")
     built, version = built_with_passthrough()
     if not built:
         print(f"1..0 # SKIP isofs-overlay built without passthrough ({version})")
         return 0
-    H.reexec_rootless(mode, [argv[0]] + rest)
-    want = [a for a in rest if not a.startswith("-")]
-    H.install_cleanup()
-    tap = H.Tap()
-    tap.diag(f"mode {mode}, uid {os.getuid()}, {version}")
-    with H.scratch("isofs-ovl-pt.") as tmp:
-        for c in CASES:
-            if want and not any(w in c.__name__ for w in want):
-                continue
-            H.guarded(tap, c.__name__, c, tap, mode, tempfile.mkdtemp(prefix=c.__name__ + ".", dir=tmp))
-    return tap.finish()
+    return H.run_cases(argv, CASES, "isofs-ovl-pt.", version)
 
 
 if __name__ == "__main__":

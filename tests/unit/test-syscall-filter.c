@@ -112,6 +112,18 @@ int main(void)
 	is_int(r.compat_keyctl, EPERM, "32-bit keyctl (int 0x80): EPERM as well");
 	is_int(r.compat_getpid, 0, "32-bit getpid works");
 #endif
+	{
+		/* the default filter comes from the build; libseccomp here and now must give the same program */
+		struct syscall_filter now = { 0 };
+		is_int(syscall_filter_compile(NULL, 0, &now, &err), 0, "libseccomp compiles the default rules now (%s)",
+		       err.message);
+		ok(now.len == f.len && memcmp(now.insns, f.insns, f.len * sizeof(*f.insns)) == 0,
+		   "the default filter built into the library is what libseccomp compiles now (%u and %u instructions)",
+		   f.len, now.len);
+		syscall_filter_free(&now);
+	}
+	ok(!syscall_filter_unlocked_by(NULL, 0), "no capability kept: the built-in default filter");
+	ok(syscall_filter_unlocked_by(caps, 1), "CAP_SYS_ADMIN kept: a filter compiled for it");
 	syscall_filter_free(&f);
 
 	is_int(syscall_filter_build(caps, 1, &f, &err), 0, "the filter with CAP_SYS_ADMIN kept builds");
