@@ -433,8 +433,8 @@ int dir_contains(int outer, int inner)
 		if (st.st_dev == o.st_dev && st.st_ino == o.st_ino)
 			return 1;
 		parent = openat(cur, "..", O_PATH | O_DIRECTORY | O_CLOEXEC);
-		if (parent < 0)
-			return -errno;
+		if (parent < 0) /* an ancestor we may not search: not one we were given, as far as we can tell */
+			return errno == EACCES ? 0 : -errno;
 		if (fstat(parent, &pst) < 0) {
 			int e = -errno;
 			close(parent);

@@ -32,7 +32,9 @@ int lock_dir_at(int dirfd, const char *name, int *ret_fd);
 
 /*
  * Whether directory `outer` is directory `inner` or one of its ancestors
- * (walking up from inner through "..", across mounts): 1, 0, or -errno.
+ * (walking up from inner through "..", across mounts; a parent we may not
+ * search ends the walk): 1, 0, or -errno.  A bind mount of a directory is
+ * walked up from where it is mounted, not from where the directory is.
  */
 int dir_contains(int outer, int inner);
 

@@ -3,9 +3,11 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/capability.h>
 #include <sched.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -87,4 +89,14 @@ bool userns_is_initial(void)
 	if (!f || fscanf(f, "%lu %lu %lu", &a, &b, &c) != 3)
 		return true; /* no /proc: assume the common case */
 	return a == 0 && b == 0 && c == 4294967295UL;
+}
+
+bool userns_host_capable(int cap)
+{
+	struct __user_cap_header_struct hdr = { .version = _LINUX_CAPABILITY_VERSION_3 };
+	struct __user_cap_data_struct data[_LINUX_CAPABILITY_U32S_3] = { 0 };
+
+	if (cap < 0 || CAP_TO_INDEX(cap) >= _LINUX_CAPABILITY_U32S_3 || syscall(SYS_capget, &hdr, data) < 0)
+		return false;
+	return (data[CAP_TO_INDEX(cap)].effective & CAP_TO_MASK(cap)) && userns_is_initial();
 }

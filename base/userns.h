@@ -28,4 +28,10 @@ int userns_enter_mapped(const struct idmap *map);
 /* Whether we run in the initial user namespace (not in one of podman's, say). */
 bool userns_is_initial(void);
 
+/*
+ * Whether the calling thread has capability `cap` over the host: in its
+ * effective set, in the initial user namespace (what capable() checks).
+ */
+bool userns_host_capable(int cap);
+
 #endif

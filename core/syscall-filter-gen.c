@@ -2,10 +2,12 @@
 /*
  * Build-time tool: writes the default seccomp filter (no capability that
  * unlocks a call kept), compiled by libseccomp from syscall-filter-rules.c,
- * as C source for the library (syscall-filter.c).  Run where the library
- * will run: the BPF names this machine's architectures and system calls.
+ * as C source for the library (syscall-filter.c).  It must run as the
+ * target's code (a cross build needs meson's exe_wrapper): the BPF names the
+ * target's architectures and system call numbers.
  *   syscall-filter-gen OUTPUT.c
  */
+#include <seccomp.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -21,6 +23,15 @@ int main(int argc, char **argv)
 	if (argc != 2) {
 		fprintf(stderr, "usage: syscall-filter-gen OUTPUT.c\n");
 		return 2;
+	}
+	/*
+	 * The kernel it runs on: libseccomp would probe the build machine's (and
+	 * fail where seccomp(2) is missing, as under qemu-user).  Level 3: kill
+	 * the process, as the filter's bad-architecture action does (Linux 4.14).
+	 */
+	if (seccomp_api_set(3) < 0) {
+		fprintf(stderr, "syscall-filter-gen: libseccomp API level 3 not available\n");
+		return 1;
 	}
 	if (syscall_filter_compile(NULL, 0, &f, &err) < 0) {
 		fprintf(stderr, "syscall-filter-gen: %s\n", err.message);

@@ -41,6 +41,7 @@ struct ovl_loop {
 	sem_t finished;       /* posted by each worker leaving, and by ovl_loop_stop() */
 	atomic_uint workers, busy;
 	atomic_bool spinner;  /* one worker at a time looks ahead */
+	atomic_bool inited;   /* the first request (INIT) has been handled */
 	atomic_int error;
 };
 
@@ -130,9 +131,16 @@ static void *worker_main(void *arg)
 			fuse_session_exit(loop->se);
 			break;
 		}
-		if (atomic_fetch_add(&loop->busy, 1) + 1 >= atomic_load(&loop->workers))
+		/*
+		 * Not during INIT, the first request: the kernel sends nothing else
+		 * before its reply, and libfuse sets the connection's options while
+		 * handling it (a worker receiving meanwhile would use libfuse's
+		 * defaults, not ovl_init's: splice-in, with its pipe grown).
+		 */
+		if (atomic_fetch_add(&loop->busy, 1) + 1 >= atomic_load(&loop->workers) && atomic_load(&loop->inited))
 			worker_add(loop);
 		fuse_session_process_buf(loop->se, &buf);
+		atomic_store(&loop->inited, true);
 		atomic_fetch_sub(&loop->busy, 1);
 		/* the next request is likely on its way: look for it a moment, if no other worker does */
 		if (loop->spin_us && !atomic_exchange(&loop->spinner, true)) {

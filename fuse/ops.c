@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <fuse_lowlevel.h>
+#include <linux/capability.h>
 #include <limits.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -1681,8 +1682,9 @@ static void ovl_init(void *userdata, struct fuse_conn_info *conn)
 	 * 256 pages per thread charged to the user's pipe-user-pages-soft:
 	 * a few servers of one user would leave all that user's pipes at their
 	 * minimum.  (libfuse asks for it by default: cleared, not just unasked.)
+	 * Root is not enough: containers drop CAP_SYS_RESOURCE.
 	 */
-	if ((conn->capable & FUSE_CAP_SPLICE_READ) && geteuid() == 0 && userns_is_initial())
+	if ((conn->capable & FUSE_CAP_SPLICE_READ) && userns_host_capable(CAP_SYS_RESOURCE))
 		conn->want |= FUSE_CAP_SPLICE_READ;
 	else
 		conn->want &= ~FUSE_CAP_SPLICE_READ;

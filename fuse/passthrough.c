@@ -20,8 +20,6 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <sys/syscall.h>
-#include <unistd.h>
 
 #include "overlay.h"
 #include "userns.h"
@@ -48,17 +46,6 @@ static struct ovl_backing **backing_slot_locked(struct ovl_fs *fs, const struct 
 	while (*b && (*b)->node != node)
 		b = &(*b)->next;
 	return b;
-}
-
-/* CAP_SYS_ADMIN in the effective set: what FUSE_DEV_IOC_BACKING_OPEN checks (with the namespace). */
-static bool has_sys_admin(void)
-{
-	struct __user_cap_header_struct hdr = { .version = _LINUX_CAPABILITY_VERSION_3 };
-	struct __user_cap_data_struct data[_LINUX_CAPABILITY_U32S_3] = { 0 };
-
-	if (syscall(SYS_capget, &hdr, data) < 0)
-		return false;
-	return data[CAP_TO_INDEX(CAP_SYS_ADMIN)].effective & CAP_TO_MASK(CAP_SYS_ADMIN);
 }
 
 int ovl_passthrough_open_locked(struct ovl_fs *fs, fuse_req_t req, struct ovl_node *node, int upper_fd)
@@ -133,7 +120,7 @@ void ovl_passthrough_init(struct ovl_fs *fs, struct fuse_conn_info *conn)
 		off = "a read-only view has no upper files";
 	else if (!(conn->capable & FUSE_CAP_PASSTHROUGH))
 		off = "the kernel does not offer it (Linux >= 6.9, CONFIG_FUSE_PASSTHROUGH)";
-	else if (!userns_is_initial() || !has_sys_admin())
+	else if (!userns_host_capable(CAP_SYS_ADMIN))
 		off = "the server lacks CAP_SYS_ADMIN in the initial user namespace";
 	if (off) {
 		fs->passthrough = false;

@@ -122,6 +122,26 @@ int main(void)
 		   f.len, now.len);
 		syscall_filter_free(&now);
 	}
+	{
+		/* every single capability that unlocks nothing must get exactly the built-in filter */
+		int same = 0, unlocking = 0, bad = -1;
+		for (int c = 0; c <= CAP_LAST_CAP; c++) {
+			struct syscall_filter one = { 0 };
+			if (syscall_filter_unlocked_by(&c, 1)) {
+				unlocking++;
+				continue;
+			}
+			if (syscall_filter_compile(&c, 1, &one, &err) == 0 && one.len == f.len &&
+			    memcmp(one.insns, f.insns, f.len * sizeof(*f.insns)) == 0)
+				same++;
+			else if (bad < 0)
+				bad = c;
+			syscall_filter_free(&one);
+		}
+		ok(bad < 0 && same + unlocking == CAP_LAST_CAP + 1,
+		   "each capability that unlocks no call compiles to the built-in filter (%d of them; %d unlock some; "
+		   "first different: %d)", same, unlocking, bad);
+	}
 	ok(!syscall_filter_unlocked_by(NULL, 0), "no capability kept: the built-in default filter");
 	ok(syscall_filter_unlocked_by(caps, 1), "CAP_SYS_ADMIN kept: a filter compiled for it");
 	syscall_filter_free(&f);
