@@ -103,6 +103,7 @@ struct session_args {
 	{ "bind", required_argument, NULL, 'b' },                 \
 	{ "volume", required_argument, NULL, 'v' },               \
 	{ "in-place", no_argument, NULL, 'I' },                   \
+	{ "ephemeral", no_argument, NULL, 'L' },                  \
 	{ "home", no_argument, NULL, 'O' },                       \
 	{ "cap-add", required_argument, NULL, 'c' },              \
 	{ "cap-drop", required_argument, NULL, 'D' },             \

@@ -52,6 +52,9 @@ const char cmd_run_usage[] =
 	"      --bind HOST:SANDBOX[:ro]  bind a host path (read-only recursively with :ro)\n"
 	"  -v, --volume HOST:SANDBOX[:ro|rw]  the same, as podman spells it (z, Z accepted)\n"
 	"      --in-place        a DIRECTORY target is written in place, not copied on write\n"
+	"      --ephemeral       a MOUNTPOINT target gets a throwaway writable layer: every\n"
+	"                        write discarded, the view untouched (kernel overlayfs on a\n"
+	"                        tmpfs; fast starts on a mounted read-only image view)\n"
 	"      --home            toolbox-style: as yourself (your uid, gid and name), your home,\n"
 	"                        $XDG_RUNTIME_DIR and X11 sockets bound, your session's variables;\n"
 	"                        without CMD your login shell (root inside still works: sudo-less)\n"
@@ -353,6 +356,9 @@ int cli_session_option(int c, const char *arg, struct session_args *sa, const ch
 	case 'I':
 		sa->so.in_place = true;
 		return 0;
+	case 'L':
+		sa->so.ephemeral_layer = true;
+		return 0;
 	case 'O':
 		sa->so.home = true;
 		return 0;
@@ -437,6 +443,10 @@ int cli_session_target(int n, char **args, struct session_args *sa, const char *
 		return cli_usage_error(cmd, "missing IMAGE, --sandbox NAME or MOUNTPOINT");
 	if (sa->so.in_place && !sa->so.mountpoint)
 		return cli_usage_error(cmd, "--in-place goes with a DIRECTORY target");
+	if (sa->so.ephemeral_layer && !sa->so.mountpoint)
+		return cli_usage_error(cmd, "--ephemeral goes with a MOUNTPOINT target (an image's sandbox is ephemeral already)");
+	if (sa->so.ephemeral_layer && sa->so.in_place)
+		return cli_usage_error(cmd, "--ephemeral and --in-place do not go together");
 	if (sa->so.net_none && sa->so.ndns)
 		return cli_usage_error(cmd, "--dns needs the network (not --net=none)");
 	sa->so.binds = sa->binds;

@@ -23,6 +23,7 @@
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <sys/wait.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include "ctl.h"
@@ -66,13 +67,61 @@ static int low_ports_open(void)
 	return write(fd, "0", 1) == 1 ? 0 : -errno;
 }
 
-/* The new root: the overlay mounted here (its fd to the manager) or the bound mountpoint. */
+/* -errno, with "WHAT: the error" in err. */
+static int setup_error(char *err, size_t errlen, const char *what)
+{
+	int e = errno;
+
+	snprintf(err, errlen, "%s: %s", what, strerror(e));
+	return -e;
+}
+
+/*
+ * A throwaway writable layer over a view (--ephemeral): kernel overlayfs, the
+ * view its only lower, the upper and work dirs on a tmpfs of this mount
+ * namespace, gone with it.  userxattr is the only mode a user namespace may
+ * mount, and one that never follows a redirect nor trusts metacopy: what the
+ * view shows is the image's, hostile.  The overlay's root shows the upper's
+ * root, which takes the view root's owner and mode.
+ */
+static int mount_ephemeral_layer(int tree_fd, char *err, size_t errlen)
+{
+	struct stat st;
+
+	if (fstat(tree_fd, &st) < 0)
+		return setup_error(err, errlen, "the view");
+	if (mkdir(BASE "/lower", 0700) < 0 || mkdir(BASE "/layer", 0700) < 0)
+		return setup_error(err, errlen, BASE);
+	if (move_mount(tree_fd, "", AT_FDCWD, BASE "/lower", MOVE_MOUNT_F_EMPTY_PATH) < 0)
+		return setup_error(err, errlen, "binding the view");
+	if (mount("tmpfs", BASE "/layer", "tmpfs", MS_NOSUID | MS_NODEV, "mode=0700") < 0)
+		return setup_error(err, errlen, "the ephemeral layer's tmpfs");
+	if (mkdir(BASE "/layer/upper", 0700) < 0 || mkdir(BASE "/layer/work", 0700) < 0)
+		return setup_error(err, errlen, "the ephemeral layer");
+	/* An owner this namespace does not map stays root's (chown says EINVAL). */
+	if (chown(BASE "/layer/upper", st.st_uid, st.st_gid) < 0 && errno != EINVAL)
+		return setup_error(err, errlen, "the ephemeral layer");
+	if (chmod(BASE "/layer/upper", st.st_mode & 07777) < 0)
+		return setup_error(err, errlen, "the ephemeral layer");
+	/* Without user xattrs on tmpfs overlayfs mounts, then fails the first directory it must make opaque. */
+	if (setxattr(BASE "/layer/work", "user.isofs.probe", "", 0, 0) < 0)
+		return setup_error(err, errlen, "--ephemeral needs user xattrs on tmpfs (Linux 6.6 or later)");
+	(void) removexattr(BASE "/layer/work", "user.isofs.probe");
+	if (mount("overlay", BASE "/root", "overlay", MS_NOSUID | MS_NODEV,
+		  "lowerdir=" BASE "/lower,upperdir=" BASE "/layer/upper,workdir=" BASE "/layer/work,userxattr") < 0)
+		return setup_error(err, errlen, "--ephemeral: kernel overlayfs over the view");
+	return 0;
+}
+
+/* The new root: the overlay mounted here (its fd to the manager), the bound mountpoint, or a layer over it. */
 static int mount_root(const struct init_config *cfg, int tree_fd, char *err, size_t errlen)
 {
 	char opts[128];
 	struct ctl_msg ack;
 	int fuse_fd, r;
 
+	if (tree_fd >= 0 && cfg->ephemeral_layer)
+		return mount_ephemeral_layer(tree_fd, err, errlen);
 	if (tree_fd >= 0) {
 		if (move_mount(tree_fd, "", AT_FDCWD, BASE "/root", MOVE_MOUNT_F_EMPTY_PATH) < 0) {
 			snprintf(err, errlen, "binding the mountpoint: %s", strerror(errno));

@@ -23,6 +23,7 @@ struct plan {
 	char upper[4096], work[4096];
 	const char *mountpoint;  /* run in an existing view */
 	dev_t mountpoint_dev;    /* a mounted sandbox's view: its device, checked again where it is opened */
+	bool ephemeral_layer;    /* a throwaway writable layer over the view (kernel overlayfs, upper on a tmpfs) */
 	struct setup_table table;
 	struct idmap map;
 	const char *hostname;

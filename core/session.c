@@ -132,6 +132,8 @@ static int plan_target(isofs_store *store, const isofs_session_options *o, struc
 
 	if (targets != 1)
 		return error_set(err, EINVAL, "give one target: an image, a sandbox or a mountpoint");
+	if (o->ephemeral_layer && (!o->mountpoint || o->in_place))
+		return error_set(err, EINVAL, "an ephemeral layer goes over a mountpoint, not in place");
 	if (o->mountpoint) {
 		struct stat st;
 		*mp_storage = realpath(o->mountpoint, NULL);
@@ -139,6 +141,11 @@ static int plan_target(isofs_store *store, const isofs_session_options *o, struc
 			return error_errno(err, errno, "directory '%s'", o->mountpoint);
 		if (!S_ISDIR(st.st_mode))
 			return error_set(err, ENOTDIR, "'%s' is not a directory", o->mountpoint);
+		if (o->ephemeral_layer && !mountpoint_is_view(*mp_storage))
+			return error_set(err, EINVAL,
+					 "--ephemeral: '%s' is not a view of isofs mount (a plain directory is the "
+					 "read-only lower of an ephemeral sandbox already)",
+					 o->mountpoint);
 		if (!o->in_place && !mountpoint_is_view(*mp_storage)) {
 			/* A plain directory: the read-only lower of an ephemeral sandbox, never written. */
 			r = plan_ephemeral(store, "dir", p, s, err);
@@ -148,6 +155,7 @@ static int plan_target(isofs_store *store, const isofs_session_options *o, struc
 			return error_set(err, EPERM, "'%s' is in the store %s: refusing to write into it in place",
 					 o->mountpoint, store->path);
 		p->mountpoint = *mp_storage;
+		p->ephemeral_layer = o->ephemeral_layer;
 		snprintf(s->name, sizeof(s->name), "%s", "sandbox");
 		return 0;
 	}
