@@ -59,6 +59,15 @@ run iso run --ephemeral "$T/ro" sh -c 'exit 7'
 is "$RUN_RC" 7 "the command's exit status is isofs run's"
 is "$(echo piped | iso run -i --ephemeral "$T/ro" cat)" "piped" "stdin reaches the command"
 
+# ---- isofs serve: one layer for the session's commands, gone with it ----------------
+run iso serve --ephemeral "$T/ro" <<'EOF'
+{"type":"exec","argv":["sh","-c","echo first >/etc/served"]}
+{"type":"exec","argv":["cat","/etc/served"]}
+EOF
+is "$RUN_RC" 0 "serve --ephemeral over the view"
+like "$RUN_OUT" '"data":"first\\n"' "the session's second command sees the first one's file"
+ok "the view never got it" test ! -e "$T/ro/etc/served"
+
 # ---- a writable view: its sandbox is not written either -----------------------------
 run iso mount bb "$T/mp"
 is "$RUN_RC" 0 "a writable view with a sandbox"
