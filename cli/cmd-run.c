@@ -52,9 +52,9 @@ const char cmd_run_usage[] =
 	"      --bind HOST:SANDBOX[:ro]  bind a host path (read-only recursively with :ro)\n"
 	"  -v, --volume HOST:SANDBOX[:ro|rw]  the same, as podman spells it (z, Z accepted)\n"
 	"      --in-place        a DIRECTORY target is written in place, not copied on write\n"
-	"      --ephemeral       a MOUNTPOINT target gets a throwaway writable layer: every\n"
-	"                        write discarded, the view untouched (kernel overlayfs on a\n"
-	"                        tmpfs; fast starts on a mounted read-only image view)\n"
+	"      --ephemeral       a read-only view (MOUNTPOINT) gets a throwaway writable\n"
+	"                        layer: every write discarded, the view untouched (kernel\n"
+	"                        overlayfs on a tmpfs as large as /tmp; fast starts)\n"
 	"      --home            toolbox-style: as yourself (your uid, gid and name), your home,\n"
 	"                        $XDG_RUNTIME_DIR and X11 sockets bound, your session's variables;\n"
 	"                        without CMD your login shell (root inside still works: sudo-less)\n"
@@ -444,7 +444,7 @@ int cli_session_target(int n, char **args, struct session_args *sa, const char *
 	if (sa->so.in_place && !sa->so.mountpoint)
 		return cli_usage_error(cmd, "--in-place goes with a DIRECTORY target");
 	if (sa->so.ephemeral_layer && !sa->so.mountpoint)
-		return cli_usage_error(cmd, "--ephemeral goes with a MOUNTPOINT target (an image's sandbox is ephemeral already)");
+		return cli_usage_error(cmd, "--ephemeral goes with a MOUNTPOINT target (a read-only view of isofs mount)");
 	if (sa->so.ephemeral_layer && sa->so.in_place)
 		return cli_usage_error(cmd, "--ephemeral and --in-place do not go together");
 	if (sa->so.net_none && sa->so.ndns)

@@ -5,6 +5,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <inttypes.h>
+#include <linux/magic.h>
 #include <linux/keyctl.h>
 #include <linux/close_range.h>
 #include <net/if.h>
@@ -23,6 +25,8 @@
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <sys/wait.h>
+#include <sys/statfs.h>
+#include <sys/statvfs.h>
 #include <sys/xattr.h>
 #include <unistd.h>
 
@@ -76,32 +80,50 @@ static int setup_error(char *err, size_t errlen, const char *what)
 	return -e;
 }
 
-/*
- * A throwaway writable layer over a view (--ephemeral): kernel overlayfs, the
- * view its only lower, the upper and work dirs on a tmpfs of this mount
- * namespace, gone with it.  userxattr is the only mode a user namespace may
- * mount, and one that never follows a redirect nor trusts metacopy: what the
- * view shows is the image's, hostile.  The overlay's root shows the upper's
- * root, which takes the view root's owner and mode.
- */
-static int mount_ephemeral_layer(int tree_fd, char *err, size_t errlen)
+/* The id this namespace shows for one it does not map (65534 unless the host changed it). */
+static unsigned overflow_id(const char *file)
 {
-	struct stat st;
+	char buf[16] = "";
+	_cleanup_close_ int fd = open(file, O_RDONLY | O_CLOEXEC);
 
-	if (fstat(tree_fd, &st) < 0)
+	return fd >= 0 && read(fd, buf, sizeof(buf) - 1) > 0 ? (unsigned) strtoul(buf, NULL, 10) : 65534;
+}
+
+/*
+ * A throwaway writable layer over a read-only view (--ephemeral): kernel
+ * overlayfs, the view its only lower, the upper and work dirs on a tmpfs of
+ * this mount namespace, gone with it.  userxattr is the only mode that works
+ * in a user namespace, and one that never follows a redirect nor trusts
+ * metacopy: what the view shows is the image's, hostile.  The overlay's root
+ * shows the upper's root, which takes the view root's mode and owner (root,
+ * when that owner is not mapped here: the overflow id).
+ */
+static int mount_ephemeral_layer(const struct init_config *cfg, int tree_fd, char *err, size_t errlen)
+{
+	char opts[64];
+	struct statfs sf;
+	struct stat st;
+	uid_t uid;
+	gid_t gid;
+
+	if (fstat(tree_fd, &st) < 0 || fstatfs(tree_fd, &sf) < 0)
 		return setup_error(err, errlen, "the view");
+	/* The one checked by the owner, still: a view of isofs, read-only (a lower must not change under overlayfs). */
+	if (sf.f_type != FUSE_SUPER_MAGIC || !(sf.f_flags & ST_RDONLY)) {
+		snprintf(err, errlen, "the view: no longer a read-only view of isofs mount (remounted meanwhile)");
+		return -ESTALE;
+	}
+	uid = st.st_uid == overflow_id("/proc/sys/kernel/overflowuid") ? 0 : st.st_uid;
+	gid = st.st_gid == overflow_id("/proc/sys/kernel/overflowgid") ? 0 : st.st_gid;
 	if (mkdir(BASE "/lower", 0700) < 0 || mkdir(BASE "/layer", 0700) < 0)
 		return setup_error(err, errlen, BASE);
 	if (move_mount(tree_fd, "", AT_FDCWD, BASE "/lower", MOVE_MOUNT_F_EMPTY_PATH) < 0)
 		return setup_error(err, errlen, "binding the view");
-	if (mount("tmpfs", BASE "/layer", "tmpfs", MS_NOSUID | MS_NODEV, "mode=0700") < 0)
+	snprintf(opts, sizeof(opts), "mode=0700,size=%" PRIu64, cfg->layer_size);
+	if (mount("tmpfs", BASE "/layer", "tmpfs", MS_NOSUID | MS_NODEV, opts) < 0)
 		return setup_error(err, errlen, "the ephemeral layer's tmpfs");
-	if (mkdir(BASE "/layer/upper", 0700) < 0 || mkdir(BASE "/layer/work", 0700) < 0)
-		return setup_error(err, errlen, "the ephemeral layer");
-	/* An owner this namespace does not map stays root's (chown says EINVAL). */
-	if (chown(BASE "/layer/upper", st.st_uid, st.st_gid) < 0 && errno != EINVAL)
-		return setup_error(err, errlen, "the ephemeral layer");
-	if (chmod(BASE "/layer/upper", st.st_mode & 07777) < 0)
+	if (mkdir(BASE "/layer/upper", 0700) < 0 || mkdir(BASE "/layer/work", 0700) < 0 ||
+	    chown(BASE "/layer/upper", uid, gid) < 0 || chmod(BASE "/layer/upper", st.st_mode & 07777) < 0)
 		return setup_error(err, errlen, "the ephemeral layer");
 	/* Without user xattrs on tmpfs overlayfs mounts, then fails the first directory it must make opaque. */
 	if (setxattr(BASE "/layer/work", "user.isofs.probe", "", 0, 0) < 0)
@@ -121,7 +143,7 @@ static int mount_root(const struct init_config *cfg, int tree_fd, char *err, siz
 	int fuse_fd, r;
 
 	if (tree_fd >= 0 && cfg->ephemeral_layer)
-		return mount_ephemeral_layer(tree_fd, err, errlen);
+		return mount_ephemeral_layer(cfg, tree_fd, err, errlen);
 	if (tree_fd >= 0) {
 		if (move_mount(tree_fd, "", AT_FDCWD, BASE "/root", MOVE_MOUNT_F_EMPTY_PATH) < 0) {
 			snprintf(err, errlen, "binding the mountpoint: %s", strerror(errno));

@@ -22,6 +22,7 @@ struct init_config {
 	const char *mountpoint;  /* run in this existing view; NULL: mount the overlay */
 	dev_t mountpoint_dev;    /* not 0: the view's device, which the opened mountpoint must have */
 	bool ephemeral_layer;    /* the view is the lower of a kernel overlayfs whose upper is a tmpfs here */
+	uint64_t layer_size;     /* that tmpfs's size, bytes */
 	struct setup_table *table;
 	const char *hostname;
 	bool net_none;

@@ -119,6 +119,7 @@ void manager_main(struct plan *p, int ctl, int lock_fd)
 			.mountpoint = p->mountpoint,
 			.mountpoint_dev = p->mountpoint_dev,
 			.ephemeral_layer = p->ephemeral_layer,
+			.layer_size = p->layer_size,
 			.table = &p->table,
 			.hostname = p->hostname,
 			.net_none = p->net_none || p->net_private, /* its own namespace: loopback up */

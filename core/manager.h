@@ -24,6 +24,7 @@ struct plan {
 	const char *mountpoint;  /* run in an existing view */
 	dev_t mountpoint_dev;    /* a mounted sandbox's view: its device, checked again where it is opened */
 	bool ephemeral_layer;    /* a throwaway writable layer over the view (kernel overlayfs, upper on a tmpfs) */
+	uint64_t layer_size;     /* that tmpfs's size, bytes */
 	struct setup_table table;
 	struct idmap map;
 	const char *hostname;

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
+#include <sys/statvfs.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/sysmacros.h>
@@ -48,6 +49,13 @@ bool mountpoint_is_view(const char *path)
 	char type[64];
 
 	return mountinfo_top(path, &maj, &min, type, sizeof(type)) == 0 && strcmp(type, OVERLAY_FSTYPE) == 0;
+}
+
+bool mount_is_read_only(const char *path)
+{
+	struct statvfs sv;
+
+	return statvfs(path, &sv) == 0 && (sv.f_flag & ST_RDONLY);
 }
 
 int mountinfo_top(const char *path, unsigned *ret_major, unsigned *ret_minor, char *ret_type, size_t type_size)

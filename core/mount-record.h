@@ -46,6 +46,8 @@ int mount_record_verify(const struct mount_record *rec, const char **ret_why);
  */
 /* An isofs overlay is what a lookup of `path` (absolute, resolved) reaches. */
 bool mountpoint_is_view(const char *path);
+/* What a lookup of `path` reaches is mounted read-only (ST_RDONLY). */
+bool mount_is_read_only(const char *path);
 int mountinfo_top(const char *path, unsigned *ret_major, unsigned *ret_minor, char *ret_type, size_t type_size);
 
 /* Ends a FUSE connection through fusectl (mounted on /sys/fs/fuse/connections when needed); root only. */

@@ -374,7 +374,8 @@ int isofs_mount(isofs_store *store, const char *image, const char *mountpoint, c
 	 * setuid-root (or give it file capabilities), and a host user reaching it
 	 * through an allow_other view must not gain root (docs/security.md).
 	 */
-	cfg.fuse_opts = geteuid() == 0 ? "allow_other,nosuid,nodev" : "nosuid,nodev";
+	cfg.fuse_opts = geteuid() == 0 ? (read_only ? "allow_other,nosuid,nodev,ro" : "allow_other,nosuid,nodev")
+				       : (read_only ? "nosuid,nodev,ro" : "nosuid,nodev");
 	log_server_command(&cfg);
 	if (sandbox_name)
 		log_debug("overlay server of sandbox '%s': its log %s/sandboxes/%s/%s", sandbox_name, store->path,

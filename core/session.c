@@ -146,6 +146,12 @@ static int plan_target(isofs_store *store, const isofs_session_options *o, struc
 					 "--ephemeral: '%s' is not a view of isofs mount (a plain directory is the "
 					 "read-only lower of an ephemeral sandbox already)",
 					 o->mountpoint);
+		/* A lower that changes under kernel overlayfs is undefined behaviour: only a view nothing writes. */
+		if (o->ephemeral_layer && !mount_is_read_only(*mp_storage))
+			return error_set(err, EINVAL,
+					 "--ephemeral: '%s' is a writable view; the layer goes over a read-only one "
+					 "(isofs mount IMAGE DIR --read-only)",
+					 o->mountpoint);
 		if (!o->in_place && !mountpoint_is_view(*mp_storage)) {
 			/* A plain directory: the read-only lower of an ephemeral sandbox, never written. */
 			r = plan_ephemeral(store, "dir", p, s, err);
@@ -156,6 +162,7 @@ static int plan_target(isofs_store *store, const isofs_session_options *o, struc
 					 o->mountpoint, store->path);
 		p->mountpoint = *mp_storage;
 		p->ephemeral_layer = o->ephemeral_layer;
+		p->layer_size = o->tmp_size ? o->tmp_size : setup_default_tmp_size();
 		snprintf(s->name, sizeof(s->name), "%s", "sandbox");
 		return 0;
 	}
@@ -256,7 +263,7 @@ static int session_publish(isofs_store *store, const isofs_session_options *o, c
 		.sandbox = o->sandbox,
 		.image = o->image ? o->image : sandbox_image,
 		.mountpoint = p->mountpoint,
-		.ephemeral = s->ephemeral.name[0] != '\0',
+		.ephemeral = s->ephemeral.name[0] != '\0' || p->ephemeral_layer,
 		.init = s->init,
 	};
 	int r = s->init > 0 ? process_start_time(s->init, &e.init_start) : -ESRCH;

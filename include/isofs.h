@@ -365,16 +365,6 @@ typedef struct isofs_session_options {
 	 */
 	bool in_place;
 	/*
-	 * `mountpoint` is a view isofs_mount made (often a read-only view of an
-	 * image): the sandbox gets a writable layer of its own over it, kernel
-	 * overlayfs mounted in its user namespace with the upper on a tmpfs
-	 * there, discarded with the sandbox; the view is never written.  The
-	 * view's server and page cache outlive the sandbox, so starting another
-	 * costs no server and no cold reads.  Needs kernel overlayfs in a user
-	 * namespace with user xattrs on tmpfs (Linux 6.6).
-	 */
-	bool ephemeral_layer;
-	/*
 	 * A network namespace of its own connected by slirp4netns (needs the
 	 * Debian package): the host reached through the gateway 10.0.2.2 only,
 	 * DNS 10.0.2.3; no host interface, localhost or abstract socket shared.
@@ -403,6 +393,17 @@ typedef struct isofs_session_options {
 	 */
 	const char *const *cap_drop;
 	size_t ncap_drop;
+	/*
+	 * `mountpoint` is a read-only view isofs_mount made: the sandbox gets a
+	 * writable layer of its own over it, kernel overlayfs mounted in its user
+	 * namespace with the upper on a tmpfs there (tmp_size, or /tmp's
+	 * default), discarded with the sandbox; the view is never written.  The
+	 * view's server and page cache outlive the sandbox, so starting another
+	 * costs no server and no cold reads.  Needs kernel overlayfs in a user
+	 * namespace with user xattrs on tmpfs (Linux 6.6).  (Last: the struct
+	 * grows at its end.)
+	 */
+	bool ephemeral_layer;
 } isofs_session_options;
 #define ISOFS_CAPS_ALL "ALL"
 

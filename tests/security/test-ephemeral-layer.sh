@@ -51,6 +51,8 @@ run iso image import hostile "$T/hostile.tar"
 mkdir -p "$T/view"
 run iso mount hostile "$T/view" --read-only
 [ "$RUN_RC" -eq 0 ] || bail_out "read-only view of the hostile image failed: $RUN_ERR"
+run iso run --ephemeral "$T/view" true
+case $RUN_ERR in *"needs user xattrs on tmpfs"*) skip_all "--ephemeral: no user xattrs on tmpfs (Linux < 6.6)" ;; esac
 if command -v getfattr >/dev/null; then
 	is "$(getfattr -h --only-values -n user.overlay.redirect "$T/view/abs" 2>/dev/null)" "$CANARY_DIR" \
 		"the view shows the escaped redirect as user.overlay.redirect (what the kernel reads)"
@@ -64,10 +66,15 @@ cat /meta /meta2 2>&1; ls -la / 2>&1
 echo w >>/meta; echo w >>/meta2; chmod 700 /abs /up /etc2 /opq; touch /abs/n /etc2/n /opq/n
 for d in /abs /up /etc2 /opq; do ls -la "$d" "$d/etc" 2>&1; cat "$d/shadow" "$d/etc/shadow" 2>&1; done
 cat /meta /meta2 2>&1; grep -r . /abs /up /etc2 /opq 2>&1; true'
+run iso run --ephemeral "$T/view" grep " / " /proc/self/mountinfo
+like "$RUN_OUT" " overlay overlay .*userxattr" "the layer is kernel overlayfs in userxattr mode"
+like "$RUN_OUT" "redirect_dir=nofollow" "... which follows no redirect"
+unlike "$RUN_OUT" "metacopy=on" "... and trusts no metacopy"
 ISOFS_TEST_TIMEOUT=30 run iso run --ephemeral "$T/view" sh -c "$PROBE"
 is "$RUN_RC" 0 "the probe ran to its end in the --ephemeral sandbox"
 no_canary "no read, listing or copy-up in the sandbox shows the canary" "$RUN_OUT" "$RUN_ERR"
 like "$RUN_OUT" "the image's own" "the files read are the image's own"
+like "$RUN_OUT" "can't open '/meta': Operation not permitted" "a metacopy-marked file is refused, not followed"
 is "$(cd "$CANARY_DIR" && find . -printf '%P %y %m %s\n' | LC_ALL=C sort && cat etc/shadow)" "$CANARY_BEFORE" \
 	"the canary's directory is unchanged"
 ok "nothing was written into the view" test ! -e "$T/view/abs/n"
