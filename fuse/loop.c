@@ -27,6 +27,9 @@
 #include <stdlib.h>
 #include <poll.h>
 #include <semaphore.h>
+#include <sched.h>
+#include <string.h>
+#include <fcntl.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -43,6 +46,11 @@ struct ovl_loop {
 	atomic_bool spinner;  /* one worker at a time looks ahead */
 	atomic_bool inited;   /* the first request (INIT) has been handled */
 	atomic_int error;
+	/* Whether more tasks are runnable than CPUs (then nobody looks ahead): /proc/loadavg, read now and then. */
+	int loadavg_fd;       /* -1: not known, always look ahead */
+	unsigned ncpus;
+	atomic_uint_fast64_t crowded_at; /* when `crowded` was last read, ns */
+	atomic_bool crowded;
 };
 
 static uint64_t now_ns(void)
@@ -98,6 +106,34 @@ static void buf_free(void *arg)
 	free(((struct fuse_buf *) arg)->mem);
 }
 
+/*
+ * More tasks runnable now than CPUs this server may use: a look-ahead would
+ * take a CPU from them (many sandboxes, each with its server, on a few
+ * CPUs).  The kernel's count of runnable tasks is /proc/loadavg's fourth
+ * field (R/T), an instant value; read at most once a millisecond.
+ */
+static bool cpus_crowded(struct ovl_loop *loop)
+{
+	uint64_t now = now_ns(), then = atomic_load_explicit(&loop->crowded_at, memory_order_relaxed);
+	char buf[128], *slash;
+	ssize_t n;
+
+	if (loop->loadavg_fd < 0 || now - then < 1000000 ||
+	    !atomic_compare_exchange_strong(&loop->crowded_at, &then, now))
+		return atomic_load_explicit(&loop->crowded, memory_order_relaxed);
+	n = pread(loop->loadavg_fd, buf, sizeof(buf) - 1, 0);
+	buf[n > 0 ? n : 0] = '\0';
+	slash = strchr(buf, '/');
+	if (slash) {
+		char *p = slash;
+		while (p > buf && p[-1] >= '0' && p[-1] <= '9')
+			p--;
+		/* this worker counts, and the client its reply woke: a sequential one leaves 2 CPUs crowded by nobody */
+		atomic_store_explicit(&loop->crowded, strtoul(p, NULL, 10) > loop->ncpus, memory_order_relaxed);
+	}
+	return atomic_load_explicit(&loop->crowded, memory_order_relaxed);
+}
+
 /* After a reply: the next request, without sleeping for it, if it comes within spin_us. */
 static void look_ahead(struct ovl_loop *loop)
 {
@@ -143,7 +179,7 @@ static void *worker_main(void *arg)
 		atomic_store(&loop->inited, true);
 		atomic_fetch_sub(&loop->busy, 1);
 		/* the next request is likely on its way: look for it a moment, if no other worker does */
-		if (loop->spin_us && !atomic_exchange(&loop->spinner, true)) {
+		if (loop->spin_us && !cpus_crowded(loop) && !atomic_exchange(&loop->spinner, true)) {
 			look_ahead(loop);
 			atomic_store(&loop->spinner, false);
 		}
@@ -163,6 +199,11 @@ int ovl_loop_new(struct fuse_session *se, unsigned max_threads, unsigned spin_us
 	loop->fd = fuse_session_fd(se);
 	loop->max_threads = max_threads ? max_threads : 1;
 	loop->spin_us = spin_us;
+	loop->loadavg_fd = spin_us ? open("/proc/loadavg", O_RDONLY | O_CLOEXEC) : -1;
+	{
+		cpu_set_t set;
+		loop->ncpus = sched_getaffinity(0, sizeof(set), &set) == 0 ? (unsigned) CPU_COUNT(&set) : 1;
+	}
 	loop->threads = calloc(loop->max_threads, sizeof(*loop->threads));
 	pthread_mutex_init(&loop->lock, NULL);
 	sem_init(&loop->finished, 0, 0);
@@ -232,6 +273,8 @@ void ovl_loop_free(struct ovl_loop *loop)
 		return;
 	pthread_mutex_destroy(&loop->lock);
 	sem_destroy(&loop->finished);
+	if (loop->loadavg_fd >= 0)
+		close(loop->loadavg_fd);
 	free(loop->threads);
 	free(loop);
 }
