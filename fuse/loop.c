@@ -27,7 +27,6 @@
 #include <stdlib.h>
 #include <poll.h>
 #include <semaphore.h>
-#include <sched.h>
 #include <string.h>
 #include <fcntl.h>
 #include <time.h>
@@ -48,7 +47,7 @@ struct ovl_loop {
 	atomic_int error;
 	/* Whether more tasks are runnable than CPUs (then nobody looks ahead): /proc/loadavg, read now and then. */
 	int loadavg_fd;       /* -1: not known, always look ahead */
-	unsigned ncpus;
+	unsigned ncpus;       /* online, machine-wide: as the count compared with them */
 	atomic_uint_fast64_t crowded_at; /* when `crowded` was last read, ns */
 	atomic_bool crowded;
 };
@@ -107,18 +106,21 @@ static void buf_free(void *arg)
 }
 
 /*
- * More tasks runnable now than CPUs this server may use: a look-ahead would
- * take a CPU from them (many sandboxes, each with its server, on a few
- * CPUs).  The kernel's count of runnable tasks is /proc/loadavg's fourth
- * field (R/T), an instant value; read at most once a millisecond.
+ * More tasks runnable now than the machine has CPUs: a look-ahead would take
+ * a CPU from them (many sandboxes, each with its server, on a few CPUs).
+ * The kernel's count of runnable tasks is /proc/loadavg's fourth field
+ * (R/T), an instant, machine-wide value, read at most once a millisecond per
+ * server.  Being machine-wide, it cannot see a server held to a few CPUs by
+ * affinity or a cpu.max quota (docs/notes.md).  Unreadable: not crowded.
  */
 static bool cpus_crowded(struct ovl_loop *loop)
 {
-	uint64_t now = now_ns(), then = atomic_load_explicit(&loop->crowded_at, memory_order_relaxed);
+	uint64_t then = atomic_load_explicit(&loop->crowded_at, memory_order_relaxed), now = now_ns();
 	char buf[128], *slash;
+	bool crowded = false;
 	ssize_t n;
 
-	if (loop->loadavg_fd < 0 || now - then < 1000000 ||
+	if (loop->loadavg_fd < 0 || (int64_t) (now - then) < 1000000 ||
 	    !atomic_compare_exchange_strong(&loop->crowded_at, &then, now))
 		return atomic_load_explicit(&loop->crowded, memory_order_relaxed);
 	n = pread(loop->loadavg_fd, buf, sizeof(buf) - 1, 0);
@@ -128,10 +130,11 @@ static bool cpus_crowded(struct ovl_loop *loop)
 		char *p = slash;
 		while (p > buf && p[-1] >= '0' && p[-1] <= '9')
 			p--;
-		/* this worker counts, and the client its reply woke: a sequential one leaves 2 CPUs crowded by nobody */
-		atomic_store_explicit(&loop->crowded, strtoul(p, NULL, 10) > loop->ncpus, memory_order_relaxed);
+		/* R counts this worker and the client its reply woke: a lone sequential client on 2 CPUs is not crowded */
+		crowded = strtoul(p, NULL, 10) > loop->ncpus;
 	}
-	return atomic_load_explicit(&loop->crowded, memory_order_relaxed);
+	atomic_store_explicit(&loop->crowded, crowded, memory_order_relaxed);
+	return crowded;
 }
 
 /* After a reply: the next request, without sleeping for it, if it comes within spin_us. */
@@ -199,10 +202,10 @@ int ovl_loop_new(struct fuse_session *se, unsigned max_threads, unsigned spin_us
 	loop->fd = fuse_session_fd(se);
 	loop->max_threads = max_threads ? max_threads : 1;
 	loop->spin_us = spin_us;
-	loop->loadavg_fd = spin_us ? open("/proc/loadavg", O_RDONLY | O_CLOEXEC) : -1;
 	{
-		cpu_set_t set;
-		loop->ncpus = sched_getaffinity(0, sizeof(set), &set) == 0 ? (unsigned) CPU_COUNT(&set) : 1;
+		long ncpus = sysconf(_SC_NPROCESSORS_ONLN);
+		loop->ncpus = ncpus > 0 ? (unsigned) ncpus : 0;
+		loop->loadavg_fd = spin_us && ncpus > 0 ? open("/proc/loadavg", O_RDONLY | O_CLOEXEC) : -1;
 	}
 	loop->threads = calloc(loop->max_threads, sizeof(*loop->threads));
 	pthread_mutex_init(&loop->lock, NULL);
