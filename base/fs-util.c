@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <sys/file.h>
 #include <limits.h>
+#include <poll.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -462,6 +463,36 @@ int lock_dir_at(int dirfd, const char *name, int *ret_fd)
 	}
 	*ret_fd = fd;
 	return 0;
+}
+
+void close_inherited_fds(int from)
+{
+	_cleanup_closedir_ DIR *d = opendir("/proc/self/fd");
+	struct dirent *de;
+
+	if (!d)
+		return;
+	while ((de = readdir(d))) {
+		char *end;
+		long fd = strtol(de->d_name, &end, 10);
+		int flags;
+
+		if (*end || end == de->d_name || fd < from || fd == dirfd(d))
+			continue;
+		flags = fcntl((int) fd, F_GETFD);
+		if (flags >= 0 && !(flags & FD_CLOEXEC))
+			close((int) fd);
+	}
+}
+
+int flock_wait_free(int fd, int ms)
+{
+	for (int waited = 0; waited <= ms; waited += 10) {
+		if (flock(fd, LOCK_EX | LOCK_NB) == 0)
+			return 0;
+		poll(NULL, 0, 10);
+	}
+	return -ETIMEDOUT;
 }
 
 int read_fd_all(int fd, size_t max, char **ret_data, size_t *ret_len)

@@ -29,6 +29,14 @@ int write_runtime_file_at(int dirfd, const char *name, const void *data, size_t 
 
 /* The directory name in dirfd, opened and locked (flock, exclusive, not waiting: -EWOULDBLOCK while held). */
 int lock_dir_at(int dirfd, const char *name, int *ret_fd);
+/*
+ * Closes the fds from `from` up that lack FD_CLOEXEC: a long-lived process
+ * forked from a command keeps none of what that command inherited (its
+ * caller's pipes), isofs's own fds being all CLOEXEC.
+ */
+void close_inherited_fds(int from);
+/* Waits (at most `ms`) until nobody else holds fd's flock, then holds it (exclusive): 0 or -ETIMEDOUT. */
+int flock_wait_free(int fd, int ms);
 
 /*
  * Whether directory `outer` is directory `inner` or one of its ancestors

@@ -104,6 +104,7 @@ struct session_args {
 	{ "volume", required_argument, NULL, 'v' },               \
 	{ "in-place", no_argument, NULL, 'I' },                   \
 	{ "ephemeral", no_argument, NULL, 'L' },                  \
+	{ "view-idle", required_argument, NULL, 'K' },            \
 	{ "home", no_argument, NULL, 'O' },                       \
 	{ "cap-add", required_argument, NULL, 'c' },              \
 	{ "cap-drop", required_argument, NULL, 'D' },             \

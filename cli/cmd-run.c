@@ -52,9 +52,13 @@ const char cmd_run_usage[] =
 	"      --bind HOST:SANDBOX[:ro]  bind a host path (read-only recursively with :ro)\n"
 	"  -v, --volume HOST:SANDBOX[:ro|rw]  the same, as podman spells it (z, Z accepted)\n"
 	"      --in-place        a DIRECTORY target is written in place, not copied on write\n"
-	"      --ephemeral       a read-only view (MOUNTPOINT) gets a throwaway writable\n"
-	"                        layer: every write discarded, the view untouched (kernel\n"
-	"                        overlayfs on a tmpfs as large as /tmp; fast starts)\n"
+	"      --ephemeral       a throwaway writable layer over a read-only view: every\n"
+	"                        write discarded, the view untouched (kernel overlayfs on a\n"
+	"                        tmpfs as large as /tmp; fast starts).  The view: MOUNTPOINT\n"
+	"                        (isofs mount IMAGE DIR --read-only), or for an IMAGE one\n"
+	"                        isofs keeps mounted between such runs\n"
+	"      --view-idle SECS  with --ephemeral IMAGE: the kept view is detached once no\n"
+	"                        run has started or ended for SECS (when it starts; default 60)\n"
 	"      --home            toolbox-style: as yourself (your uid, gid and name), your home,\n"
 	"                        $XDG_RUNTIME_DIR and X11 sockets bound, your session's variables;\n"
 	"                        without CMD your login shell (root inside still works: sudo-less)\n"
@@ -359,6 +363,16 @@ int cli_session_option(int c, const char *arg, struct session_args *sa, const ch
 	case 'L':
 		sa->so.ephemeral_layer = true;
 		return 0;
+	case 'K': {
+		char *end;
+		unsigned long v;
+		errno = 0;
+		v = strtoul(arg, &end, 10);
+		if (end == arg || *end || *arg == '-' || errno || v < 1 || v > 7 * 24 * 3600)
+			return cli_usage_error(cmd, "--view-idle '%s': expected seconds, 1 to 604800", arg);
+		sa->so.view_idle = (unsigned) v;
+		return 0;
+	}
 	case 'O':
 		sa->so.home = true;
 		return 0;
@@ -443,8 +457,11 @@ int cli_session_target(int n, char **args, struct session_args *sa, const char *
 		return cli_usage_error(cmd, "missing IMAGE, --sandbox NAME or MOUNTPOINT");
 	if (sa->so.in_place && !sa->so.mountpoint)
 		return cli_usage_error(cmd, "--in-place goes with a DIRECTORY target");
-	if (sa->so.ephemeral_layer && !sa->so.mountpoint)
-		return cli_usage_error(cmd, "--ephemeral goes with a MOUNTPOINT target (a read-only view of isofs mount)");
+	if (sa->so.ephemeral_layer && sa->so.sandbox)
+		return cli_usage_error(cmd, "--ephemeral goes with an IMAGE or a MOUNTPOINT (a read-only view of isofs "
+					    "mount), not --sandbox");
+	if (sa->so.view_idle && !(sa->so.ephemeral_layer && sa->so.image))
+		return cli_usage_error(cmd, "--view-idle goes with --ephemeral IMAGE");
 	if (sa->so.ephemeral_layer && sa->so.in_place)
 		return cli_usage_error(cmd, "--ephemeral and --in-place do not go together");
 	if (sa->so.net_none && sa->so.ndns)

@@ -24,7 +24,8 @@ const char cmd_serve_usage[] =
 	"\n"
 	"  --sandbox NAME, --hostname NAME, --net=none, --dns IP, --bind HOST:SANDBOX[:ro],\n"
 	"  --cap-add CAP, --cap-drop CAP, --seccomp=unconfined, --memory SIZE, --pids N,\n"
-	"  --cpus N, --tmp-size SIZE, --shm-size SIZE, --ephemeral: as for isofs run.\n";
+	"  --cpus N, --tmp-size SIZE, --shm-size SIZE, --ephemeral,\n"
+	"  --view-idle SECS: as for isofs run.\n";
 
 #define BAD_REQUEST 400 /* the code of an error frame about a request itself */
 

@@ -157,7 +157,7 @@ _isofs() {
 	mount/) opts="--sandbox --read-only"; what="image dir" ;;
 	umount/) what="dir" ;;
 	run/ | serve/)
-		opts="--sandbox --hostname --net=none --net=private --dns --bind --volume --in-place --ephemeral --home --cap-add --cap-drop --seccomp=unconfined --memory --pids --cpus --tmp-size --shm-size"
+		opts="--sandbox --hostname --net=none --net=private --dns --bind --volume --in-place --ephemeral --view-idle --home --cap-add --cap-drop --seccomp=unconfined --memory --pids --cpus --tmp-size --shm-size"
 		[[ $cmd == run ]] && opts+=" --env --env-file --workdir --user --tty --interactive --json --"
 		what="target"
 		;;

@@ -15,6 +15,7 @@
 #include "layer-store.h"
 #include "sandbox.h"
 #include "store.h"
+#include "warm-view.h"
 
 /* -EBUSY when an image is built on `name` or a sandbox uses it. */
 static int check_unused(isofs_store *store, const char *name, isofs_error *err)
@@ -53,6 +54,19 @@ int isofs_image_remove(isofs_store *store, const char *name, isofs_error *err)
 		return error_errno(err, r, "store %s: lock", store->path);
 	/* Under the lock: no image can be committed on it meanwhile (image_commit checks the parent). */
 	r = check_unused(store, name, err);
+	if (r == 0 && image_check_not_held(store, name) == -EBUSY) {
+		/*
+		 * Views kept for ephemeral runs hold their images (and the ones
+		 * below): stopped, outside the lock (their servers exit, which
+		 * takes a moment), unless a sandbox still runs in one.
+		 */
+		store_unlock(store);
+		warm_views_stop(store, name);
+		r = store_lock(store);
+		if (r < 0)
+			return error_errno(err, r, "store %s: lock", store->path);
+		r = check_unused(store, name, err);
+	}
 	if (r == 0) {
 		r = image_check_not_held(store, name);
 		if (r == -EBUSY)

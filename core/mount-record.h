@@ -40,17 +40,20 @@ bool mount_record_server_alive(const struct mount_record *rec);
  */
 int mount_record_verify(const struct mount_record *rec, const char **ret_why);
 
-/*
- * The topmost mount at `path` (exactly; /proc/self/mountinfo): its device and
- * file system type.  -ENOENT when nothing is mounted there.
- */
 /* An isofs overlay is what a lookup of `path` (absolute, resolved) reaches. */
 bool mountpoint_is_view(const char *path);
 /* What a lookup of `path` reaches is mounted read-only (ST_RDONLY). */
 bool mount_is_read_only(const char *path);
+/*
+ * The topmost mount at `path` (exactly; /proc/self/mountinfo): its device and
+ * file system type.  -ENOENT when nothing is mounted there.
+ */
 int mountinfo_top(const char *path, unsigned *ret_major, unsigned *ret_minor, char *ret_type, size_t type_size);
 
 /* Ends a FUSE connection through fusectl (mounted on /sys/fs/fuse/connections when needed); root only. */
 int fuse_connection_abort(unsigned major, unsigned minor);
+
+/* Unmounts a view (root: umount2, a user: fusermount3); lazy detaches it, leaving copies in other namespaces. */
+int mount_unmount_path(const char *mp, bool lazy);
 
 #endif

@@ -33,6 +33,7 @@
 #include "layers.h"
 #include "log.h"
 #include "mount-record.h"
+#include "warm-view.h"
 #include "sandbox.h"
 #include "serve.h"
 #include "spawn-util.h"
@@ -80,6 +81,7 @@ struct daemon_ctx {
 	int tmp_fd;        /* the store's tmp/, for a view's lock */
 	int view_lock_fd;  /* a read-only image view's lock, held until the server exits; -1 */
 	const char *mountpoint;
+	const struct view_keep *keep; /* a view kept between runs (warm-view.h), or NULL */
 };
 
 /*
@@ -123,6 +125,12 @@ static int daemon_ready(void *userdata)
 	} else if (d->tmp_fd >= 0) {
 		d->view_lock_fd = view_lock_take(d->tmp_fd, d->mountpoint); /* best effort: else umount does not wait */
 	}
+	if (d->keep) {
+		/* before "OK": a kept view nobody would ever stop is not started */
+		int r = warm_view_watch(d->keep->dir_fd, d->mountpoint, d->keep->idle_s);
+		if (r < 0)
+			return r;
+	}
 	log_info("overlay server %d: serving %s", (int) getpid(), d->mountpoint);
 	(void) write_all(d->status_fd, "OK", 2);
 	close(d->status_fd);
@@ -165,6 +173,7 @@ run_daemon(struct ovl_serve_config *cfg, struct daemon_ctx *d, int lock_fd, int 
 	int r;
 
 	/* lock_fd is held open: the sandbox is served (closed early only if it never is) */
+	close_inherited_fds(3); /* a caller's pipe held for weeks would never see its end */
 	setsid();
 	if (chdir("/") < 0)
 		_exit(1);
@@ -217,10 +226,10 @@ run_daemon(struct ovl_serve_config *cfg, struct daemon_ctx *d, int lock_fd, int 
 
 /* Forks the server (detached: a grandchild), waits until it has mounted or failed. */
 static int start_daemon(struct ovl_serve_config *cfg, int sandbox_fd, int tmp_fd, int lock_fd, int log_fd,
-			isofs_error *err)
+			const struct view_keep *keep, isofs_error *err)
 {
 	struct daemon_ctx d = { .sandbox_fd = sandbox_fd, .tmp_fd = tmp_fd, .view_lock_fd = -1,
-				.mountpoint = cfg->mountpoint };
+				.mountpoint = cfg->mountpoint, .keep = keep };
 	char buf[600];
 	int pipefd[2], status;
 	ssize_t n;
@@ -236,6 +245,8 @@ static int start_daemon(struct ovl_serve_config *cfg, int sandbox_fd, int tmp_fd
 	}
 	if (pid == 0) {
 		close(pipefd[0]);
+		if (keep)
+			close(keep->lock_fd); /* the caller's: its flock is not the server's to hold */
 		d.status_fd = pipefd[1];
 		if (fork() != 0)
 			_exit(0); /* the grandchild serves, reparented away from the caller */
@@ -260,8 +271,8 @@ static int start_daemon(struct ovl_serve_config *cfg, int sandbox_fd, int tmp_fd
 	return error_set(err, EIO, "mounting on %s: the overlay server died (see its log)", cfg->mountpoint);
 }
 
-int isofs_mount(isofs_store *store, const char *image, const char *mountpoint, const isofs_mount_options *opts,
-		char **ret_sandbox, isofs_error *err)
+static int mount_view(isofs_store *store, const char *image, const char *mountpoint, const isofs_mount_options *opts,
+		      const struct view_keep *keep, char **ret_sandbox, isofs_error *err)
 {
 	_cleanup_free_ char *mp = NULL, *generated = NULL, *sandbox_name = NULL, *sandbox_image = NULL;
 	_cleanup_close_ int sfd = -EBADF, lock_fd = -EBADF, log_fd = -EBADF;
@@ -380,7 +391,7 @@ int isofs_mount(isofs_store *store, const char *image, const char *mountpoint, c
 	if (sandbox_name)
 		log_debug("overlay server of sandbox '%s': its log %s/sandboxes/%s/%s", sandbox_name, store->path,
 			  sandbox_name, SANDBOX_LOG);
-	r = start_daemon(&cfg, sfd, store->tmp_fd, lock_fd, log_fd, err);
+	r = start_daemon(&cfg, sfd, store->tmp_fd, lock_fd, log_fd, keep, err);
 	if (r < 0)
 		goto out;
 	if (ret_sandbox)
@@ -398,6 +409,39 @@ out:
 		/* not forced: a sandbox another command took meanwhile is theirs, and stays */
 		(void) isofs_sandbox_remove(store, name, false, NULL);
 	}
+	return r;
+}
+
+int isofs_mount(isofs_store *store, const char *image, const char *mountpoint, const isofs_mount_options *opts,
+		char **ret_sandbox, isofs_error *err)
+{
+	return mount_view(store, image, mountpoint, opts, NULL, ret_sandbox, err);
+}
+
+int mount_kept_view(isofs_store *store, const char *image, const char *mountpoint, const struct view_keep *keep,
+		    isofs_error *err)
+{
+	isofs_mount_options opts = { .read_only = true };
+
+	return mount_view(store, image, mountpoint, &opts, keep, NULL, err);
+}
+
+int mount_detach_view(isofs_store *store, const char *mp, int wait_ms)
+{
+	_cleanup_close_ int lock_fd = -EBADF;
+	char view[64];
+	int r;
+
+	if (view_lock_name(mp, view, sizeof(view)) == 0)
+		lock_fd = openat(store->tmp_fd, view, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	r = mount_unmount_path(mp, true);
+	if (r < 0 && r != -EINVAL)
+		return r;
+	if (lock_fd < 0)
+		return 0;
+	r = flock_wait_free(lock_fd, wait_ms);
+	if (r == 0)
+		(void) unlinkat(store->tmp_fd, view, AT_REMOVEDIR);
 	return r;
 }
 
@@ -490,22 +534,11 @@ static int run_fusermount(const char *mp, bool lazy)
 	return r == 0 ? 0 : r < 0 ? r : -EBUSY;
 }
 
-static int unmount_path(const char *mp, bool lazy)
+int mount_unmount_path(const char *mp, bool lazy)
 {
 	if (geteuid() == 0)
 		return umount2(mp, lazy ? MNT_DETACH : 0) < 0 ? -errno : 0;
 	return run_fusermount(mp, lazy);
-}
-
-/* Waits (at most `ms`) until nobody holds the lock: the server has exited. */
-static int wait_unlocked(int lock_fd, int ms)
-{
-	for (int waited = 0; waited <= ms; waited += 10) {
-		if (flock(lock_fd, LOCK_EX | LOCK_NB) == 0)
-			return 0;
-		poll(NULL, 0, 10);
-	}
-	return -ETIMEDOUT;
 }
 
 /*
@@ -532,7 +565,7 @@ static int abort_server(const char *name, const struct mount_record *rec, int lo
 		return error_errno(err, r, "the overlay server of sandbox '%s' (pid %d) did not exit, and aborting "
 				   "its FUSE connection %u through fusectl failed", name, (int) rec->pid,
 				   (rec->major << 20) | rec->minor);
-	if (wait_unlocked(lock_fd, SERVER_EXIT_AFTER_ABORT_MS) < 0)
+	if (flock_wait_free(lock_fd, SERVER_EXIT_AFTER_ABORT_MS) < 0)
 		return error_set(err, ETIMEDOUT, "the overlay server of sandbox '%s' (pid %d) did not exit, "
 				 "even with its FUSE connection aborted", name, (int) rec->pid);
 	return ISOFS_UMOUNT_ABORTED;
@@ -582,7 +615,7 @@ int isofs_umount(isofs_store *store, const char *mountpoint, isofs_error *err)
 		if (!recorded && view_lock_name(mp, view, sizeof(view)) == 0)
 			lock_fd = openat(store->tmp_fd, view, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 		/* A dead server (killed) leaves a mount that only fails: detach it. */
-		r = unmount_path(mp, !alive);
+		r = mount_unmount_path(mp, !alive);
 		if (r == -EBUSY)
 			r = error_set(err, EBUSY, "'%s' is busy (a process uses it); nothing was unmounted", mountpoint);
 		else if (r < 0 && r != -EINVAL)
@@ -593,7 +626,7 @@ int isofs_umount(isofs_store *store, const char *mountpoint, isofs_error *err)
 			goto out;
 		if (!recorded && lock_fd >= 0) {
 			/* gone with its server (a copy of the mount elsewhere may keep it: then not waited for) */
-			if (wait_unlocked(lock_fd, SERVER_EXIT_MS) == 0)
+			if (flock_wait_free(lock_fd, SERVER_EXIT_MS) == 0)
 				(void) unlinkat(store->tmp_fd, view, AT_REMOVEDIR);
 		}
 	}
@@ -602,7 +635,7 @@ int isofs_umount(isofs_store *store, const char *mountpoint, isofs_error *err)
 		 * The server flushes and exits once the kernel lets the connection go.
 		 * Unmounted before and still running: no use waiting again.
 		 */
-		r = mounted ? wait_unlocked(lock_fd, SERVER_EXIT_MS) : -ETIMEDOUT;
+		r = mounted ? flock_wait_free(lock_fd, SERVER_EXIT_MS) : -ETIMEDOUT;
 		if (r < 0) {
 			r = abort_server(name, &rec, lock_fd, err);
 			if (r < 0)
@@ -651,7 +684,7 @@ int mount_clean_stale(isofs_store *store)
 		if (mount_record_read(dfd, &rec) == 0 &&
 		    mountinfo_top(rec.mountpoint, &major, &minor, type, sizeof(type)) == 0 &&
 		    strcmp(type, "fuse.isofs-overlay") == 0 && statfs(rec.mountpoint, &sfs) < 0 && errno == ENOTCONN)
-			(void) unmount_path(rec.mountpoint, true);
+			(void) mount_unmount_path(rec.mountpoint, true);
 		/* The record stays: `isofs umount` of that mountpoint answers from it (and drops it). */
 		mount_record_free(&rec);
 	}

@@ -50,6 +50,7 @@
 #include "sandbox.h"
 #include "session-registry.h"
 #include "store.h"
+#include "warm-view.h"
 #include "syscall-filter.h"
 
 struct isofs_session {
@@ -58,6 +59,7 @@ struct isofs_session {
 	char name[ISOFS_NAME_MAX + 1];
 	store_tmpdir ephemeral;  /* an ephemeral sandbox's upper and work: gone at close */
 	int lock_fd;             /* a persistent sandbox's lock */
+	int view_lock_fd;        /* a kept view's lock (warm-view.h): shared until the init holds a copy of the view */
 	int holds[LAYERS_MAX];   /* its images, held in use (image_hold) */
 	int nholds;
 	int pty;
@@ -132,8 +134,31 @@ static int plan_target(isofs_store *store, const isofs_session_options *o, struc
 
 	if (targets != 1)
 		return error_set(err, EINVAL, "give one target: an image, a sandbox or a mountpoint");
-	if (o->ephemeral_layer && (!o->mountpoint || o->in_place))
-		return error_set(err, EINVAL, "an ephemeral layer goes over a mountpoint, not in place");
+	if (o->ephemeral_layer && (o->sandbox || o->in_place))
+		return error_set(err, EINVAL, "an ephemeral layer goes over an image or a read-only view, not a "
+					      "sandbox or a directory in place");
+	if (o->view_idle && !(o->ephemeral_layer && o->image))
+		return error_set(err, EINVAL, "an idle time is for the view kept for ephemeral runs of an image");
+	if (o->view_idle > WARM_VIEW_IDLE_MAX)
+		return error_set(err, EINVAL, "idle time %u s: at most %u s", o->view_idle, WARM_VIEW_IDLE_MAX);
+	if (o->ephemeral_layer && o->image) {
+		/* The image's view kept mounted between runs: no server to start, its page cache warm. */
+		r = isofs_image_get(store, o->image, img, err);
+		if (r < 0)
+			return r;
+		r = warm_view_acquire(store, o->image, o->view_idle ? o->view_idle : WARM_VIEW_IDLE_DEFAULT, mp_storage,
+				      &s->view_lock_fd, err);
+		if (r < 0)
+			return r;
+		_cleanup_free_ char *name = sandbox_generate_name(o->image);
+		if (!name)
+			return error_set(err, ENOMEM, "out of memory");
+		snprintf(s->name, sizeof(s->name), "%s", name);
+		p->mountpoint = *mp_storage;
+		p->ephemeral_layer = true;
+		p->layer_size = o->tmp_size ? o->tmp_size : setup_default_tmp_size();
+		return 0;
+	}
 	if (o->mountpoint) {
 		struct stat st;
 		*mp_storage = realpath(o->mountpoint, NULL);
@@ -141,7 +166,9 @@ static int plan_target(isofs_store *store, const isofs_session_options *o, struc
 			return error_errno(err, errno, "directory '%s'", o->mountpoint);
 		if (!S_ISDIR(st.st_mode))
 			return error_set(err, ENOTDIR, "'%s' is not a directory", o->mountpoint);
-		if (o->ephemeral_layer && !mountpoint_is_view(*mp_storage))
+		bool is_view = mountpoint_is_view(*mp_storage);
+
+		if (o->ephemeral_layer && !is_view)
 			return error_set(err, EINVAL,
 					 "--ephemeral: '%s' is not a view of isofs mount (a plain directory is the "
 					 "read-only lower of an ephemeral sandbox already)",
@@ -152,7 +179,7 @@ static int plan_target(isofs_store *store, const isofs_session_options *o, struc
 					 "--ephemeral: '%s' is a writable view; the layer goes over a read-only one "
 					 "(isofs mount IMAGE DIR --read-only)",
 					 o->mountpoint);
-		if (!o->in_place && !mountpoint_is_view(*mp_storage)) {
+		if (!o->in_place && !is_view) {
 			/* A plain directory: the read-only lower of an ephemeral sandbox, never written. */
 			r = plan_ephemeral(store, "dir", p, s, err);
 			return r < 0 ? r : view_lowers_of_dir(store, *mp_storage, &p->lowers, err);
@@ -246,8 +273,8 @@ static int plan_target(isofs_store *store, const isofs_session_options *o, struc
 static int session_listen(isofs_store *store, const isofs_session_options *o, struct plan *p,
 			  isofs_session *s, isofs_error *err)
 {
-	_cleanup_free_ char *id = p->mountpoint ? sandbox_generate_name(o->sandbox ? o->sandbox : "view")
-						: strdup(s->name);
+	_cleanup_free_ char *id = p->mountpoint && !o->image ? sandbox_generate_name(o->sandbox ? o->sandbox : "view")
+							     : strdup(s->name);
 
 	if (!id)
 		return error_set(err, ENOMEM, "out of memory");
@@ -286,6 +313,10 @@ static void session_free(isofs_session *s)
 	store_tmpdir_discard(&s->ephemeral);
 	if (s->lock_fd >= 0)
 		close(s->lock_fd);
+	if (s->view_lock_fd >= 0) {
+		(void) futimens(s->view_lock_fd, NULL); /* the view's idle time counts from the end of its last run too */
+		close(s->view_lock_fd);
+	}
 	for (int i = 0; i < s->nholds; i++)
 		close(s->holds[i]);
 	free(s);
@@ -311,7 +342,7 @@ int isofs_session_start(isofs_store *store, const isofs_session_options *o, isof
 
 	if (!s)
 		return error_set(err, ENOMEM, "out of memory");
-	s->ctl = s->pty = s->lock_fd = -1;
+	s->ctl = s->pty = s->lock_fd = s->view_lock_fd = -1;
 	s->ephemeral.fd = -EBADF;
 	s->reg = (struct registration) REGISTRATION_INIT;
 	p.exec_listen = -1;
@@ -425,6 +456,8 @@ int isofs_session_start(isofs_store *store, const isofs_session_options *o, isof
 		goto fail;
 	}
 	ctl_msg_clear(&m);
+	if (s->view_lock_fd >= 0)
+		(void) flock(s->view_lock_fd, LOCK_UN); /* the sandbox holds its copy of the view now */
 	r = session_publish(store, o, &p, s, sb.image);
 	if (r < 0) {
 		r = error_errno(err, r, "store %s: %s/", store->path, REGISTRY_DIR);
@@ -467,7 +500,7 @@ int isofs_session_attach(isofs_store *store, const char *name, isofs_session **r
 		return error_set(err, ENOMEM, "out of memory");
 	}
 	s->ctl = fd;
-	s->pty = s->lock_fd = -1;
+	s->pty = s->lock_fd = s->view_lock_fd = -1;
 	s->ephemeral.fd = -EBADF;
 	s->reg = (struct registration) REGISTRATION_INIT;
 	snprintf(s->name, sizeof(s->name), "%s", name);

@@ -400,10 +400,16 @@ typedef struct isofs_session_options {
 	 * default), discarded with the sandbox; the view is never written.  The
 	 * view's server and page cache outlive the sandbox, so starting another
 	 * costs no server and no cold reads.  Needs kernel overlayfs in a user
-	 * namespace with user xattrs on tmpfs (Linux 6.6).  (Last: the struct
-	 * grows at its end.)
+	 * namespace with user xattrs on tmpfs (Linux 6.6).
+	 *
+	 * With `image` instead: the same over a read-only view of the image that
+	 * libisofs keeps mounted for such runs (STORE/views/IMAGE/root), started
+	 * by the first and shared by the next; it is detached once no run of it
+	 * has started or ended for view_idle seconds (0: 60), and by an `image
+	 * rm` of the image (sandboxes still running in it keep it).
 	 */
 	bool ephemeral_layer;
+	unsigned view_idle;        /* (Last: the struct grows at its end.) */
 } isofs_session_options;
 #define ISOFS_CAPS_ALL "ALL"
 

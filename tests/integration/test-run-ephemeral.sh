@@ -94,9 +94,6 @@ like "$RUN_OUT" "No space left on device" "a write beyond --tmp-size fails with 
 ok "the view is still there" test -x "$T/ro/bin/busybox"
 
 # ---- bad input: one line, nothing run ---------------------------------------------------
-run iso run --ephemeral bb true
-expect_refused "--ephemeral with an IMAGE target" 2
-like "$RUN_ERR" "goes with a MOUNTPOINT" "... the error says what it goes with"
 run iso run --ephemeral --in-place "$T/ro" true
 expect_refused "--ephemeral with --in-place" 2
 run iso run --ephemeral "$T/plain" true

@@ -6,7 +6,8 @@
 # hostile image names the canary in every one the kernel reads — redirects
 # (absolute, climbing), metacopy with a redirect, origin, opaque, whiteout
 # marks — on directories and files; inside the sandbox, in reads, listings
-# and copy-ups, the canary never shows, and the host is never written.
+# and copy-ups, the canary never shows, and the host is never written: over a
+# view of isofs mount, and over the view isofs keeps for `run --ephemeral IMAGE`.
 . "$(dirname "$0")/../integration/lib.sh"
 . "$(dirname "$0")/lib-security.sh"
 setup_tmp
@@ -82,5 +83,18 @@ no_canary_in_tree "nothing of the canary in the store" "$STORE"
 
 run iso umount "$T/view"
 is "$RUN_RC" 0 "umount the view"
+
+# The same through the view isofs keeps for `run --ephemeral IMAGE` (STORE/views/hostile/root).
+ISOFS_TEST_TIMEOUT=30 run iso run --ephemeral hostile sh -c "$PROBE"
+is "$RUN_RC" 0 "the probe ran to its end in the kept view of the image"
+no_canary "... where nothing shows the canary either" "$RUN_OUT" "$RUN_ERR"
+like "$RUN_OUT" "the image's own" "... the files read are the image's own"
+is "$(cd "$CANARY_DIR" && find . -printf '%P %y %m %s
+' | LC_ALL=C sort && cat etc/shadow)" "$CANARY_BEFORE" \
+	"the canary's directory is unchanged"
+ok "nothing was written into the kept view" test ! -e "$STORE/views/hostile/root/abs/n"
+run iso image rm hostile
+is "$RUN_RC" 0 "image rm of the hostile image stops its kept view"
+no_canary_in_tree "nothing of the canary in the store" "$STORE"
 
 done_testing

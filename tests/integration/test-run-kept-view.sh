@@ -1,0 +1,169 @@
+#!/bin/bash
+# isofs run --ephemeral IMAGE: the throwaway layer of --ephemeral over a
+# read-only view of the image that isofs keeps mounted between such runs
+# (STORE/views/IMAGE/root): started by the first run, shared by the next ones
+# (one server, one page cache), detached once idle (--view-idle) or by an
+# `image rm`, replaced when its server was killed; a sandbox still running
+# in a detached view keeps it, and keeps the image from `image rm`.
+. "$(dirname "$0")/lib.sh"
+setup_tmp
+unmount_all_at_exit
+# servers and watchers of this store's views, whatever the test left (all of them exit once unmounted)
+at_cleanup 'for p in $(pgrep -f -- "--store $STORE "); do kill -9 "$p" 2>/dev/null; done'
+
+view_of() { echo "$STORE/views/$1/root"; }
+# the view's FUSE device (major:minor) as mountinfo shows it, or nothing when none is mounted there
+view_dev() { awk -v p="$(view_of "$1")" '$5 == p { dev = $3 } END { print dev }' /proc/self/mountinfo; }
+# its options, file system type and source (after mountinfo's " - ")
+view_line() {
+	awk -v p="$(view_of "$1")" '$5 == p { for (i = 7; $i != "-"; i++) ; print $6, $(i + 1), $(i + 2) }' /proc/self/mountinfo
+}
+no_procs() { ! pgrep -f -- "$1" >/dev/null; }
+# the pid of the process serving the view of $1 (the one holding /dev/fuse among this store's)
+view_server() {
+	local p
+	for p in $(pgrep -f -- "--store $STORE "); do
+		if ls -l "/proc/$p/fd" 2>/dev/null | grep -q ' -> /dev/fuse$'; then
+			grep -qzx -- "$1" "/proc/$p/cmdline" && echo "$p"
+		fi
+	done
+}
+wait_until() { # SECONDS COMMAND...: polls every 0.2 s
+	local n=$(($1 * 5))
+	shift
+	while ! "$@"; do
+		n=$((n - 1))
+		[ "$n" -gt 0 ] || return 1
+		sleep 0.2
+	done
+}
+no_view() { [ -z "$(view_dev "$1")" ]; }
+
+for img in bb bb2 bb3 bb4; do
+	run iso image bootstrap "$img" --busybox
+	[ "$RUN_RC" -eq 0 ] || bail_out "bootstrap --busybox $img failed: $RUN_ERR"
+done
+
+# ---- the first run starts the view, the next ones share it --------------------------
+run iso run --ephemeral bb sh -c 'echo new >/etc/new && cat /etc/new && echo more >>/etc/passwd && hostname'
+case $RUN_ERR in *"needs user xattrs on tmpfs"*) skip_all "--ephemeral: no user xattrs on tmpfs (Linux < 6.6)" ;; esac
+is "$RUN_RC" 0 "run --ephemeral IMAGE: the command ran"
+like "$RUN_OUT" $'^new\nbb-[a-z0-9]{6}$' "it saw its own write; its hostname is named after the image"
+like "$(view_line bb)" "^ro,[^ ]* fuse.isofs-overlay isofs-overlay$" "the image's view is mounted at STORE/views/bb/root, read-only"
+ok "the view never got the write" test ! -e "$(view_of bb)/etc/new"
+dev=$(view_dev bb)
+store_snapshot
+
+run iso run --ephemeral bb sh -c 'test ! -e /etc/new && grep -c more /etc/passwd'
+is "$RUN_OUT" "0" "the next run starts from the image again (nothing of the last run's)"
+is "$(view_dev bb)" "$dev" "... in the same view (the same FUSE connection: no new server)"
+run iso run --ephemeral bb sh -c 'exit 7'
+is "$RUN_RC" 7 "the command's exit status is isofs run's"
+is "$(echo piped | iso run -i --ephemeral bb cat)" "piped" "stdin reaches the command"
+is "$(image_names)" "$_snap_names" "no image added or removed by the runs"
+is "$(store_digest)" "$_snap_digest" "the image is untouched"
+is "$(ls "$STORE/tmp" | grep -v '^view-')" "" "nothing of the runs left in STORE/tmp (the view's lock alone)"
+
+# ---- isofs serve: one layer for the session's commands --------------------------------
+run iso serve --ephemeral bb <<'EOF'
+{"type":"exec","argv":["sh","-c","echo first >/etc/served"]}
+{"type":"exec","argv":["cat","/etc/served"]}
+EOF
+is "$RUN_RC" 0 "serve --ephemeral IMAGE"
+like "$RUN_OUT" '"data":"first\\n"' "the session's second command sees the first one's file"
+is "$(view_dev bb)" "$dev" "... through the same kept view"
+
+# ---- started once by runs that come together ------------------------------------------
+pids=()
+for i in 1 2 3 4 5 6; do
+	iso run --ephemeral bb2 sh -c "echo $i >/etc/n && cat /etc/n" >"$T/par.$i" 2>&1 &
+	pids+=($!)
+	bg_track $!
+done
+fails=0
+for i in 1 2 3 4 5 6; do
+	wait "${pids[$((i - 1))]}" || fails=$((fails + 1))
+	[ "$(cat "$T/par.$i")" = "$i" ] || { fails=$((fails + 1)); diag "run $i: $(cat "$T/par.$i")"; }
+done
+is "$fails" 0 "six runs of an image with no view yet, at once: each succeeds with its own layer"
+is "$(grep -c " $(view_of bb2) " /proc/self/mountinfo)" 1 "... and one view of it is mounted"
+
+# ---- a caller's pipe is not held by the view's server ----------------------------------
+# fd 7 is inherited without CLOEXEC: a server keeping it would keep `cat` waiting for weeks.
+out=$( { timeout 60 "${ISOFS_WRAP[@]}" "$ISOFS_BIN" --store "$STORE" run --ephemeral bb3 echo piped-out 7>&1; } | timeout 60 cat)
+is "$out" "piped-out" "a run that starts a view returns, and its caller's pipes end (none held by the server)"
+
+# ---- image rm stops an idle view --------------------------------------------------------
+run iso image rm bb2
+is "$RUN_RC" 0 "image rm of an image whose kept view is idle"
+ok "its view is unmounted" no_view bb2
+ok "the image is gone" test ! -e "$STORE/images/bb2"
+is "$(view_dev bb)" "$dev" "the view of another image stays"
+
+# ---- ... but not one a sandbox still runs in --------------------------------------------
+mkdir -p "$T/mark"
+chmod 0777 "$T/mark"
+iso run --ephemeral --bind "$T/mark:/mark" bb3 sh -c 'touch /mark/started; while [ ! -e /mark/go ]; do sleep 0.1; done; cat /bin/busybox >/dev/null && echo still-reading' >"$T/long.out" 2>&1 &
+long=$!
+bg_track $long
+wait_until 30 test -e "$T/mark/started"
+run iso image rm bb3
+expect_refused "image rm while a sandbox runs in the image's kept view" 1
+like "$RUN_ERR" "in use" "... the error says it is in use"
+ok "the image is still there" test -d "$STORE/images/bb3"
+ok "its view was detached meanwhile" no_view bb3
+touch "$T/mark/go"
+wait $long
+is "$?" 0 "the sandbox in the detached view ran on"
+is "$(cat "$T/long.out")" "still-reading" "... reading through it to the end"
+wait_until 20 no_procs "--store $STORE run --ephemeral --bind"
+run iso image rm bb3
+is "$RUN_RC" 0 "image rm once that sandbox has ended"
+
+# ---- idle: detached once no run came for --view-idle -------------------------------------
+run iso run --ephemeral --view-idle 1 bb4 true
+is "$RUN_RC" 0 "a run with --view-idle 1"
+ok "its view is mounted" test -n "$(view_dev bb4)"
+ok "it is detached once idle (within 20 s)" wait_until 20 no_view bb4
+ok "its server and watcher exit" wait_until 20 no_procs "--store $STORE run --ephemeral --view-idle"
+run iso image rm bb4
+is "$RUN_RC" 0 "image rm right after: nothing holds it"
+
+# ---- a killed server: its dead view is replaced -------------------------------------------
+srv=$(view_server bb)
+ok "the server of bb's view is found" test -n "$srv"
+kill -9 $srv 2>/dev/null
+run iso run --ephemeral bb hostname
+is "$RUN_RC" 0 "the next run after its server was killed succeeds"
+srv2=$(view_server bb)
+ok "... in a new view, with a server of its own" test -n "$srv2" -a "$srv2" != "$srv"
+
+# ---- isofs umount of the kept view, then a run starts it again ------------------------------
+run iso umount "$(view_of bb)"
+is "$RUN_RC" 0 "isofs umount of the kept view"
+ok "it is unmounted" no_view bb
+run iso run --ephemeral bb true
+is "$RUN_RC" 0 "a run after that starts it again"
+ok "mounted again" test -n "$(view_dev bb)"
+
+# ---- bad input: one line, nothing run ---------------------------------------------------------
+store_snapshot
+run iso run --ephemeral --view-idle 0 bb true
+expect_refused "--view-idle 0" 2
+run iso run --ephemeral --view-idle soon bb true
+expect_refused "--view-idle that is not a number" 2
+like "$RUN_ERR" "--view-idle 'soon'" "... the error names the value"
+run iso run --view-idle 5 bb true
+expect_refused "--view-idle without --ephemeral" 2
+run iso sandbox create sb bb
+run iso run --ephemeral --sandbox sb true
+expect_refused "--ephemeral with a sandbox" 2
+run iso run --ephemeral nosuch true
+expect_refused "--ephemeral with an image that does not exist" 125
+like "$RUN_ERR" "nosuch" "... the error names it"
+ok "no view for it" test ! -e "$STORE/views/nosuch"
+run iso sandbox rm sb
+is "$(image_names)" "$_snap_names" "no image added or removed by the refused runs"
+is "$(store_digest)" "$_snap_digest" "... nor changed"
+
+done_testing
