@@ -465,24 +465,26 @@ int lock_dir_at(int dirfd, const char *name, int *ret_fd)
 	return 0;
 }
 
-void close_inherited_fds(int from)
+static int cmp_int(const void *a, const void *b)
 {
-	_cleanup_closedir_ DIR *d = opendir("/proc/self/fd");
-	struct dirent *de;
+	int x = *(const int *) a, y = *(const int *) b;
 
-	if (!d)
-		return;
-	while ((de = readdir(d))) {
-		char *end;
-		long fd = strtol(de->d_name, &end, 10);
-		int flags;
+	return (x > y) - (x < y);
+}
 
-		if (*end || end == de->d_name || fd < from || fd == dirfd(d))
+void close_fds_but(int *keep, int n)
+{
+	unsigned from = 3;
+
+	qsort(keep, (size_t) n, sizeof(int), cmp_int);
+	for (int i = 0; i < n; i++) {
+		if (keep[i] < 3 || (unsigned) keep[i] < from)
 			continue;
-		flags = fcntl((int) fd, F_GETFD);
-		if (flags >= 0 && !(flags & FD_CLOEXEC))
-			close((int) fd);
+		if ((unsigned) keep[i] > from)
+			(void) close_range(from, (unsigned) keep[i] - 1, 0);
+		from = (unsigned) keep[i] + 1;
 	}
+	(void) close_range(from, ~0U, 0);
 }
 
 int flock_wait_free(int fd, int ms)

@@ -29,12 +29,8 @@ int write_runtime_file_at(int dirfd, const char *name, const void *data, size_t 
 
 /* The directory name in dirfd, opened and locked (flock, exclusive, not waiting: -EWOULDBLOCK while held). */
 int lock_dir_at(int dirfd, const char *name, int *ret_fd);
-/*
- * Closes the fds from `from` up that lack FD_CLOEXEC: a long-lived process
- * forked from a command keeps none of what that command inherited (its
- * caller's pipes), isofs's own fds being all CLOEXEC.
- */
-void close_inherited_fds(int from);
+/* Closes every fd from 3 up but those in keep[] (sorted in place; negative entries ignored). */
+void close_fds_but(int *keep, int n);
 /* Waits (at most `ms`) until nobody else holds fd's flock, then holds it (exclusive): 0 or -ETIMEDOUT. */
 int flock_wait_free(int fd, int ms);
 

@@ -18,30 +18,11 @@
 #include "ctl.h"
 #include "error.h"
 #include "fd-util.h"
+#include "fs-util.h"
 #include "init.h"
 #include "net-private.h"
 #include "serve.h"
 #include "userns.h"
-
-/* Closes every fd but those in keep[] (sorted ascending). */
-static void close_all_but(const int *keep, int n)
-{
-	unsigned from = 3;
-
-	for (int i = 0; i < n; i++) {
-		if (keep[i] < 3)
-			continue;
-		if ((unsigned) keep[i] > from)
-			(void) syscall(SYS_close_range, from, (unsigned) keep[i] - 1, 0);
-		from = (unsigned) keep[i] + 1;
-	}
-	(void) syscall(SYS_close_range, from, ~0U, 0);
-}
-
-static int cmp_int(const void *a, const void *b)
-{
-	return *(const int *) a - *(const int *) b;
-}
 
 static void stdio_to_null(void)
 {
@@ -89,8 +70,7 @@ void manager_main(struct plan *p, int ctl, int lock_fd)
 	pid_t init;
 
 	(void) prctl(PR_SET_PDEATHSIG, SIGKILL);
-	qsort(keep, 3, sizeof(int), cmp_int);
-	close_all_but(keep, 3);
+	close_fds_but(keep, 3);
 	stdio_to_null();
 
 	/*

@@ -82,6 +82,8 @@ struct daemon_ctx {
 	int view_lock_fd;  /* a read-only image view's lock, held until the server exits; -1 */
 	const char *mountpoint;
 	const struct view_keep *keep; /* a view kept between runs (warm-view.h), or NULL */
+	const int *holds;  /* the images' holds (image_hold), kept open while it serves */
+	int nholds;
 };
 
 /*
@@ -173,7 +175,23 @@ run_daemon(struct ovl_serve_config *cfg, struct daemon_ctx *d, int lock_fd, int 
 	int r;
 
 	/* lock_fd is held open: the sandbox is served (closed early only if it never is) */
-	close_inherited_fds(3); /* a caller's pipe held for weeks would never see its end */
+	{
+		/*
+		 * Nothing else of the caller's: a server lives for weeks, and its
+		 * caller's pipes would never end, nor the locks of its open file
+		 * descriptions (the store's) be free while a killed caller held them.
+		 */
+		int keep[8 + LAYERS_MAX], n = 0;
+		keep[n++] = d->status_fd;
+		keep[n++] = d->sandbox_fd;
+		keep[n++] = d->tmp_fd;
+		keep[n++] = lock_fd;
+		keep[n++] = log_fd;
+		keep[n++] = d->keep ? d->keep->dir_fd : -1;
+		for (int i = 0; i < d->nholds && n < (int) (sizeof(keep) / sizeof(keep[0])); i++)
+			keep[n++] = d->holds[i];
+		close_fds_but(keep, n);
+	}
 	setsid();
 	if (chdir("/") < 0)
 		_exit(1);
@@ -226,10 +244,11 @@ run_daemon(struct ovl_serve_config *cfg, struct daemon_ctx *d, int lock_fd, int 
 
 /* Forks the server (detached: a grandchild), waits until it has mounted or failed. */
 static int start_daemon(struct ovl_serve_config *cfg, int sandbox_fd, int tmp_fd, int lock_fd, int log_fd,
-			const struct view_keep *keep, isofs_error *err)
+			const struct view_lowers *lowers, const struct view_keep *keep, isofs_error *err)
 {
 	struct daemon_ctx d = { .sandbox_fd = sandbox_fd, .tmp_fd = tmp_fd, .view_lock_fd = -1,
-				.mountpoint = cfg->mountpoint, .keep = keep };
+				.mountpoint = cfg->mountpoint, .keep = keep, .holds = lowers->holds,
+				.nholds = lowers->nholds };
 	char buf[600];
 	int pipefd[2], status;
 	ssize_t n;
@@ -245,9 +264,7 @@ static int start_daemon(struct ovl_serve_config *cfg, int sandbox_fd, int tmp_fd
 	}
 	if (pid == 0) {
 		close(pipefd[0]);
-		if (keep)
-			close(keep->lock_fd); /* the caller's: its flock is not the server's to hold */
-		d.status_fd = pipefd[1];
+		d.status_fd = pipefd[1]; /* and nothing the server is not given (run_daemon): not the caller's locks */
 		if (fork() != 0)
 			_exit(0); /* the grandchild serves, reparented away from the caller */
 		run_daemon(cfg, &d, lock_fd, log_fd);
@@ -391,7 +408,7 @@ static int mount_view(isofs_store *store, const char *image, const char *mountpo
 	if (sandbox_name)
 		log_debug("overlay server of sandbox '%s': its log %s/sandboxes/%s/%s", sandbox_name, store->path,
 			  sandbox_name, SANDBOX_LOG);
-	r = start_daemon(&cfg, sfd, store->tmp_fd, lock_fd, log_fd, keep, err);
+	r = start_daemon(&cfg, sfd, store->tmp_fd, lock_fd, log_fd, &lowers, keep, err);
 	if (r < 0)
 		goto out;
 	if (ret_sandbox)

@@ -147,7 +147,7 @@ static int plan_target(isofs_store *store, const isofs_session_options *o, struc
 		if (r < 0)
 			return r;
 		r = warm_view_acquire(store, o->image, o->view_idle ? o->view_idle : WARM_VIEW_IDLE_DEFAULT, mp_storage,
-				      &s->view_lock_fd, err);
+				      &p->mountpoint_dev, &s->view_lock_fd, err);
 		if (r < 0)
 			return r;
 		_cleanup_free_ char *name = sandbox_generate_name(o->image);

@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,7 +39,7 @@ enum view_state { VIEW_ABSENT, VIEW_LIVE, VIEW_DEAD };
  * other mount.  statfs is a request to the server: cached attributes would
  * not tell a dead one.
  */
-static int view_state(int dir_fd)
+static int view_state(int dir_fd, dev_t *ret_dev)
 {
 	_cleanup_close_ int fd = openat(dir_fd, VIEW_ROOT, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	struct stat dir, st;
@@ -54,6 +55,8 @@ static int view_state(int dir_fd)
 		return errno == ENOTCONN || errno == ECONNABORTED ? VIEW_DEAD : -errno;
 	if (sf.f_type != FUSE_SUPER_MAGIC || !(sf.f_flags & ST_RDONLY))
 		return -EBUSY;
+	if (ret_dev)
+		*ret_dev = st.st_dev;
 	return VIEW_LIVE;
 }
 
@@ -90,8 +93,8 @@ static int view_dir_open(isofs_store *store, const char *image, int *ret_fd)
 	return 0;
 }
 
-int warm_view_acquire(isofs_store *store, const char *image, unsigned idle_s, char **ret_mountpoint, int *ret_lock_fd,
-		      isofs_error *err)
+int warm_view_acquire(isofs_store *store, const char *image, unsigned idle_s, char **ret_mountpoint, dev_t *ret_dev,
+		      int *ret_lock_fd, isofs_error *err)
 {
 	_cleanup_close_ int dir = -EBADF, lock = -EBADF;
 	_cleanup_free_ char *mp = NULL;
@@ -110,26 +113,33 @@ int warm_view_acquire(isofs_store *store, const char *image, unsigned idle_s, ch
 	r = flock_retry(lock, LOCK_SH);
 	if (r < 0)
 		return error_errno(err, r, "%s: lock", mp);
-	state = view_state(dir);
+	state = view_state(dir, ret_dev);
 	if (state != VIEW_LIVE) {
 		/* Started by one run at a time; a run that waited here finds it live. */
 		r = flock_retry(lock, LOCK_EX);
 		if (r < 0)
 			return error_errno(err, r, "%s: lock", mp);
-		state = view_state(dir);
+		state = view_state(dir, ret_dev);
 		if (state == VIEW_DEAD) {
 			/* its server was killed: the dead mount only fails, a new view goes in its place */
 			log_debug("kept view %s: its server is gone, detaching it", mp);
-			(void) mount_unmount_path(mp, true);
-			state = view_state(dir);
+			r = mount_unmount_path(mp, true);
+			state = view_state(dir, ret_dev);
+			if (state == VIEW_DEAD)
+				return error_errno(err, r < 0 ? r : ENOTCONN,
+						   "the kept view %s: its server is gone, and detaching it failed", mp);
 		}
 		if (state == VIEW_ABSENT) {
-			struct view_keep keep = { .dir_fd = dir, .lock_fd = lock, .idle_s = idle_s };
+			struct view_keep keep = { .dir_fd = dir, .idle_s = idle_s };
 			log_debug("kept view %s: starting it (idle time %u s)", mp, idle_s);
 			r = mount_kept_view(store, image, mp, &keep, err);
 			if (r < 0)
 				return r;
-			state = VIEW_LIVE;
+			/* "ready" comes before the server's last steps (its user namespace): served now, or failed */
+			state = view_state(dir, ret_dev);
+			if (state != VIEW_LIVE)
+				return error_set(err, EIO, "the kept view %s: its server ended as it started (its log: "
+							   "isofs --log-level debug)", mp);
 		}
 		if (state == -EBUSY)
 			return error_set(err, EBUSY, "%s: something else is mounted there (not a read-only view of isofs)",
@@ -172,7 +182,7 @@ void warm_views_stop(isofs_store *store, const char *image)
 	while ((de = readdir(d))) {
 		_cleanup_close_ int dir = -EBADF, lock = -EBADF;
 		_cleanup_free_ char *mp = NULL;
-		int state;
+		int state, r;
 
 		if (de->d_name[0] == '.' || !view_holds_image(store, de->d_name, image))
 			continue;
@@ -183,22 +193,30 @@ void warm_views_stop(isofs_store *store, const char *image)
 		/* exclusive: no run is between finding the view and holding a copy of it */
 		if (lock < 0 || flock_retry(lock, LOCK_EX) < 0)
 			continue;
-		state = view_state(dir);
+		state = view_state(dir, NULL);
 		if (state != VIEW_LIVE && state != VIEW_DEAD)
 			continue;
 		if (asprintf(&mp, "%s/%s/%s/%s", store->path, VIEWS_DIR, de->d_name, VIEW_ROOT) < 0) {
 			mp = NULL;
 			continue;
 		}
-		if (mount_detach_view(store, mp, VIEW_STOP_WAIT_MS) == 0)
+		r = mount_detach_view(store, mp, VIEW_STOP_WAIT_MS);
+		if (r == 0)
 			log_debug("kept view %s: stopped", mp);
-		else
+		else if (r == -ETIMEDOUT)
 			log_debug("kept view %s: detached, its server still serves a sandbox", mp);
+		else
+			log_debug("kept view %s: detaching it: %s", mp, strerror(-r));
 	}
 }
 
-/* The watcher (a process of its own, reparented away from the server): never returns. */
-static void __attribute__((noreturn)) watch_view(int lock, const char *mp, unsigned idle_s)
+/*
+ * The watcher (a process of its own, reparented away from the server): never
+ * returns.  `server` hangs up when the server exits; until then the view's
+ * device is the server's (a device number is free again only once its
+ * superblock is gone), so a view found at mp with that device is its own.
+ */
+static void __attribute__((noreturn)) watch_view(int lock, int server, const char *mp, unsigned idle_s)
 {
 	unsigned step = idle_s / 4;
 	struct statfs sf;
@@ -209,10 +227,12 @@ static void __attribute__((noreturn)) watch_view(int lock, const char *mp, unsig
 	if (stat(mp, &root) < 0 || statfs(mp, &sf) < 0 || sf.f_type != FUSE_SUPER_MAGIC)
 		_exit(0); /* its server never served */
 	for (;;) {
+		struct pollfd pfd = { .fd = server, .events = POLLIN };
 		struct timespec now;
 		struct stat st, ls;
 
-		sleep(step);
+		if (poll(&pfd, 1, (int) step * 1000) != 0)
+			_exit(0); /* the server exited (or poll failed: nothing to watch for) */
 		if (stat(mp, &st) < 0 || st.st_dev != root.st_dev)
 			_exit(0); /* unmounted (isofs umount, image rm), or its server died */
 		if (fstat(lock, &ls) < 0)
@@ -238,29 +258,32 @@ static void __attribute__((noreturn)) watch_view(int lock, const char *mp, unsig
 
 int warm_view_watch(int dir_fd, const char *mountpoint, unsigned idle_s)
 {
-	int lock = openat(dir_fd, VIEW_LOCK, O_RDWR | O_NOFOLLOW | O_CLOEXEC);
-	int status;
+	_cleanup_close_ int lock = openat(dir_fd, VIEW_LOCK, O_RDWR | O_NOFOLLOW | O_CLOEXEC);
+	int status, alive[2];
 	pid_t pid;
 
 	if (lock < 0)
 		return -errno;
+	/* the server keeps the write end (CLOEXEC, never written) until it exits */
+	if (pipe2(alive, O_CLOEXEC) < 0)
+		return -errno;
 	pid = fork();
 	if (pid < 0) {
 		int e = errno;
-		close(lock);
+		close(alive[0]);
+		close(alive[1]);
 		return -e;
 	}
 	if (pid == 0) {
 		/* nothing of the server's: not its connection, the image's holds, nor the lock umount waits on */
-		if (dup2(lock, 3) < 0)
-			_exit(1);
-		(void) close_range(4, ~0U, 0);
+		int keep[2] = { lock, alive[0] };
+		close_fds_but(keep, 2);
 		pid = fork();
 		if (pid != 0)
 			_exit(pid < 0 ? 1 : 0);
-		watch_view(3, mountpoint, idle_s);
+		watch_view(lock, alive[0], mountpoint, idle_s);
 	}
-	close(lock);
+	close(alive[0]);
 	while (waitpid(pid, &status, 0) < 0)
 		if (errno != EINTR)
 			return -errno;

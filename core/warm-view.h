@@ -14,6 +14,7 @@
 #define ISOFS_WARM_VIEW_H
 
 #include <stdbool.h>
+#include <sys/types.h>
 
 #include "isofs.h"
 
@@ -22,17 +23,17 @@
 
 struct view_keep {
 	int dir_fd;      /* STORE/views/IMAGE */
-	int lock_fd;     /* the caller's, held exclusive while it starts the view */
 	unsigned idle_s; /* detached once no run came for this long */
 };
 
 /*
  * The kept view of IMAGE, started if none is live (idle_s: its idle time
- * then): *ret_mountpoint its path, *ret_lock_fd the shared lock on it, to be
- * closed once the sandbox's mount namespace has a copy of the view.
+ * then): *ret_mountpoint its path, *ret_dev its device, *ret_lock_fd the
+ * shared lock on it, to be let go once the sandbox's mount namespace has a
+ * copy of the view.
  */
-int warm_view_acquire(isofs_store *store, const char *image, unsigned idle_s, char **ret_mountpoint, int *ret_lock_fd,
-		      isofs_error *err);
+int warm_view_acquire(isofs_store *store, const char *image, unsigned idle_s, char **ret_mountpoint, dev_t *ret_dev,
+		      int *ret_lock_fd, isofs_error *err);
 /*
  * Detaches the kept views that hold IMAGE (its own, and those of images built
  * on it) and waits (briefly) for their servers to exit: `image rm` then finds

@@ -19,11 +19,13 @@ view_line() {
 	awk -v p="$(view_of "$1")" '$5 == p { for (i = 7; $i != "-"; i++) ; print $6, $(i + 1), $(i + 2) }' /proc/self/mountinfo
 }
 no_procs() { ! pgrep -f -- "$1" >/dev/null; }
-# the pid of the process serving the view of $1 (the one holding /dev/fuse among this store's)
+# the pid of the process serving the view of $1: of the two its first run left (their command
+# line is that run's), the server has threads, its watcher one (a rootless server's fds are not
+# readable: it is not dumpable)
 view_server() {
 	local p
 	for p in $(pgrep -f -- "--store $STORE "); do
-		if ls -l "/proc/$p/fd" 2>/dev/null | grep -q ' -> /dev/fuse$'; then
+		if [ "$(awk '/^Threads:/ { print $2 }' "/proc/$p/status" 2>/dev/null)" -gt 1 ] 2>/dev/null; then
 			grep -qzx -- "$1" "/proc/$p/cmdline" && echo "$p"
 		fi
 	done
@@ -45,7 +47,8 @@ for img in bb bb2 bb3 bb4; do
 done
 
 # ---- the first run starts the view, the next ones share it --------------------------
-run iso run --ephemeral bb sh -c 'echo new >/etc/new && cat /etc/new && echo more >>/etc/passwd && hostname'
+# (bb's view is kept through the whole test: waits below add up to more than the default minute)
+run iso run --ephemeral --view-idle 900 bb sh -c 'echo new >/etc/new && cat /etc/new && echo more >>/etc/passwd && hostname'
 case $RUN_ERR in *"needs user xattrs on tmpfs"*) skip_all "--ephemeral: no user xattrs on tmpfs (Linux < 6.6)" ;; esac
 is "$RUN_RC" 0 "run --ephemeral IMAGE: the command ran"
 like "$RUN_OUT" $'^new\nbb-[a-z0-9]{6}$' "it saw its own write; its hostname is named after the image"
@@ -90,8 +93,10 @@ is "$(grep -c " $(view_of bb2) " /proc/self/mountinfo)" 1 "... and one view of i
 
 # ---- a caller's pipe is not held by the view's server ----------------------------------
 # fd 7 is inherited without CLOEXEC: a server keeping it would keep `cat` waiting for weeks.
-out=$( { timeout 60 "${ISOFS_WRAP[@]}" "$ISOFS_BIN" --store "$STORE" run --ephemeral bb3 echo piped-out 7>&1; } | timeout 60 cat)
-is "$out" "piped-out" "a run that starts a view returns, and its caller's pipes end (none held by the server)"
+out=$( { timeout 60 "${ISOFS_WRAP[@]}" "$ISOFS_BIN" --store "$STORE" run --ephemeral bb3 echo piped-out 7>&1; } |
+	{ timeout 30 cat; echo "cat: $?"; })
+is "$out" "piped-out
+cat: 0" "a run that starts a view returns, and its caller's pipe ends (the server holds none of its fds)"
 
 # ---- image rm stops an idle view --------------------------------------------------------
 run iso image rm bb2
@@ -116,16 +121,28 @@ touch "$T/mark/go"
 wait $long
 is "$?" 0 "the sandbox in the detached view ran on"
 is "$(cat "$T/long.out")" "still-reading" "... reading through it to the end"
-wait_until 20 no_procs "--store $STORE run --ephemeral --bind"
+ok "the server of the detached view exits with its last sandbox" wait_until 20 no_procs "--store $STORE run --ephemeral --bind"
 run iso image rm bb3
 is "$RUN_RC" 0 "image rm once that sandbox has ended"
 
 # ---- idle: detached once no run came for --view-idle -------------------------------------
+run iso run --ephemeral --view-idle 3 bb4 true
+dev4=$(view_dev bb4)
+for i in 1 2 3 4 5 6; do
+	sleep 1
+	iso run --ephemeral bb4 true || diag "run $i in bb4's view failed"
+done
+is "$(view_dev bb4)" "$dev4" "runs closer together than --view-idle 3 keep the view (6 s, one run a second)"
+srv4=$(view_server bb4)
+ok "... served by one server all along" test -n "$srv4" -a "$(echo "$srv4" | wc -w)" -eq 1
+ok "then it is detached once idle (within 20 s)" wait_until 20 no_view bb4
+ok "... and its server and watcher exit" wait_until 20 no_procs "--store $STORE run --ephemeral --view-idle 3"
+
 run iso run --ephemeral --view-idle 1 bb4 true
 is "$RUN_RC" 0 "a run with --view-idle 1"
 ok "its view is mounted" test -n "$(view_dev bb4)"
 ok "it is detached once idle (within 20 s)" wait_until 20 no_view bb4
-ok "its server and watcher exit" wait_until 20 no_procs "--store $STORE run --ephemeral --view-idle"
+ok "its server and watcher exit" wait_until 20 no_procs "--store $STORE run --ephemeral --view-idle 1 bb4"
 run iso image rm bb4
 is "$RUN_RC" 0 "image rm right after: nothing holds it"
 
