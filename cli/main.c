@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* The `isofs` command: global options, then one subcommand from the table. */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -283,6 +284,15 @@ int main(int argc, char **argv)
 	struct cli_globals g = { .log_level = ISOFS_LOG_WARNING };
 	char list[4096];
 	int c, level;
+
+	/*
+	 * Started with stdin, stdout or stderr closed, the first files isofs
+	 * opens would get those numbers: a store lock written to as stdout, an
+	 * fd the overlay server keeps then replaced by its /dev/null.
+	 */
+	for (int fd = 0; fd < 3; fd++)
+		if (fcntl(fd, F_GETFD) < 0 && errno == EBADF && open("/dev/null", fd == 0 ? O_RDONLY : O_WRONLY) != fd)
+			return 125;
 
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, "+:hV", options, NULL)) != -1) {

@@ -212,9 +212,10 @@ void warm_views_stop(isofs_store *store, const char *image)
 
 /*
  * The watcher (a process of its own, reparented away from the server): never
- * returns.  `server` hangs up when the server exits; until then the view's
- * device is the server's (a device number is free again only once its
- * superblock is gone), so a view found at mp with that device is its own.
+ * returns.  `server` hangs up when the server exits.  A view found at mp
+ * with the device of the watcher's is its own while the server lives and
+ * nothing was mounted meanwhile: checked again under the lock, which every
+ * start of a view holds, before it detaches.
  */
 static void __attribute__((noreturn)) watch_view(int lock, int server, const char *mp, unsigned idle_s)
 {
@@ -242,7 +243,9 @@ static void __attribute__((noreturn)) watch_view(int lock, int server, const cha
 			continue;
 		if (flock(lock, LOCK_EX | LOCK_NB) < 0)
 			continue; /* a run is starting in it */
-		if (fstat(lock, &ls) < 0)
+		/* again under the lock, which a start holds: still its server's view, still idle */
+		pfd.revents = 0;
+		if (poll(&pfd, 1, 0) != 0 || stat(mp, &st) < 0 || st.st_dev != root.st_dev || fstat(lock, &ls) < 0)
 			_exit(0);
 		clock_gettime(CLOCK_REALTIME, &now);
 		if (now.tv_sec - ls.st_mtim.tv_sec < (time_t) idle_s) {
