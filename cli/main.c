@@ -288,10 +288,13 @@ int main(int argc, char **argv)
 	/*
 	 * Started with stdin, stdout or stderr closed, the first files isofs
 	 * opens would get those numbers: a store lock written to as stdout, an
-	 * fd the overlay server keeps then replaced by its /dev/null.
+	 * fd the overlay server keeps then replaced by its /dev/null.  They get
+	 * /dev/null opened the other way round, so that a read of stdin or a
+	 * write to stdout still fails (EBADF) as on a closed fd: frames that
+	 * cannot be written are an error (docs/protocol.md).
 	 */
 	for (int fd = 0; fd < 3; fd++)
-		if (fcntl(fd, F_GETFD) < 0 && errno == EBADF && open("/dev/null", fd == 0 ? O_RDONLY : O_WRONLY) != fd)
+		if (fcntl(fd, F_GETFD) < 0 && errno == EBADF && open("/dev/null", fd == 0 ? O_WRONLY : O_RDONLY) != fd)
 			return 125;
 
 	opterr = 0;
