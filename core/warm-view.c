@@ -28,6 +28,7 @@
 #define VIEWS_DIR "views"
 #define VIEW_ROOT "root"
 #define VIEW_LOCK "lock"
+#define VIEW_WATCH "watch" /* held shared by the view's watcher for its life */
 /* How long image rm waits for a detached view's server: it exits at once unless a sandbox still reads through it. */
 #define VIEW_STOP_WAIT_MS 3000
 
@@ -58,6 +59,18 @@ static int view_state(int dir_fd, dev_t *ret_dev)
 	if (ret_dev)
 		*ret_dev = st.st_dev;
 	return VIEW_LIVE;
+}
+
+/* Whether the view's watcher lives (it holds VIEW_WATCH): 1, 0, or -errno. */
+static int view_watched(int dir_fd)
+{
+	_cleanup_close_ int fd = openat(dir_fd, VIEW_WATCH, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+
+	if (fd < 0)
+		return -errno;
+	if (flock(fd, LOCK_EX | LOCK_NB) == 0)
+		return 0;
+	return errno == EWOULDBLOCK ? 1 : -errno;
 }
 
 static int flock_retry(int fd, int op)
@@ -114,12 +127,21 @@ int warm_view_acquire(isofs_store *store, const char *image, unsigned idle_s, ch
 	if (r < 0)
 		return error_errno(err, r, "%s: lock", mp);
 	state = view_state(dir, ret_dev);
-	if (state != VIEW_LIVE) {
+	if (state != VIEW_LIVE || view_watched(dir) == 0) {
 		/* Started by one run at a time; a run that waited here finds it live. */
 		r = flock_retry(lock, LOCK_EX);
 		if (r < 0)
 			return error_errno(err, r, "%s: lock", mp);
 		state = view_state(dir, ret_dev);
+		if (state == VIEW_LIVE && view_watched(dir) == 0) {
+			/* its watcher was killed: nothing would ever stop it; a watched view goes in its place */
+			log_debug("kept view %s: its watcher is gone, detaching it", mp);
+			r = mount_unmount_path(mp, true);
+			if (r < 0)
+				return error_errno(err, r, "the kept view %s: its watcher is gone, and detaching it failed",
+						   mp);
+			state = view_state(dir, ret_dev);
+		}
 		if (state == VIEW_DEAD) {
 			/* its server was killed: the dead mount only fails, a new view goes in its place */
 			log_debug("kept view %s: its server is gone, detaching it", mp);
@@ -262,10 +284,14 @@ static void __attribute__((noreturn)) watch_view(int lock, int server, const cha
 int warm_view_watch(int dir_fd, const char *mountpoint, unsigned idle_s)
 {
 	_cleanup_close_ int lock = openat(dir_fd, VIEW_LOCK, O_RDWR | O_NOFOLLOW | O_CLOEXEC);
+	_cleanup_close_ int watch = openat(dir_fd, VIEW_WATCH, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
 	int status, alive[2];
 	pid_t pid;
 
-	if (lock < 0)
+	if (lock < 0 || watch < 0)
+		return -errno;
+	/* held by the watcher (the server closes its copy below): runs tell a watched view by it */
+	if (flock_retry(watch, LOCK_SH) < 0)
 		return -errno;
 	/* the server keeps the write end (CLOEXEC, never written) until it exits */
 	if (pipe2(alive, O_CLOEXEC) < 0)
@@ -279,8 +305,8 @@ int warm_view_watch(int dir_fd, const char *mountpoint, unsigned idle_s)
 	}
 	if (pid == 0) {
 		/* nothing of the server's: not its connection, the image's holds, nor the lock umount waits on */
-		int keep[2] = { lock, alive[0] };
-		close_fds_but(keep, 2);
+		int keep[3] = { lock, alive[0], watch };
+		close_fds_but(keep, 3);
 		pid = fork();
 		if (pid != 0)
 			_exit(pid < 0 ? 1 : 0);

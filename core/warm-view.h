@@ -8,7 +8,9 @@
  * finds the view and until its sandbox's mount namespace holds a copy of it
  * (then a detach of the view no longer reaches the sandbox), and touches it;
  * a start holds it exclusive; the view's watcher takes it exclusive to
- * detach the view once no run has touched it for the idle time.
+ * detach the view once no run has touched it for the idle time.  The
+ * watcher holds STORE/views/IMAGE/watch for its life: a live view whose
+ * watcher was killed is replaced, as one whose server was.
  */
 #ifndef ISOFS_WARM_VIEW_H
 #define ISOFS_WARM_VIEW_H

@@ -155,6 +155,24 @@ is "$RUN_RC" 0 "the next run after its server was killed succeeds"
 srv2=$(view_server bb)
 ok "... in a new view, with a server of its own" test -n "$srv2" -a "$srv2" != "$srv"
 
+# ---- a killed watcher: its view, which nothing would stop, is replaced -----------------------
+# (the view's two processes share the first run's command line; the watcher has one thread)
+watcher=
+for p in $(pgrep -f -- "--store $STORE "); do
+	[ "$p" = "$srv2" ] && continue
+	if [ "$(awk '/^Threads:/ { print $2 }' "/proc/$p/status" 2>/dev/null)" = 1 ] &&
+		grep -qzx -- bb "/proc/$p/cmdline" 2>/dev/null; then
+		watcher=$p
+	fi
+done
+ok "the watcher of bb's view is found" test -n "$watcher"
+kill -9 "$watcher" 2>/dev/null
+run iso run --ephemeral bb hostname
+is "$RUN_RC" 0 "the next run after its watcher was killed succeeds"
+srv3=$(view_server bb)
+ok "... in a new view, with a server of its own" test -n "$srv3" -a "$srv3" != "$srv2"
+ok "... the unwatched view's server exits" wait_until 20 sh -c "! kill -0 $srv2 2>/dev/null"
+
 # ---- isofs umount of the kept view, then a run starts it again ------------------------------
 run iso umount "$(view_of bb)"
 is "$RUN_RC" 0 "isofs umount of the kept view"
