@@ -15,6 +15,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "isofs.h"
+
 struct mount_record {
 	char *mountpoint;
 	pid_t pid;               /* the server */
@@ -55,5 +57,11 @@ int fuse_connection_abort(unsigned major, unsigned minor);
 
 /* Unmounts a view (root: umount2, a user: fusermount3); lazy detaches it, leaving copies in other namespaces. */
 int mount_unmount_path(const char *mp, bool lazy);
+/*
+ * Detaches the read-only image view at mp (copies in other namespaces stay)
+ * and waits at most wait_ms for its server to exit: 0, or -ETIMEDOUT while a
+ * copy keeps it serving.
+ */
+int mount_detach_view(isofs_store *store, const char *mp, int wait_ms);
 
 #endif

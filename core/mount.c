@@ -626,26 +626,21 @@ int isofs_umount(isofs_store *store, const char *mountpoint, isofs_error *err)
 		return error_set(err, EINVAL, "'%s' is not mounted", mountpoint);
 	}
 	if (mounted) {
-		char view[64];
-
-		/* a read-only image view: its server's lock, to wait for below */
-		if (!recorded && view_lock_name(mp, view, sizeof(view)) == 0)
-			lock_fd = openat(store->tmp_fd, view, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-		/* A dead server (killed) leaves a mount that only fails: detach it. */
-		r = mount_unmount_path(mp, !alive);
+		/*
+		 * A dead server (killed) leaves a mount that only fails: detach it.
+		 * A read-only image view (no record) is detached and waited for
+		 * through its server's lock; a copy of the mount elsewhere may keep
+		 * the server: then it is not waited for.
+		 */
+		r = recorded ? mount_unmount_path(mp, !alive) : mount_detach_view(store, mp, SERVER_EXIT_MS);
 		if (r == -EBUSY)
 			r = error_set(err, EBUSY, "'%s' is busy (a process uses it); nothing was unmounted", mountpoint);
-		else if (r < 0 && r != -EINVAL)
+		else if (r < 0 && r != -EINVAL && !(r == -ETIMEDOUT && !recorded))
 			r = error_errno(err, r, "unmounting '%s'", mountpoint);
 		else
 			r = 0;
 		if (r < 0)
 			goto out;
-		if (!recorded && lock_fd >= 0) {
-			/* gone with its server (a copy of the mount elsewhere may keep it: then not waited for) */
-			if (flock_wait_free(lock_fd, SERVER_EXIT_MS) == 0)
-				(void) unlinkat(store->tmp_fd, view, AT_REMOVEDIR);
-		}
 	}
 	if (alive) {
 		/*

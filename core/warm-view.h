@@ -47,12 +47,6 @@ void warm_views_stop(isofs_store *store, const char *image);
 int mount_kept_view(isofs_store *store, const char *image, const char *mountpoint, const struct view_keep *keep,
 		    isofs_error *err);
 /*
- * mount.c: detaches the view at mp (copies in sandboxes' namespaces stay) and
- * waits at most wait_ms for its server to exit: 0, or -ETIMEDOUT while a
- * sandbox still uses it.
- */
-int mount_detach_view(isofs_store *store, const char *mp, int wait_ms);
-/*
  * In the view's server, once mounted, before it serves: starts the watcher,
  * a process of its own that detaches the view once the lock below dir_fd
  * has not been touched for idle_s, and ends when the view is gone.
