@@ -68,6 +68,7 @@ struct isofs_session {
 	struct cgroup_handle cgroup;
 	struct registration reg; /* its entry in STORE/running: isofs exec and ps find it there */
 	pid_t init;              /* the init's host pid */
+	bool manager_idle;       /* its manager serves nothing and cleans nothing up after the sandbox */
 };
 
 /* An ephemeral sandbox's upper and work, in a temp dir of the store gone at the session's end. */
@@ -302,6 +303,17 @@ static void session_free(isofs_session *s)
 {
 	if (s->ctl >= 0)
 		close(s->ctl);
+	/*
+	 * The init kills the sandbox and exits once the control socket closes.
+	 * When its manager has nothing to do after that (a view mounted by
+	 * another server: no upper to remove, no cgroup, no slirp4netns), the
+	 * close does not wait for the namespaces' teardown (~0.7 ms: every
+	 * mount dropped, an RCU grace period), as bwrap returns on its
+	 * command's exit: the manager is killed, and the init with it
+	 * (PDEATHSIG) if it has not seen the close yet.
+	 */
+	if (s->manager > 0 && s->manager_idle)
+		(void) kill(s->manager, SIGKILL);
 	if (s->manager > 0) {
 		while (waitpid(s->manager, NULL, 0) < 0 && errno == EINTR)
 			;
@@ -434,6 +446,7 @@ int isofs_session_start(isofs_store *store, const isofs_session_options *o, isof
 			(void) write_runtime_file_at(dfd, SANDBOX_OWNER, pid, strlen(pid), 0644);
 		}
 	}
+	s->manager_idle = p.mountpoint && !p.net_private && s->cgroup.n == 0 && !s->ephemeral.name[0];
 	close(sv[1]);
 	sv[1] = -1;
 	s->ctl = sv[0];
@@ -444,6 +457,12 @@ int isofs_session_start(isofs_store *store, const isofs_session_options *o, isof
 	while ((r = ctl_recv(s->ctl, &m)) > 0 && m.type == CTL_INIT_PID) {
 		s->init = m.a;
 		ctl_msg_clear(&m);
+		/* published while the init sets up, on the other CPU: an exec that comes early waits for it */
+		r = session_publish(store, o, &p, s, sb.image);
+		if (r < 0) {
+			r = error_errno(err, r, "store %s: %s/", store->path, REGISTRY_DIR);
+			goto fail;
+		}
 	}
 	if (r <= 0 || m.type != CTL_READY) {
 		/* the stage's own errno and message (ctl_fail), never a guess */
@@ -458,11 +477,6 @@ int isofs_session_start(isofs_store *store, const isofs_session_options *o, isof
 	ctl_msg_clear(&m);
 	if (s->view_lock_fd >= 0)
 		(void) flock(s->view_lock_fd, LOCK_UN); /* the sandbox holds its copy of the view now */
-	r = session_publish(store, o, &p, s, sb.image);
-	if (r < 0) {
-		r = error_errno(err, r, "store %s: %s/", store->path, REGISTRY_DIR);
-		goto fail;
-	}
 	syscall_filter_free(&p.filter);
 	setup_table_free(&p.table);
 	view_lowers_free(&p.lowers);

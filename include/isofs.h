@@ -441,7 +441,13 @@ int isofs_session_event_fd(const isofs_session *s);
 int isofs_session_wait(isofs_session *s, int *ret_status, isofs_error *err);
 /* Sends a signal to the running command. */
 int isofs_session_signal(isofs_session *s, int sig);
-/* Ends the sandbox: every process in it is killed, an ephemeral sandbox's writes are discarded. */
+/*
+ * Ends the sandbox: every process in it is killed, an ephemeral sandbox's
+ * writes are discarded.  In a view served by another process (a mountpoint,
+ * --ephemeral) nothing is left to clean: it returns once the kill is sent,
+ * and the kernel finishes the teardown (bwrap's way); otherwise once all is
+ * gone.
+ */
 void isofs_session_close(isofs_session *s);
 /* The sandbox's name (generated for an ephemeral one). */
 const char *isofs_session_name(const isofs_session *s);

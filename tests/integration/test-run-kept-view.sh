@@ -63,6 +63,11 @@ is "$(view_dev bb)" "$dev" "... in the same view (the same FUSE connection: no n
 run iso run --ephemeral bb sh -c 'exit 7'
 is "$RUN_RC" 7 "the command's exit status is isofs run's"
 is "$(echo piped | iso run -i --ephemeral bb cat)" "piped" "stdin reaches the command"
+# isofs run returns on the command's exit (the namespaces are torn down after, as bwrap does):
+# what the command left running is killed all the same
+run iso run --ephemeral bb sh -c 'sleep 1017 </dev/null >/dev/null 2>&1 & echo started'
+is "$RUN_RC:$RUN_OUT" "0:started" "a run that leaves a process behind returns"
+ok "... which is killed with the sandbox" wait_until 10 no_procs "sleep 1017"
 is "$(image_names)" "$_snap_names" "no image added or removed by the runs"
 is "$(store_digest)" "$_snap_digest" "the image is untouched"
 is "$(ls "$STORE/tmp" | grep -v '^view-')" "" "nothing of the runs left in STORE/tmp (the view's lock alone)"
