@@ -245,6 +245,8 @@ int syscall_filter_compile(const int *caps, int ncaps, struct syscall_filter *re
 	/* An ABI the filter does not know could call anything: end the process instead. */
 	r = seccomp_attr_set(h.ctx, SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_KILL_PROCESS);
 	if (r == 0)
+		r = seccomp_attr_set(h.ctx, SCMP_FLTATR_CTL_OPTIMIZE, 2);
+	if (r == 0)
 		r = add_arches(h.ctx);
 	if (r < 0)
 		return error_errno(err, r, "seccomp: architectures");
