@@ -49,6 +49,7 @@ static const char usage[] =
 	"  uidmapping=IN:OUT:N[:IN:OUT:N…], gidmapping=…   stored ids IN.. shown as OUT..\n"
 	"  squash_to_root, squash_to_uid=N, squash_to_gid=N  every object shown with one owner\n"
 	"  static_nlink       directories show st_nlink 1\n"
+	"  noxattrs=1         no extended attributes shown (the kernel then stops asking for them)\n"
 	"  volatile, fsync=0  fsync does nothing\n"
 	"  xattr_permissions=1|2  owners and modes kept in security.|user.fuseoverlayfs.override_stat\n"
 	"  noacl, redirect_dir=, index=, metacopy=, context=, fast_ino=, threaded=,\n"
@@ -66,6 +67,7 @@ struct overlay_opts {
 	int passthrough;
 	int threads;
 	int spin_us; /* -1: unset */
+	bool no_xattr;
 	long dircache;
 	bool foreground, debug;
 	char *mountpoint;
@@ -236,6 +238,8 @@ static int parse_o(struct overlay_opts *o, char *s)
 			; /* meaningless here: see README (isofs-overlay) */
 		else if (KEY("xattr_permissions") && val && strlen(val) == 1 && val[0] >= '0' && val[0] <= '2')
 			o->xattr_permissions = val[0] - '0';
+		else if (KEY("noxattrs") && val && (strcmp(val, "0") == 0 || strcmp(val, "1") == 0))
+			o->no_xattr = val[0] == '1';
 		else if (KEY("xattr_permissions") || KEY("plugins") || KEY("noxattrs"))
 			return fprintf(stderr, "isofs-overlay: option '%s' is not supported\n", opt), -EINVAL;
 		else
@@ -386,6 +390,7 @@ int main(int argc, char **argv)
 		.timeout = o.timeout,
 		.writeback = o.writeback != 0,
 		.open_handles = o.open_handles != 0,
+		.no_xattr = o.no_xattr,
 		.passthrough = o.passthrough != 0,
 		.threads = (unsigned) (o.threads > 0 ? o.threads : 16),
 		.spin_us = o.spin_us < 0 ? 0 : o.spin_us == 0 ? -1 : o.spin_us,

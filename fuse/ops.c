@@ -1525,8 +1525,8 @@ static void ovl_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const
 	char path[64 + NAME_MAX], real[XATTR_NAME_MAX + 16];
 	int r;
 
-	if (fs->read_only) {
-		fuse_reply_err(req, EROFS);
+	if (fs->no_xattr || fs->read_only) {
+		fuse_reply_err(req, fs->no_xattr ? ENOSYS : EROFS);
 		return;
 	}
 	r = layer_xattr_to_real(name, real, sizeof(real));
@@ -1548,6 +1548,10 @@ static void ovl_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_
 	ssize_t n;
 	int r;
 
+	if (fs->no_xattr) {
+		fuse_reply_err(req, ENOSYS);
+		return;
+	}
 	if (layer_xattr_to_real(name, real, sizeof(real)) < 0) {
 		fuse_reply_err(req, ENODATA);
 		return;
@@ -1584,8 +1588,13 @@ static void ovl_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 	char path[64 + NAME_MAX], *list = NULL, *out = NULL, shown[XATTR_NAME_MAX + 1];
 	size_t used = 0;
 	ssize_t n;
-	int r = xattr_path(fs, NODE(req, ino), path, sizeof(path), &pin);
+	int r;
 
+	if (fs->no_xattr) {
+		fuse_reply_err(req, ENOSYS);
+		return;
+	}
+	r = xattr_path(fs, NODE(req, ino), path, sizeof(path), &pin);
 	if (r < 0) {
 		fuse_reply_err(req, -r);
 		return;
@@ -1643,8 +1652,8 @@ static void ovl_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 	char path[64 + NAME_MAX], real[XATTR_NAME_MAX + 16];
 	int r;
 
-	if (fs->read_only) {
-		fuse_reply_err(req, EROFS);
+	if (fs->no_xattr || fs->read_only) {
+		fuse_reply_err(req, fs->no_xattr ? ENOSYS : EROFS);
 		return;
 	}
 	if (layer_xattr_to_real(name, real, sizeof(real)) < 0) {

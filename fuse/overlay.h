@@ -175,6 +175,7 @@ struct ovl_fs {
 	bool no_open;             /* ... and files: no handles, I/O by node */
 	bool open_handles;        /* handles even when no_open is possible: the path older kernels take, testable */
 	bool passthrough;         /* the kernel does I/O on open upper files itself (passthrough.c) */
+	bool no_xattr;            /* no xattrs shown: ENOSYS, which the kernel remembers for the connection */
 	/* passthrough's backing files, one per node with such opens, hashed by node (under lock) */
 	struct ovl_backing *backings[1 << OVL_BACKING_BITS];
 	bool debug;

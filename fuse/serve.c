@@ -153,6 +153,7 @@ int ovl_serve(const struct ovl_serve_config *cfg)
 	fs.squash_gid = cfg->squash_gid_set ? (int64_t) cfg->squash_gid : -1;
 	fs.static_nlink = cfg->static_nlink;
 	fs.no_fsync = cfg->no_fsync;
+	fs.no_xattr = cfg->no_xattr;
 	fs.timeout = cfg->timeout > 0 ? cfg->timeout : 86400;
 	fs.writeback = cfg->writeback;
 	fs.open_handles = cfg->open_handles;

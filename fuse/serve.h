@@ -40,6 +40,7 @@ struct ovl_serve_config {
 	bool static_nlink;         /* directories show st_nlink 1 */
 	int xattr_permissions;     /* 1|2: the upper keeps owners and modes in stat overrides (stat-override.h) */
 	bool no_fsync;             /* volatile, fsync=0: fsync and fdatasync do nothing */
+	bool no_xattr;             /* GETXATTR and LISTXATTR answered ENOSYS: the kernel stops asking (warm-view.h) */
 	bool debug;
 	/* Called once the mount is in place, before serving (daemonize, tell a parent). */
 	int (*ready)(void *userdata);

@@ -1,7 +1,7 @@
 #!/bin/bash
 # isofs-overlay with fuse-overlayfs's options, as containers/storage passes
 # them to a mount_program: id shifts (uidmapping, gidmapping), squash_to_*,
-# static_nlink, volatile/fsync=0, ro with an upper layer, the accepted no-ops
+# static_nlink, volatile/fsync=0, ro with an upper layer, noxattrs, the accepted no-ops
 # and x-*, and user xattrs when run by root of a user namespace.  Where
 # fuse-overlayfs is installed, each case is compared with it on the same layers.
 . "$(dirname "$0")/lib.sh"
@@ -174,6 +174,20 @@ else
 fi
 }
 
+# ---- noxattrs=1: no xattrs at all (the kernel is told once, and stops asking) ----------------------
+xattr_probe="$PYTHON -c 'import os
+for name, call in ((\"get\", lambda: os.getxattr(\"a\", \"user.x\")), (\"list\", lambda: os.listxattr(\"a\")),
+                   (\"set\", lambda: os.setxattr(\"a\", \"user.x\", b\"1\"))):
+    try: call(); print(name, \"ok\")
+    except OSError as e: print(name, os.strerror(e.errno))'"
+same_as_fuse "noxattrs=1" noxattrs=1 "$xattr_probe"
+nosup=$("$PYTHON" -c 'import errno, os; print(os.strerror(errno.EOPNOTSUPP))')
+is "$MINE" "get $nosup
+list $nosup
+set $nosup" "noxattrs=1: getxattr, listxattr and setxattr are not supported"
+same_as_fuse "noxattrs=0" noxattrs=0 "$xattr_probe"
+like "$MINE" "^get No data available" "noxattrs=0: xattrs as usual"
+
 # ---- accepted, meaningless here; x-*; refused -------------------------------------------------------
 for o in noacl redirect_dir=on index=off metacopy=off context=system_u:object_r:container_file_t:s0 \
 	fast_ino=1 threaded=1 xattr_permissions=0 plugins= plugin_path=/usr/libexec/fuse-overlayfs x-systemd.automount x-isofs.anything 'a,,b'; do
@@ -182,7 +196,7 @@ for o in noacl redirect_dir=on index=off metacopy=off context=system_u:object_r:
 	is "$RUN_RC" 0 "-o $o is accepted" || diag "$RUN_ERR"
 	unmount "$T/isofs/m" 2>/dev/null
 done
-for o in xattr_permissions=3 plugins=/usr/lib/x.so uidmapping=0:1000 uidmapping=a:b:c squash_to_uid=x bogus=1; do
+for o in xattr_permissions=3 noxattrs=2 plugins=/usr/lib/x.so uidmapping=0:1000 uidmapping=a:b:c squash_to_uid=x bogus=1; do
 	mount_with isofs "$o"
 	isnt "$RUN_RC" 0 "-o $o is refused"
 	is "$RUN_ERR_LINES" 1 "... in one line"

@@ -212,6 +212,32 @@ run iso run --ephemeral bb true
 is "$RUN_RC" 0 "a run after that starts it again"
 ok "mounted again" test -n "$(view_dev bb)"
 
+# ---- the kept view shows no xattrs (noxattrs): the kernel stops asking it ----------------------
+# Each lookup of the sandbox's kernel overlay asks its lower for overlay xattrs: a round trip to
+# the view each, unless the view says it has none (ENOSYS, which the kernel remembers).
+xsrc="$T/xsrc"
+mkdir -p "$xsrc/bin" "$xsrc/etc"
+cp "$(command -v busybox)" "$xsrc/bin/busybox"
+for a in sh cat; do ln -s busybox "$xsrc/bin/$a"; done
+echo data >"$xsrc/etc/tagged"
+setfattr -n user.tag -v kept "$xsrc/etc/tagged"
+run iso image import bbx "$xsrc"
+is "$RUN_RC" 0 "an image with a user xattr on /etc/tagged"
+run iso run --ephemeral bbx sh -c 'echo more >>/etc/tagged && cat /etc/tagged'
+is "$RUN_RC:$RUN_OUT" $'0:data\nmore' "a file with xattrs is copied up and written in the sandbox"
+xattr_of() { python3 -c 'import os, sys
+try: print(os.getxattr(sys.argv[1], "user.tag").decode())
+except OSError as e: print(os.strerror(e.errno))' "$1"; }
+is "$(xattr_of "$(view_of bbx)/etc/tagged")" "$(python3 -c 'import errno, os; print(os.strerror(errno.EOPNOTSUPP))')" \
+	"the kept view shows no xattrs (EOPNOTSUPP)"
+mkdir "$T/bbx-view"
+run iso mount bbx "$T/bbx-view" --read-only
+is "$RUN_RC" 0 "isofs mount --read-only of the same image"
+is "$(xattr_of "$T/bbx-view/etc/tagged")" "kept" "... shows them (the image keeps its xattrs)"
+run iso umount "$T/bbx-view"
+run iso umount "$(view_of bbx)"
+is "$RUN_RC" 0 "its kept view unmounted"
+
 # ---- bad input: one line, nothing run ---------------------------------------------------------
 store_snapshot
 run iso run --ephemeral --view-idle 0 bb true
