@@ -106,10 +106,17 @@ static int mount_ephemeral_layer(const struct init_config *cfg, int tree_fd, cha
 	uid_t uid;
 	gid_t gid;
 
-	if (fstat(tree_fd, &st) < 0 || fstatfs(tree_fd, &sf) < 0)
+	if (fstat(tree_fd, &st) < 0)
 		return setup_error(err, errlen, "the view");
-	/* The one checked by the owner, still: a view of isofs, read-only (a lower must not change under overlayfs). */
-	if (sf.f_type != FUSE_SUPER_MAGIC || !(sf.f_flags & ST_RDONLY)) {
+	/*
+	 * The one checked by the owner, still: a view of isofs, read-only (a
+	 * lower must not change under overlayfs).  A kept view (its device
+	 * given, and checked by build_root) has a server that serves no upper:
+	 * nothing changes it, and statfs would be a round trip to it.
+	 */
+	if (!cfg->mountpoint_dev && fstatfs(tree_fd, &sf) < 0)
+		return setup_error(err, errlen, "the view");
+	if (!cfg->mountpoint_dev && (sf.f_type != FUSE_SUPER_MAGIC || !(sf.f_flags & ST_RDONLY))) {
 		snprintf(err, errlen, "the view: no longer a read-only view of isofs mount (remounted meanwhile)");
 		return -ESTALE;
 	}
