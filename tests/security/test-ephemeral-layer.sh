@@ -89,6 +89,7 @@ ISOFS_TEST_TIMEOUT=30 run iso run --ephemeral hostile sh -c "$PROBE"
 is "$RUN_RC" 0 "the probe ran to its end in the kept view of the image"
 no_canary "... where nothing shows the canary either" "$RUN_OUT" "$RUN_ERR"
 like "$RUN_OUT" "the image's own" "... the files read are the image's own"
+unlike "$RUN_OUT" "can't open '/meta'" "... and its marks are not even read (the kept view shows no xattrs): /meta opens"
 is "$(cd "$CANARY_DIR" && find . -printf '%P %y %m %s
 ' | LC_ALL=C sort && cat etc/shadow)" "$CANARY_BEFORE" \
 	"the canary's directory is unchanged"
