@@ -24,6 +24,7 @@ enum ctl_type {
 	CTL_SIGNAL,        /* owner -> init: a = signal for the command */
 	CTL_FUSE_FD,       /* init -> manager: fd: the mounted /dev/fuse; manager -> init: served (no fd) */
 	CTL_INIT_PID,      /* manager -> owner: a = the init's pid on the host (for isofs ps) */
+	CTL_ENDED,         /* init -> owner, once it shut its writing: all killed and reaped, clients told */
 };
 /*
  * A client of the exec socket (session-registry.h) speaks the owner's part:

@@ -651,7 +651,9 @@ void init_main(const struct init_config *cfg)
 	struct nested_ns ns = NESTED_NS_INIT;
 	int r;
 
-	(void) prctl(PR_SET_PDEATHSIG, SIGKILL);
+	/* An orphan's owner ending is seen as the control socket's EOF (or EPIPE for READY). */
+	if (!cfg->orphan)
+		(void) prctl(PR_SET_PDEATHSIG, SIGKILL);
 	build_root(cfg);
 	r = join_session_keyring();
 	if (r < 0)
@@ -731,5 +733,7 @@ void init_main(const struct init_config *cfg)
 			break;
 	}
 	end_all(cl);
+	/* the owner may return now: what is left is the namespaces' teardown, in our exit */
+	(void) ctl_send(cfg->ctl, CTL_ENDED, 0, 0, NULL, 0, NULL, 0);
 	_exit(0);
 }

@@ -107,6 +107,7 @@ void manager_main(struct plan *p, int ctl, int lock_fd)
 			.caps = p->caps,
 			.filter = p->filter.len ? &p->filter : NULL,
 			.exec_listen = p->exec_listen,
+			.orphan = plan_manager_idle(p),
 		};
 		close(mgr[0]);
 		close(sync[1]);
@@ -151,6 +152,8 @@ void manager_main(struct plan *p, int ctl, int lock_fd)
 	if (write(sync[1], "", 1) != 1)
 		ctl_fail(ctl, ESRCH, "%s", "the sandbox's init died");
 	close(sync[1]);
+	if (plan_manager_idle(p))
+		_exit(0); /* nothing left to do: the init goes on alone (manager.h) */
 
 	if (fuse) {
 		struct ctl_msg m = { 0 };

@@ -36,7 +36,19 @@ struct plan {
 	int exec_listen;         /* the exec socket (session-registry.h), for the init; -1: none */
 };
 
-/* In the forked manager: never returns (exits with the init's status, 125 when setup failed). */
+/*
+ * Whether the manager has nothing to do once the init runs: no overlay to
+ * serve (a view served by another process), no slirp4netns, no cgroup.  It
+ * then exits as soon as the init is set going, and the init lives on its own
+ * (reaped by the nearest subreaper), ending when the owner's control socket
+ * closes; a close does not wait for the namespaces' teardown.
+ */
+static inline bool plan_manager_idle(const struct plan *p)
+{
+	return p->mountpoint && !p->net_private && (!p->cgroup || p->cgroup->n == 0);
+}
+
+/* In the forked manager: never returns (exits with the init's status, 125 when setup failed; 0 when idle). */
 void __attribute__((noreturn)) manager_main(struct plan *p, int ctl, int lock_fd);
 
 #endif

@@ -68,7 +68,7 @@ struct isofs_session {
 	struct cgroup_handle cgroup;
 	struct registration reg; /* its entry in STORE/running: isofs exec and ps find it there */
 	pid_t init;              /* the init's host pid */
-	bool manager_idle;       /* its manager serves nothing and cleans nothing up after the sandbox */
+	bool manager_idle;       /* plan_manager_idle(): the manager has exited, the init lives on its own */
 };
 
 /* An ephemeral sandbox's upper and work, in a temp dir of the store gone at the session's end. */
@@ -299,21 +299,30 @@ static int session_publish(isofs_store *store, const isofs_session_options *o, c
 	return r < 0 ? r : registry_publish(store, &s->reg, &e);
 }
 
+/*
+ * An init on its own (plan_manager_idle): the close does not wait for the
+ * namespaces' teardown (~0.7 ms: every mount dropped, an RCU grace period),
+ * as bwrap returns on its command's exit.  Told by our half-closed control
+ * socket, the init kills and reaps every process of the sandbox, tells exec
+ * clients, and says CTL_ENDED (or dies: EOF); what is left is its exit.
+ */
+static void session_end_init(isofs_session *s)
+{
+	struct ctl_msg m;
+
+	if (shutdown(s->ctl, SHUT_WR) < 0)
+		return;
+	while (ctl_recv(s->ctl, &m) > 0 && m.type != CTL_ENDED)
+		ctl_msg_clear(&m);
+	ctl_msg_clear(&m);
+}
+
 static void session_free(isofs_session *s)
 {
+	if (s->ctl >= 0 && s->manager_idle)
+		session_end_init(s);
 	if (s->ctl >= 0)
 		close(s->ctl);
-	/*
-	 * The init kills the sandbox and exits once the control socket closes.
-	 * When its manager has nothing to do after that (a view mounted by
-	 * another server: no upper to remove, no cgroup, no slirp4netns), the
-	 * close does not wait for the namespaces' teardown (~0.7 ms: every
-	 * mount dropped, an RCU grace period), as bwrap returns on its
-	 * command's exit: the manager is killed, and the init with it
-	 * (PDEATHSIG) if it has not seen the close yet.
-	 */
-	if (s->manager > 0 && s->manager_idle)
-		(void) kill(s->manager, SIGKILL);
 	if (s->manager > 0) {
 		while (waitpid(s->manager, NULL, 0) < 0 && errno == EINTR)
 			;
@@ -351,6 +360,7 @@ int isofs_session_start(isofs_store *store, const isofs_session_options *o, isof
 	_cleanup_free_ char *mp = NULL;
 	struct ctl_msg m;
 	int sv[2] = { -1, -1 }, r;
+	bool published = false;
 
 	if (!s)
 		return error_set(err, ENOMEM, "out of memory");
@@ -446,7 +456,7 @@ int isofs_session_start(isofs_store *store, const isofs_session_options *o, isof
 			(void) write_runtime_file_at(dfd, SANDBOX_OWNER, pid, strlen(pid), 0644);
 		}
 	}
-	s->manager_idle = p.mountpoint && !p.net_private && s->cgroup.n == 0 && !s->ephemeral.name[0];
+	s->manager_idle = plan_manager_idle(&p);
 	close(sv[1]);
 	sv[1] = -1;
 	s->ctl = sv[0];
@@ -457,12 +467,17 @@ int isofs_session_start(isofs_store *store, const isofs_session_options *o, isof
 	while ((r = ctl_recv(s->ctl, &m)) > 0 && m.type == CTL_INIT_PID) {
 		s->init = m.a;
 		ctl_msg_clear(&m);
-		/* published while the init sets up, on the other CPU: an exec that comes early waits for it */
+		/*
+		 * Published while the init sets up, on the other CPU: an exec that
+		 * comes early waits for it.  An init already gone (ESRCH) has its
+		 * reason on the way: that is the error to give.
+		 */
 		r = session_publish(store, o, &p, s, sb.image);
-		if (r < 0) {
+		if (r < 0 && r != -ESRCH) {
 			r = error_errno(err, r, "store %s: %s/", store->path, REGISTRY_DIR);
 			goto fail;
 		}
+		published = r == 0;
 	}
 	if (r <= 0 || m.type != CTL_READY) {
 		/* the stage's own errno and message (ctl_fail), never a guess */
@@ -475,6 +490,13 @@ int isofs_session_start(isofs_store *store, const isofs_session_options *o, isof
 		goto fail;
 	}
 	ctl_msg_clear(&m);
+	if (!published) {
+		r = session_publish(store, o, &p, s, sb.image);
+		if (r < 0) {
+			r = error_errno(err, r, "store %s: %s/", store->path, REGISTRY_DIR);
+			goto fail;
+		}
+	}
 	if (s->view_lock_fd >= 0)
 		(void) flock(s->view_lock_fd, LOCK_UN); /* the sandbox holds its copy of the view now */
 	syscall_filter_free(&p.filter);

@@ -245,11 +245,13 @@ int syscall_filter_compile(const int *caps, int ncaps, struct syscall_filter *re
 	/* An ABI the filter does not know could call anything: end the process instead. */
 	r = seccomp_attr_set(h.ctx, SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_KILL_PROCESS);
 	if (r == 0)
-		r = seccomp_attr_set(h.ctx, SCMP_FLTATR_CTL_OPTIMIZE, 2);
-	if (r == 0)
 		r = add_arches(h.ctx);
 	if (r < 0)
 		return error_errno(err, r, "seccomp: architectures");
+	/* A binary tree of the syscall numbers: the kernel runs the program once per number and ABI when it loads it. */
+	r = seccomp_attr_set(h.ctx, SCMP_FLTATR_CTL_OPTIMIZE, 2);
+	if (r < 0)
+		return error_errno(err, r, "seccomp: the filter's layout");
 	r = add_rules(h.ctx, caps, ncaps, &failed);
 	if (r < 0)
 		return error_errno(err, r, "seccomp: the rule for %s", failed);

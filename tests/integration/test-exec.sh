@@ -164,6 +164,30 @@ wait_until 10 sh -c "! '$ISOFS_BIN' --store '$STORE' ps | grep -q '$EPH'"
 run iso ps
 unlike "$RUN_OUT" "$EPH" "... and no longer lists it once it ended"
 
+# ---- the same in a sandbox over the kept view (run --ephemeral IMAGE), whose close does not wait ----
+# for the namespaces' teardown: an exec'd command still running is killed and told so first
+"$ISOFS_BIN" --store "$STORE" run --ephemeral bb -- sh -c \
+	'echo ready; while [ ! -e /tmp/stop ]; do sleep 0.1; done; exit 7' >"$T/kv.out" 2>&1 &
+kv=$!
+bg_track "$kv"
+if wait_until 30 grep -q ready "$T/kv.out"; then
+	KV=$(iso ps --json | "$PYTHON" -c 'import json,sys; print(" ".join(e["name"] for e in json.load(sys.stdin) if e["ephemeral"]))')
+	"$ISOFS_BIN" --store "$STORE" exec "$KV" -- sleep 61 &
+	kvexec=$!
+	bg_track "$kvexec"
+	wait_until 10 sh -c "'$ISOFS_BIN' --store '$STORE' ps | grep -q 'sleep 61'"
+	run iso exec "$KV" -- touch /tmp/stop
+	wait "$kv"
+	is "$?" 7 "a kept view's session: its command ends (exit 7)"
+	wait "$kvexec"
+	is "$?" 137 "... and an exec'd command still running is killed with the sandbox (137)"
+	no_sleep61() { ! pgrep -f 'sleep 61' >/dev/null; }
+	ok "... none of its processes is left when isofs run has returned" no_sleep61
+	"$ISOFS_BIN" --store "$STORE" umount "$STORE/views/bb/root" 2>/dev/null
+else
+	for _ in 1 2 3; do skip "a kept view's session" "$(tail -1 "$T/kv.out")"; done
+fi
+
 # ---- the session ends: exec'd commands are killed, exec and ps refuse it -----------------------
 run iso run --sandbox s1 -- true
 is "$RUN_RC" 125 "a second run in the busy sandbox is refused"

@@ -68,6 +68,13 @@ is "$(echo piped | iso run -i --ephemeral bb cat)" "piped" "stdin reaches the co
 run iso run --ephemeral bb sh -c 'sleep 1017 </dev/null >/dev/null 2>&1 & echo started'
 is "$RUN_RC:$RUN_OUT" "0:started" "a run that leaves a process behind returns"
 ok "... which is killed with the sandbox" wait_until 10 no_procs "sleep 1017"
+# the init lives on its own (its manager exits once it runs): a killed isofs run still ends it
+"$ISOFS_BIN" --store "$STORE" run --ephemeral bb sh -c 'echo ready; sleep 1019' >"$T/killed.out" 2>&1 &
+owner=$!
+bg_track "$owner"
+ok "a run to be killed has started" wait_until 30 grep -q ready "$T/killed.out"
+kill -9 "$owner"
+ok "... killed, its sandbox ends (its command is gone)" wait_until 10 no_procs "sleep 1019"
 is "$(image_names)" "$_snap_names" "no image added or removed by the runs"
 is "$(store_digest)" "$_snap_digest" "the image is untouched"
 is "$(ls "$STORE/tmp" | grep -v '^view-')" "" "nothing of the runs left in STORE/tmp (the view's lock alone)"
