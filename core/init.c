@@ -651,9 +651,7 @@ void init_main(const struct init_config *cfg)
 	struct nested_ns ns = NESTED_NS_INIT;
 	int r;
 
-	/* An orphan's owner ending is seen as the control socket's EOF (or EPIPE for READY). */
-	if (!cfg->orphan)
-		(void) prctl(PR_SET_PDEATHSIG, SIGKILL);
+	(void) prctl(PR_SET_PDEATHSIG, SIGKILL);
 	build_root(cfg);
 	r = join_session_keyring();
 	if (r < 0)
@@ -667,6 +665,15 @@ void init_main(const struct init_config *cfg)
 	sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
 	if (sfd < 0)
 		ctl_fail(cfg->ctl, errno, "signalfd: %s", strerror(errno));
+	/*
+	 * Set up, alone from now on when the manager has nothing left to do
+	 * (manager.h): it exits once this closes, and our owner's end is then
+	 * the control socket's EOF (or EPIPE below), not a parent's death.
+	 */
+	if (cfg->alone_fd >= 0) {
+		(void) prctl(PR_SET_PDEATHSIG, 0);
+		close(cfg->alone_fd);
+	}
 	if (ctl_send(cfg->ctl, CTL_READY, 0, 0, NULL, 0, NULL, 0) < 0)
 		_exit(125);
 	for (int i = 0; i < INIT_MAX_CLIENTS; i++)

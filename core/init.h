@@ -30,7 +30,7 @@ struct init_config {
 	struct cap_set caps;     /* what commands keep (caps.h) */
 	const struct syscall_filter *filter; /* loaded last before each exec; NULL: --seccomp=unconfined */
 	int exec_listen;         /* the exec socket: more clients (isofs exec), checked as the owner's user; -1: none */
-	bool orphan;             /* the manager exits once we run (plan_manager_idle): no parent-death signal */
+	int alone_fd;            /* plan_manager_idle: closed once set up, when the manager exits; -1 otherwise */
 };
 
 void init_main(const struct init_config *cfg) __attribute__((noreturn));

@@ -62,7 +62,7 @@ void manager_main(struct plan *p, int ctl, int lock_fd)
 {
 	struct ovl_background *bg = NULL;
 	struct clone_args ca = { 0 };
-	int mgr[2], sync[2], keep[3] = { ctl, lock_fd, p->exec_listen }, status = 0, r;
+	int mgr[2], sync[2], alone[2] = { -1, -1 }, keep[3] = { ctl, lock_fd, p->exec_listen }, status = 0, r;
 	_cleanup_close_ int sandbox_userns = -EBADF; /* rootless with a subordinate range: the server joins it */
 	_cleanup_close_ int net_exit_fd = -EBADF;    /* --net=private: slirp4netns lives until it closes */
 	bool fuse = !p->mountpoint;
@@ -82,7 +82,8 @@ void manager_main(struct plan *p, int ctl, int lock_fd)
 		ctl_fail(ctl, errno, "resource limits: moving the overlay server into the sandbox's memory cgroup: %s",
 			 strerror(errno));
 
-	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, mgr) < 0 || pipe2(sync, O_CLOEXEC) < 0)
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, mgr) < 0 || pipe2(sync, O_CLOEXEC) < 0 ||
+	    (plan_manager_idle(p) && pipe2(alone, O_CLOEXEC) < 0))
 		ctl_fail(ctl, errno, "%s", strerror(errno));
 
 	ca.flags = CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS |
@@ -107,16 +108,20 @@ void manager_main(struct plan *p, int ctl, int lock_fd)
 			.caps = p->caps,
 			.filter = p->filter.len ? &p->filter : NULL,
 			.exec_listen = p->exec_listen,
-			.orphan = plan_manager_idle(p),
+			.alone_fd = alone[1],
 		};
 		close(mgr[0]);
 		close(sync[1]);
+		if (alone[0] >= 0)
+			close(alone[0]);
 		if (!fuse)
 			close(mgr[1]);
 		init_main(&cfg);
 	}
 	close(mgr[1]);
 	close(sync[0]);
+	if (alone[1] >= 0)
+		close(alone[1]);
 	if (p->exec_listen >= 0)
 		close(p->exec_listen); /* the init's alone: it dies with it, and clients see ECONNREFUSED */
 	(void) ctl_send(ctl, CTL_INIT_PID, init, 0, NULL, 0, NULL, 0);
@@ -152,8 +157,13 @@ void manager_main(struct plan *p, int ctl, int lock_fd)
 	if (write(sync[1], "", 1) != 1)
 		ctl_fail(ctl, ESRCH, "%s", "the sandbox's init died");
 	close(sync[1]);
-	if (plan_manager_idle(p))
-		_exit(0); /* nothing left to do: the init goes on alone (manager.h) */
+	if (alone[0] >= 0) {
+		/* nothing left to do once the init is set up (or dead): it goes on alone (manager.h) */
+		char c;
+		while (read(alone[0], &c, 1) < 0 && errno == EINTR)
+			;
+		_exit(0);
+	}
 
 	if (fuse) {
 		struct ctl_msg m = { 0 };

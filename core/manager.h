@@ -39,9 +39,10 @@ struct plan {
 /*
  * Whether the manager has nothing to do once the init runs: no overlay to
  * serve (a view served by another process), no slirp4netns, no cgroup.  It
- * then exits as soon as the init is set going, and the init lives on its own
- * (reaped by the nearest subreaper), ending when the owner's control socket
- * closes; a close does not wait for the namespaces' teardown.
+ * then exits once the init is set up (a parent-death signal ties the init
+ * to it until then), and the init lives on its own (reaped by the nearest
+ * subreaper), ending when the owner's control socket closes; a close does
+ * not wait for the namespaces' teardown.
  */
 static inline bool plan_manager_idle(const struct plan *p)
 {

@@ -68,7 +68,7 @@ struct isofs_session {
 	struct cgroup_handle cgroup;
 	struct registration reg; /* its entry in STORE/running: isofs exec and ps find it there */
 	pid_t init;              /* the init's host pid */
-	bool manager_idle;       /* plan_manager_idle(): the manager has exited, the init lives on its own */
+	bool manager_idle;       /* plan_manager_idle(): the manager exits once the init is set up */
 };
 
 /* An ephemeral sandbox's upper and work, in a temp dir of the store gone at the session's end. */
@@ -469,11 +469,11 @@ int isofs_session_start(isofs_store *store, const isofs_session_options *o, isof
 		ctl_msg_clear(&m);
 		/*
 		 * Published while the init sets up, on the other CPU: an exec that
-		 * comes early waits for it.  An init already gone (ESRCH) has its
-		 * reason on the way: that is the error to give.
+		 * comes early waits for it.  An init already gone (its /proc/PID:
+		 * ENOENT, ESRCH) has its reason on the way: that is the error to give.
 		 */
 		r = session_publish(store, o, &p, s, sb.image);
-		if (r < 0 && r != -ESRCH) {
+		if (r < 0 && r != -ESRCH && r != -ENOENT) {
 			r = error_errno(err, r, "store %s: %s/", store->path, REGISTRY_DIR);
 			goto fail;
 		}

@@ -444,8 +444,9 @@ int isofs_session_signal(isofs_session *s, int sig);
 /*
  * Ends the sandbox: every process in it is killed, an ephemeral sandbox's
  * writes are discarded.  In a view served by another process (a mountpoint,
- * --ephemeral) nothing is left to clean: it returns once every process of
- * the sandbox is killed and reaped, and the kernel finishes the namespaces'
+ * --ephemeral) nothing is left to clean: it returns once the sandbox's init
+ * says every process in it is killed and reaped (or is gone itself), and
+ * the kernel finishes the namespaces'
  * teardown after (bwrap's way); the sandbox's init is then reaped by the
  * caller's nearest child subreaper (init(1) unless the caller made one).
  * Otherwise it returns once all is gone.

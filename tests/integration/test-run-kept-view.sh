@@ -88,6 +88,28 @@ is "$RUN_RC" 0 "serve --ephemeral IMAGE"
 like "$RUN_OUT" '"data":"first\\n"' "the session's second command sees the first one's file"
 is "$(view_dev bb)" "$dev" "... through the same kept view"
 
+# The session ends (serve's EOF) while an isofs exec command still runs in it: that command is
+# killed and its client told (137), and nothing of the sandbox runs once serve has returned.
+mkfifo "$T/serve.in"
+"$ISOFS_BIN" --store "$STORE" serve --ephemeral bb <"$T/serve.in" >"$T/serve.out" 2>&1 &
+serve_pid=$!
+bg_track "$serve_pid"
+exec 7>"$T/serve.in"
+echo '{"type":"exec","argv":["true"]}' >&7
+ok "serve ran a first command" wait_until 30 grep -q '"type":"exit"' "$T/serve.out"
+sess=$(sed -n 's/.*"type":"hello".*"sandbox":"\([^"]*\)".*/\1/p' "$T/serve.out")
+"$ISOFS_BIN" --store "$STORE" exec "$sess" -- sleep 1022 7>&- & # (the fifo's one writer stays ours)
+exec_pid=$!
+bg_track "$exec_pid"
+ok "an isofs exec command runs beside it" \
+	wait_until 10 sh -c "'$ISOFS_BIN' --store '$STORE' ps | grep -q 'sleep 1022'"
+exec 7>&-
+wait "$serve_pid"
+is "$?" 0 "serve ends at EOF"
+ok "... and no process of its sandbox is left when it has returned" no_procs "sleep 1022"
+wait "$exec_pid"
+is "$?" 137 "... the exec'd command was killed with the sandbox (137)"
+
 # ---- long use: hundreds of runs in one view leak nothing in its server -------------------
 # Its own image and view, started without meson's MALLOC_PERTURB_ (which makes malloc touch
 # every page it hands out or takes back: RSS would measure that).  status is readable even for
