@@ -398,9 +398,9 @@ static int mount_view(isofs_store *store, const char *image, const char *mountpo
 	}
 	cfg.mountpoint = mp;
 	/*
-	 * A kept view shows no xattrs (warm-view.h): every lookup of the
-	 * sandbox's kernel overlay asks its lower for overlay xattrs, and a
-	 * round trip each (15 per start) was the largest part of its start.
+	 * A kept view shows no xattrs: every lookup of the sandbox's kernel
+	 * overlay asks its lower for overlay xattrs, and a round trip each (15
+	 * per start) was the largest part of its start.
 	 */
 	cfg.no_xattr = keep != NULL;
 	/*

@@ -10,7 +10,8 @@
  * a start holds it exclusive; the view's watcher takes it exclusive to
  * detach the view once no run has touched it for the idle time.  The
  * watcher holds STORE/views/IMAGE/watch for its life: a live view whose
- * watcher was killed is replaced, as one whose server was.
+ * watcher was killed is replaced, as one whose server was.  A kept view
+ * shows no xattrs (isofs-overlay noxattrs=1; mount.c says why).
  */
 #ifndef ISOFS_WARM_VIEW_H
 #define ISOFS_WARM_VIEW_H
