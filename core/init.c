@@ -114,11 +114,13 @@ static int mount_ephemeral_layer(const struct init_config *cfg, int tree_fd, cha
 	 * given, and checked by build_root) has a server that serves no upper:
 	 * nothing changes it, and statfs would be a round trip to it.
 	 */
-	if (!cfg->mountpoint_dev && fstatfs(tree_fd, &sf) < 0)
-		return setup_error(err, errlen, "the view");
-	if (!cfg->mountpoint_dev && (sf.f_type != FUSE_SUPER_MAGIC || !(sf.f_flags & ST_RDONLY))) {
-		snprintf(err, errlen, "the view: no longer a read-only view of isofs mount (remounted meanwhile)");
-		return -ESTALE;
+	if (!cfg->mountpoint_dev) {
+		if (fstatfs(tree_fd, &sf) < 0)
+			return setup_error(err, errlen, "the view");
+		if (sf.f_type != FUSE_SUPER_MAGIC || !(sf.f_flags & ST_RDONLY)) {
+			snprintf(err, errlen, "the view: no longer a read-only view of isofs mount (remounted meanwhile)");
+			return -ESTALE;
+		}
 	}
 	uid = st.st_uid == overflow_id("/proc/sys/kernel/overflowuid") ? 0 : st.st_uid;
 	gid = st.st_gid == overflow_id("/proc/sys/kernel/overflowgid") ? 0 : st.st_gid;
